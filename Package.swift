@@ -1,0 +1,95 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+/// Warnings are errors in CI (`DSDN_WERROR=1`), so a dev build is never blocked by a fresh warning
+/// while a submission cannot land with one.
+let strictSettings: [SwiftSetting] =
+    Context.environment["DSDN_WERROR"] == "1" ? [.treatAllWarnings(as: .error)] : []
+
+let package = Package(
+    name: "dsdn-coordinator",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "dsdn-coordinator", targets: ["dsdn-coordinator"]),
+        .library(name: "DSDNCore", targets: ["DSDNCore"]),
+        .library(name: "DSDNDA", targets: ["DSDNDA"]),
+        .library(name: "LuaSandbox", targets: ["LuaSandbox"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    ],
+    targets: [
+        // The system's liblua5.4 with the C shims Swift needs. Only LuaSandbox may import it.
+        .systemLibrary(
+            name: "CDSDNLua",
+            pkgConfig: "lua5.4",
+            providers: [.apt(["liblua5.4-dev"])]
+        ),
+        .target(
+            name: "LuaSandbox",
+            dependencies: ["CDSDNLua"],
+            swiftSettings: strictSettings
+        ),
+        // The pure deterministic core: events, codec, state, state machine, checksum. No I/O.
+        .target(
+            name: "DSDNCore",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Collections", package: "swift-collections"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The DA protocol and its in-memory backend (with seeded fault injection).
+        .target(
+            name: "DSDNDA",
+            dependencies: [
+                "DSDNCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // JSON Lines interchange of events (docs/events.md).
+        .target(
+            name: "DSDNInterchange",
+            dependencies: ["DSDNCore"],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "DSDNTestSupport",
+            dependencies: ["DSDNCore", "DSDNDA", "DSDNInterchange"],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "dsdn-coordinator",
+            dependencies: [
+                "DSDNCore",
+                "DSDNInterchange",
+                "LuaSandbox",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "DSDNCoreTests",
+            dependencies: ["DSDNCore", "DSDNTestSupport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "DSDNDATests",
+            dependencies: ["DSDNDA", "DSDNCore", "DSDNTestSupport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "LuaSandboxTests",
+            dependencies: ["LuaSandbox"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "CLITests",
+            dependencies: ["dsdn-coordinator", "DSDNCore", "DSDNInterchange", "DSDNTestSupport"],
+            swiftSettings: strictSettings
+        ),
+    ]
+)

@@ -1,0 +1,374 @@
+/// Why an event was refused. Messages keep the prototype's wording (its tests matched substrings).
+public struct ApplyError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The class of refusal.
+    public enum Code: String, Sendable, Hashable {
+        /// A field failed validation.
+        case invalidField = "invalid_field"
+        /// A chunk was re-declared with different metadata.
+        case conflict
+        /// The event names a chunk that is not declared.
+        case unknownChunk = "unknown_chunk"
+        /// The event names a node that is not registered.
+        case unknownNode = "unknown_node"
+        /// A replica index is held by another node.
+        case replicaIndexInUse = "replica_index_in_use"
+        /// The node already holds a replica of the chunk under another index.
+        case nodeAlreadyHoldsChunk = "node_already_holds_chunk"
+        /// The node is down and cannot take a replica.
+        case nodeDown = "node_down"
+    }
+
+    /// The class.
+    public var code: Code
+    /// What is wrong, for an operator.
+    public var message: String
+    /// The position of the failing event in its batch, when applied as part of one.
+    public var eventIndex: Int?
+
+    /// Creates an error.
+    public init(_ code: Code, _ message: String, eventIndex: Int? = nil) {
+        self.code = code
+        self.message = message
+        self.eventIndex = eventIndex
+    }
+
+    /// `message` with the event position when known.
+    public var description: String {
+        eventIndex.map { "event \($0): \(message)" } ?? message
+    }
+}
+
+/// What happened to a blob offered to the state machine.
+public enum BlobOutcome: Hashable, Sendable {
+    /// All its events were applied.
+    case applied(events: Int)
+    /// Its (publisher, sequence) was already applied: a resubmission or a copy. Nothing changed.
+    case duplicate
+    /// It was refused as a whole; the state is exactly as before, and the refusal is counted.
+    case rejected(BlobRejection)
+    /// Its position is not after the last position considered; the caller's order is wrong. Nothing
+    /// changed and nothing was counted.
+    case outOfOrder
+}
+
+/// The deterministic, idempotent event processor: the pure "instance" at the center of the coordinator.
+///
+/// Same blobs at the same positions give the same state and the same checksum in every process. A blob
+/// is applied all-or-nothing: each mutation records its inverse in a journal, and a failing event rolls
+/// the journal back.
+public struct StateMachine: Sendable {
+    /// The derived state.
+    public private(set) var state = DerivedState()
+
+    private var journal: [Undo] = []
+    private var journaling = false
+
+    private enum Undo: Sendable {
+        case node(UInt32, NodeRecord?)
+        case chunk(Hash256, ChunkRecord?)
+    }
+
+    /// A machine with an empty state.
+    public init() {}
+
+    // MARK: Blobs (the DA path)
+
+    /// Decodes and applies one blob found at `position` of the DA. Never throws: every refusal is a
+    /// recorded, deterministic outcome, so a bad blob never stops the stream.
+    @discardableResult
+    public mutating func apply(blob: [UInt8], at position: BlobPosition) -> BlobOutcome {
+        if let last = state.cursor.lastPosition, position <= last { return .outOfOrder }
+        state.cursor.lastPosition = position
+        let envelope: BlobEnvelope
+        do {
+            envelope = try BlobCodec.decode(blob)
+        } catch {
+            return reject(position, error.reason, error.description)
+        }
+        if let applied = state.cursor.publisherSequences[envelope.publisherID], envelope.sequence <= applied {
+            state.cursor.blobsDuplicate += 1
+            return .duplicate
+        }
+        do {
+            try apply(events: envelope.events)
+        } catch {
+            return reject(position, .invalidEvent, "publisher \(envelope.publisherID) sequence \(envelope.sequence): \(error)")
+        }
+        state.cursor.publisherSequences[envelope.publisherID] = envelope.sequence
+        state.cursor.blobsApplied += 1
+        return .applied(events: envelope.events.count)
+    }
+
+    private mutating func reject(_ position: BlobPosition, _ reason: RejectionReason, _ message: String) -> BlobOutcome {
+        let rejection = BlobRejection(position: position, reason: reason, message: message)
+        state.cursor.recordRejection(rejection)
+        return .rejected(rejection)
+    }
+
+    // MARK: Events
+
+    /// Applies a batch of events all-or-nothing: if one fails, the state is left exactly as before and
+    /// the error names the failing event's index.
+    public mutating func apply(events: [Event]) throws(ApplyError) {
+        journal.removeAll(keepingCapacity: true)
+        journaling = true
+        defer { journaling = false }
+        for (index, event) in events.enumerated() {
+            do {
+                try apply(event)
+            } catch {
+                rollBack()
+                var located = error
+                located.eventIndex = index
+                throw located
+            }
+        }
+        state.cursor.eventsApplied += UInt64(events.count)
+    }
+
+    /// Applies one event (a batch of one).
+    public mutating func apply(event: Event) throws(ApplyError) {
+        try apply(events: [event])
+    }
+
+    private mutating func rollBack() {
+        while let entry = journal.popLast() {
+            switch entry {
+            case let .node(symbol, record): setNode(symbol, record, journal: false)
+            case let .chunk(hash, record): setChunk(hash, record, journal: false)
+            }
+        }
+    }
+
+    private mutating func apply(_ event: Event) throws(ApplyError) {
+        switch event {
+        case let .nodeRegistered(nodeID, zone, addr, capacity):
+            try Validation.identifier(nodeID, field: "node_id")
+            try Validation.identifier(zone, field: "zone")
+            try Validation.address(addr)
+            let symbol = internNode(nodeID)
+            let zoneSymbol = state.zoneNames.intern(zone)
+            var record = state.nodes[Int(symbol)]
+                ?? NodeRecord(zone: zoneSymbol, addr: addr, capacityBytes: capacity, status: .active, stats: nil)
+            record.zone = zoneSymbol
+            record.addr = addr
+            record.capacityBytes = capacity
+            if record != state.nodes[Int(symbol)] { setNode(symbol, record) }
+
+        case let .nodeUnregistered(nodeID):
+            guard let symbol = state.nodeNames.lookup(nodeID), state.nodes[Int(symbol)] != nil else { return }
+            markReplicasLost(onNode: symbol)
+            setNode(symbol, nil)
+
+        case let .chunkDeclared(hash, size, replicationFactor, uploader, commitment):
+            guard size > 0 else { throw ApplyError(.invalidField, "size_bytes must be greater than 0") }
+            guard replicationFactor > 0 else {
+                throw ApplyError(.invalidField, "replication_factor must be greater than 0")
+            }
+            guard replicationFactor <= Limits.maxReplicationFactor else {
+                throw ApplyError(.invalidField, "replication_factor \(replicationFactor) is over the limit of \(Limits.maxReplicationFactor)")
+            }
+            try Validation.identifier(uploader, field: "uploader_id")
+            if let existing = state.chunks[hash] {
+                let same = existing.sizeBytes == size && existing.replicationFactor == replicationFactor
+                    && state.uploaderNames[existing.uploader] == uploader && existing.daCommitment == commitment
+                guard same else {
+                    throw ApplyError(.conflict, "conflict: chunk \(hash) is already declared with different metadata")
+                }
+                return
+            }
+            let record = ChunkRecord(
+                sizeBytes: size, uploader: state.uploaderNames.intern(uploader),
+                replicationFactor: replicationFactor, daCommitment: commitment)
+            setChunk(hash, record)
+
+        case let .chunkRemoved(hash):
+            if state.chunks[hash] != nil { setChunk(hash, nil) }
+
+        case let .replicaAdded(hash, nodeID, index, addedAt, _):
+            try Validation.identifier(nodeID, field: "node_id")
+            guard var record = state.chunks[hash] else {
+                throw ApplyError(.unknownChunk, "chunk \(hash) does not exist")
+            }
+            guard let symbol = state.nodeNames.lookup(nodeID), let node = state.nodes[Int(symbol)] else {
+                throw ApplyError(.unknownNode, "node \(nodeID) does not exist")
+            }
+            guard node.status != .down else { throw ApplyError(.nodeDown, "node \(nodeID) is down") }
+            guard index < record.replicationFactor else {
+                throw ApplyError(.invalidField, "replica_index \(index) is out of range for replication_factor \(record.replicationFactor)")
+            }
+            let own = record.replicas.firstIndex(ofNode: symbol)
+            if let own, !record.replicas[own].isLost {
+                if record.replicas[own].index == index { return }
+                throw ApplyError(.nodeAlreadyHoldsChunk, "node \(nodeID) already holds replica index \(record.replicas[own].index) of chunk \(hash)")
+            }
+            if let holder = record.replicas.first(where: { $0.index == index && !$0.isLost }) {
+                throw ApplyError(.replicaIndexInUse, "replica index \(index) of chunk \(hash) is already used by node \(state.nodeNames[holder.node])")
+            }
+            let replica = Replica(node: symbol, addedAtMillis: addedAt, index: index, isLost: false)
+            if let own { record.replicas[own] = replica } else { record.replicas.append(replica) }
+            // A lost entry whose index is now taken again has been replaced: drop it.
+            if let replaced = record.replicas.firstIndex(where: { $0.index == index && $0.isLost && $0.node != symbol }) {
+                record.replicas.remove(at: replaced)
+            }
+            setChunk(hash, record)
+
+        case let .replicaRemoved(hash, nodeID):
+            guard var record = state.chunks[hash], let symbol = state.nodeNames.lookup(nodeID),
+                let position = record.replicas.firstIndex(ofNode: symbol)
+            else { return }
+            record.replicas.remove(at: position)
+            setChunk(hash, record)
+
+        case let .zoneAssigned(zone, nodeID):
+            try Validation.identifier(zone, field: "zone")
+            try Validation.identifier(nodeID, field: "node_id")
+            guard let symbol = state.nodeNames.lookup(nodeID), var record = state.nodes[Int(symbol)] else {
+                throw ApplyError(.unknownNode, "node \(nodeID) does not exist")
+            }
+            let zoneSymbol = state.zoneNames.intern(zone)
+            guard record.zone != zoneSymbol else { return }
+            record.zone = zoneSymbol
+            setNode(symbol, record)
+
+        case let .zoneUnassigned(zone, nodeID):
+            try Validation.identifier(zone, field: "zone")
+            try Validation.identifier(nodeID, field: "node_id")
+            guard let symbol = state.nodeNames.lookup(nodeID), var record = state.nodes[Int(symbol)],
+                let zoneSymbol = state.zoneNames.lookup(zone), record.zone == zoneSymbol
+            else { return }
+            record.zone = nil
+            setNode(symbol, record)
+
+        case let .nodeStatsReported(nodeID, stats):
+            try Validation.identifier(nodeID, field: "node_id")
+            guard let symbol = state.nodeNames.lookup(nodeID), var record = state.nodes[Int(symbol)] else {
+                throw ApplyError(.unknownNode, "node \(nodeID) does not exist")
+            }
+            // A report older than the one held is stale: keep the newer figures.
+            if let current = record.stats, current.reportedAtMillis > stats.reportedAtMillis { return }
+            guard record.stats != stats else { return }
+            record.stats = stats
+            setNode(symbol, record)
+
+        case let .nodeStatusChanged(nodeID, status):
+            try Validation.identifier(nodeID, field: "node_id")
+            guard let symbol = state.nodeNames.lookup(nodeID), var record = state.nodes[Int(symbol)] else {
+                throw ApplyError(.unknownNode, "node \(nodeID) does not exist")
+            }
+            guard record.status != status else { return }
+            if status == .down { markReplicasLost(onNode: symbol) }
+            record.status = status
+            setNode(symbol, record)
+        }
+    }
+
+    // MARK: Primitive mutations (the only writers of node and chunk records)
+
+    private mutating func internNode(_ id: String) -> UInt32 {
+        let symbol = state.nodeNames.intern(id)
+        if Int(symbol) == state.nodes.count {
+            state.nodes.append(nil)
+            state.loads.append(NodeLoad())
+        }
+        return symbol
+    }
+
+    private mutating func setNode(_ symbol: UInt32, _ record: NodeRecord?, journal: Bool = true) {
+        let old = state.nodes[Int(symbol)]
+        if journal && journaling { self.journal.append(.node(symbol, old)) }
+        state.registeredNodeCount += (record != nil ? 1 : 0) - (old != nil ? 1 : 0)
+        state.nodes[Int(symbol)] = record
+    }
+
+    /// Writes a chunk record and keeps the per-node loads in step with its live replicas.
+    private mutating func setChunk(_ hash: Hash256, _ record: ChunkRecord?, journal: Bool = true) {
+        let position = state.chunks.index(forKey: hash)
+        let old = position.map { state.chunks.values[$0] }
+        if journal && journaling { self.journal.append(.chunk(hash, old)) }
+        if let old { adjustLoads(old, sign: -1) }
+        if let record { adjustLoads(record, sign: 1) }
+        switch (position, record) {
+        case let (position?, record?):
+            state.chunks.values[position] = record
+        case let (position?, nil):
+            // Swap with the last entry so removal is O(1); storage order is never observable.
+            let last = state.chunks.count - 1
+            if position != last { state.chunks.swapAt(position, last) }
+            state.chunks.removeLast()
+        case let (nil, record?):
+            state.chunks[hash] = record
+        case (nil, nil):
+            break
+        }
+    }
+
+    private mutating func adjustLoads(_ record: ChunkRecord, sign: Int) {
+        for replica in record.replicas where !replica.isLost {
+            let node = Int(replica.node)
+            if sign > 0 {
+                state.loads[node].storedBytes &+= record.sizeBytes
+                state.loads[node].liveReplicas &+= 1
+            } else {
+                state.loads[node].storedBytes &-= record.sizeBytes
+                state.loads[node].liveReplicas &-= 1
+            }
+        }
+    }
+
+    private mutating func markReplicasLost(onNode symbol: UInt32) {
+        guard state.loads[Int(symbol)].liveReplicas > 0 else { return }
+        var affected: [Hash256] = []
+        for (hash, record) in state.chunks where record.replicas.contains(where: { $0.node == symbol && !$0.isLost }) {
+            affected.append(hash)
+        }
+        for hash in affected {
+            guard var record = state.chunks[hash], let position = record.replicas.firstIndex(ofNode: symbol) else {
+                continue
+            }
+            record.replicas[position].isLost = true
+            setChunk(hash, record)
+        }
+    }
+}
+
+/// Field validation with the prototype's wording.
+public enum Validation {
+    /// An identifier (node id, zone, uploader, publisher): 1 to 128 bytes of printable ASCII without
+    /// whitespace. ASCII-only keeps ids byte-comparable: Swift's `String` equality would otherwise merge
+    /// canonically-equivalent Unicode spellings that encode to different bytes.
+    public static func identifier(_ value: String, field: String) throws(ApplyError) {
+        let utf8 = value.utf8
+        guard !utf8.isEmpty else { throw ApplyError(.invalidField, "\(field) is empty") }
+        if utf8.allSatisfy({ $0 == 0x20 || (0x09...0x0D).contains($0) }) {
+            throw ApplyError(.invalidField, "\(field) is whitespace-only")
+        }
+        guard utf8.count <= Limits.maxIdentifierBytes else {
+            throw ApplyError(.invalidField, "\(field) is longer than \(Limits.maxIdentifierBytes) bytes")
+        }
+        guard utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else {
+            throw ApplyError(.invalidField, "\(field) must be printable ASCII without whitespace: \(value.debugDescription)")
+        }
+    }
+
+    /// A `host:port` address, split at the last colon: a non-empty host and a decimal port in 0...65535.
+    public static func address(_ value: String) throws(ApplyError) {
+        let utf8 = Array(value.utf8)
+        guard let colon = utf8.lastIndex(of: UInt8(ascii: ":")) else {
+            throw ApplyError(.invalidField, "addr \(value.debugDescription) must be host:port")
+        }
+        let host = utf8[..<colon]
+        let port = utf8[(colon + 1)...]
+        guard !host.isEmpty else {
+            throw ApplyError(.invalidField, "addr \(value.debugDescription) has an empty host (expected host:port)")
+        }
+        guard host.allSatisfy({ (0x21...0x7E).contains($0) }) else {
+            throw ApplyError(.invalidField, "addr \(value.debugDescription) host must be printable ASCII (expected host:port)")
+        }
+        guard !port.isEmpty, port.count <= 5, port.allSatisfy({ (0x30...0x39).contains($0) }),
+            let number = Int(String(decoding: port, as: UTF8.self)), number <= 65535
+        else {
+            throw ApplyError(.invalidField, "addr \(value.debugDescription) has an invalid port (expected host:port with port 0-65535)")
+        }
+    }
+}
