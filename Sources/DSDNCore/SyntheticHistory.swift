@@ -32,6 +32,7 @@ public struct SyntheticHistory: Sendable {
         var zone: Int
         var registered = true
         var down = false
+        var draining = false
         var chunks: [Int] = []
     }
 
@@ -73,14 +74,14 @@ public struct SyntheticHistory: Sendable {
         while events.count < parameters.eventCount {
             let roll = random.below(1000)
             switch roll {
-            case 0..<300: declareChunk()
-            case 300..<760: addReplica()
-            case 760..<860: reportStats()
-            case 860..<890: removeChunk()
-            case 890..<920: removeReplica()
-            case 920..<945: changeStatus()
-            case 945..<960: churnNode()
-            case 960..<980: moveZone()
+            case 0..<150: declareChunk()
+            case 150..<800: addReplica()
+            case 800..<900: reportStats()
+            case 900..<925: removeChunk()
+            case 925..<950: removeReplica()
+            case 950..<962: changeStatus()
+            case 962..<968: churnNode()
+            case 968..<978: moveZone()
             default: repeatSomething()
             }
         }
@@ -139,7 +140,7 @@ public struct SyntheticHistory: Sendable {
             }
             for _ in 0..<8 {
                 let node = Int(random.below(UInt64(nodes.count)))
-                guard nodes[node].registered, !nodes[node].down,
+                guard nodes[node].registered, !nodes[node].down, !nodes[node].draining,
                     !chunks[chunkIndex].holders.contains(where: { $0 == node })
                 else { continue }
                 chunks[chunkIndex].holders[free] = node
@@ -157,7 +158,7 @@ public struct SyntheticHistory: Sendable {
 
     private mutating func reportStats() {
         let node = Int(random.below(UInt64(nodes.count)))
-        guard nodes[node].registered else { return churnNode() }
+        guard nodes[node].registered else { return rejoin(node) }
         let stats = NodeStats(
             cpuFreeMilli: UInt32(random.below(16_000)), ramFreeMB: random.below(256_000),
             gpuFreeMilli: UInt32(random.below(4) * 1000), latencyMicros: UInt32(100 + random.below(100_000)),
@@ -202,15 +203,16 @@ public struct SyntheticHistory: Sendable {
 
     private mutating func changeStatus() {
         let node = Int(random.below(UInt64(nodes.count)))
-        guard nodes[node].registered else { return churnNode() }
+        guard nodes[node].registered else { return rejoin(node) }
         let status: NodeStatus
-        if nodes[node].down {
+        if nodes[node].down || nodes[node].draining {
             status = .active
         } else {
             status = random.chance(1, in: 2) ? .down : .draining
         }
         if status == .down { loseReplicas(of: node) }
         nodes[node].down = status == .down
+        nodes[node].draining = status == .draining
         events.append(.nodeStatusChanged(nodeID: nodes[node].id, status: status))
     }
 
@@ -221,15 +223,21 @@ public struct SyntheticHistory: Sendable {
             nodes[node].registered = false
             events.append(.nodeUnregistered(nodeID: nodes[node].id))
         } else {
-            nodes[node].registered = true
-            nodes[node].down = false
-            events.append(registration(of: node))
+            rejoin(node)
         }
+    }
+
+    /// An unregistered node comes back.
+    private mutating func rejoin(_ node: Int) {
+        nodes[node].registered = true
+        nodes[node].down = false
+        nodes[node].draining = false
+        events.append(registration(of: node))
     }
 
     private mutating func moveZone() {
         let node = Int(random.below(UInt64(nodes.count)))
-        guard nodes[node].registered else { return churnNode() }
+        guard nodes[node].registered else { return rejoin(node) }
         nodes[node].zone = Int(random.below(UInt64(parameters.zoneCount)))
         events.append(.zoneAssigned(zone: Self.zoneID(nodes[node].zone), nodeID: nodes[node].id))
     }

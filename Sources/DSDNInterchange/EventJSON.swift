@@ -97,14 +97,19 @@ public enum EventJSON {
     /// Parses JSON Lines. Blank lines and lines starting with `#` are skipped. The first bad line stops
     /// the parse with its line number: an import is all or nothing.
     public static func decodeLines(_ text: String) throws(LineError) -> [Event] {
-        var events: [Event] = []
+        try decodeNumberedLines(text).map(\.event)
+    }
+
+    /// Parses JSON Lines like `decodeLines(_:)`, keeping each event's 1-based line number.
+    public static func decodeNumberedLines(_ text: String) throws(LineError) -> [(line: Int, event: Event)] {
+        var events: [(line: Int, event: Event)] = []
         var lineNumber = 0
         for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
             lineNumber += 1
-            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
             if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
             do {
-                events.append(try decode(String(trimmed)))
+                events.append((lineNumber, try decode(String(trimmed))))
             } catch {
                 throw LineError(line: lineNumber, message: error.message)
             }

@@ -5,10 +5,8 @@ import Testing
 /// The state checksum of a fixed 12,000-event history, pinned. A second process computes it through the
 /// executable in CLITests.
 @Suite struct GoldenChecksumTests {
-    static let parameters = SyntheticHistory.Parameters(seed: 20_261_126, eventCount: 12_000, nodeCount: 60, zoneCount: 6)
-
     @Test func fixedHistoryChecksumIsPinned() throws {
-        let events = SyntheticHistory.events(Self.parameters)
+        let events = SyntheticHistory.events(GoldenVectors.historyParameters)
         #expect(events.count == 12_000)
         let machine = try Fixtures.machine(events)
         #expect(machine.state.checksum().hex == GoldenVectors.historyChecksum)

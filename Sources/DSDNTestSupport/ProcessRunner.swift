@@ -1,0 +1,95 @@
+import Foundation
+
+/// Runs the built `dsdn-coordinator` executable as a separate process, for end-to-end tests.
+public enum CoordinatorProcess {
+    /// The result of one run.
+    public struct Result: Sendable {
+        /// The exit status.
+        public var status: Int32
+        /// Everything written to standard output.
+        public var stdout: String
+        /// Everything written to standard error.
+        public var stderr: String
+    }
+
+    /// The executable next to the running test bundle (SwiftPM puts products and test bundles in one
+    /// directory), or `DSDN_COORDINATOR_BIN` when set.
+    public static var executableURL: URL {
+        if let override = ProcessInfo.processInfo.environment["DSDN_COORDINATOR_BIN"] {
+            return URL(fileURLWithPath: override)
+        }
+        let testBinary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        var directory = testBinary.deletingLastPathComponent()
+        // On platforms where the test bundle is a directory, climb out of it.
+        while directory.pathExtension == "xctest" || directory.lastPathComponent == "Contents" || directory.lastPathComponent == "MacOS" {
+            directory = directory.deletingLastPathComponent()
+        }
+        return directory.appendingPathComponent("dsdn-coordinator")
+    }
+
+    /// Runs the executable with `arguments`, feeding `input` on standard input, and waits for it.
+    public static func run(_ arguments: [String], input: Data? = nil) throws -> Result {
+        let process = Process()
+        process.executableURL = executableURL
+        process.arguments = arguments
+        let stdout = Pipe()
+        let stderr = Pipe()
+        let stdin = Pipe()
+        process.standardOutput = stdout
+        process.standardError = stderr
+        process.standardInput = stdin
+        try process.run()
+        // Drain both pipes concurrently so a chatty child never blocks on a full pipe.
+        let collected = OutputCollector()
+        let group = DispatchGroup()
+        for (pipe, isError) in [(stdout, false), (stderr, true)] {
+            group.enter()
+            DispatchQueue.global().async {
+                let data = pipe.fileHandleForReading.readDataToEndOfFile()
+                collected.store(data, isError: isError)
+                group.leave()
+            }
+        }
+        if let input { stdin.fileHandleForWriting.write(input) }
+        try stdin.fileHandleForWriting.close()
+        group.wait()
+        process.waitUntilExit()
+        return Result(
+            status: process.terminationStatus, stdout: String(decoding: collected.stdout, as: UTF8.self),
+            stderr: String(decoding: collected.stderr, as: UTF8.self))
+    }
+
+    private final class OutputCollector: @unchecked Sendable {
+        // Guarded by `lock`.
+        private var out = Data()
+        private var err = Data()
+        private let lock = NSLock()
+
+        func store(_ data: Data, isError: Bool) {
+            lock.withLock { if isError { err = data } else { out = data } }
+        }
+        var stdout: Data { lock.withLock { out } }
+        var stderr: Data { lock.withLock { err } }
+    }
+}
+
+/// A temporary directory removed when the value is released.
+public final class TemporaryDirectory: Sendable {
+    /// Its location.
+    public let url: URL
+
+    /// Creates a fresh, empty directory under the system's temporary directory.
+    public init() throws {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("dsdn-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+
+    deinit { try? FileManager.default.removeItem(at: url) }
+
+    /// A path inside the directory.
+    public func path(_ name: String) -> String { url.appendingPathComponent(name).path }
+}
+
+/// The repository's root, found from this source file's location at build time.
+public let repositoryRoot: URL = URL(fileURLWithPath: #filePath)
+    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

@@ -1,0 +1,51 @@
+import ArgumentParser
+import DSDNCore
+import DSDNInterchange
+
+/// `dsdn-coordinator generate`: write a synthetic, valid event history as JSON Lines.
+struct GenerateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "Write a synthetic event history (JSON Lines) to standard output.",
+        discussion: """
+            The history is a pure function of the options: the same options give the same bytes on every
+            machine. Nodes join, report stats, change status, move zones and leave; chunks are declared,
+            replicated, lost, repaired and removed.
+
+            Example:
+              dsdn-coordinator generate --seed 7 --events 10000 --nodes 60 --zones 6 > history.jsonl
+            """
+    )
+
+    @Option(help: "The PRNG seed.")
+    var seed: UInt64 = 1
+
+    @Option(help: "How many events to write.")
+    var events: Int = 1_000
+
+    @Option(help: "How many storage nodes join at the start.")
+    var nodes: Int = 50
+
+    @Option(help: "How many zones the nodes are spread over.")
+    var zones: Int = 5
+
+    func validate() throws {
+        guard events >= 0 else { throw ValidationError("--events must be zero or more, got \(events)") }
+        guard nodes >= 1 else { throw ValidationError("--nodes must be at least 1, got \(nodes)") }
+        guard zones >= 1 else { throw ValidationError("--zones must be at least 1, got \(zones)") }
+    }
+
+    func run() throws {
+        let history = SyntheticHistory.events(.init(seed: seed, eventCount: events, nodeCount: nodes, zoneCount: zones))
+        var buffer = ""
+        for event in history {
+            buffer += EventJSON.encode(event)
+            buffer += "\n"
+            if buffer.utf8.count > 1 << 16 {
+                print(buffer, terminator: "")
+                buffer = ""
+            }
+        }
+        print(buffer, terminator: "")
+    }
+}

@@ -1,0 +1,45 @@
+import ArgumentParser
+import DSDNCore
+import DSDNInterchange
+import Foundation
+
+/// Reads an events file (JSON Lines, docs/events.md) and derives its state.
+struct HistoryInput {
+    /// The events and the line each came from.
+    var events: [(line: Int, event: Event)]
+
+    /// Reads `path` (or standard input for `-`), refusing anything that is not a valid events file.
+    init(path: String) throws {
+        let text: String
+        if path == "-" {
+            text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+        } else {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw CommandFailure("cannot read \(path): no such file or not readable")
+            }
+            guard let decoded = String(data: data, encoding: .utf8) else {
+                throw CommandFailure("\(path) is not UTF-8 text (expected JSON Lines events)")
+            }
+            text = decoded
+        }
+        do {
+            events = try EventJSON.decodeNumberedLines(text)
+        } catch {
+            throw CommandFailure("\(path): \(error)")
+        }
+    }
+
+    /// Applies every event in order; the first refused event stops with its line number, and no state
+    /// is reported.
+    func derive(path: String) throws -> StateMachine {
+        var machine = StateMachine()
+        for (line, event) in events {
+            do {
+                try machine.apply(event: event)
+            } catch {
+                throw CommandFailure("\(path): line \(line): \(event.type) refused: \(error.message)")
+            }
+        }
+        return machine
+    }
+}

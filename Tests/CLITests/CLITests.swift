@@ -1,0 +1,91 @@
+import DSDNCore
+import DSDNInterchange
+import DSDNTestSupport
+import Foundation
+import Testing
+
+/// The `dsdn-coordinator` executable, run as separate processes.
+@Suite struct CLITests {
+    @Test func printsItsVersion() throws {
+        let result = try CoordinatorProcess.run(["--version"])
+        #expect(result.status == 0)
+        #expect(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "0.1.0")
+    }
+
+    private func stateJSON(_ arguments: [String], input: Data? = nil) throws -> [String: Any] {
+        let result = try CoordinatorProcess.run(["state", "--json"] + arguments, input: input)
+        #expect(result.status == 0, "\(result.stderr)")
+        let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+        return try #require(object)
+    }
+
+    /// The pinned checksum of the fixed 12,000-event history, computed in two separate processes from a
+    /// history that a third process generated.
+    @Test func goldenChecksumInTwoSeparateProcesses() throws {
+        let directory = try TemporaryDirectory()
+        let parameters = GoldenVectors.historyParameters
+        let generated = try CoordinatorProcess.run([
+            "generate", "--seed", "\(parameters.seed)", "--events", "\(parameters.eventCount)",
+            "--nodes", "\(parameters.nodeCount)", "--zones", "\(parameters.zoneCount)",
+        ])
+        #expect(generated.status == 0)
+        let file = directory.path("history.jsonl")
+        try generated.stdout.write(toFile: file, atomically: true, encoding: .utf8)
+        // The generated file is exactly what the in-process generator produces.
+        #expect(generated.stdout == EventJSON.encodeLines(SyntheticHistory.events(parameters)))
+
+        let first = try stateJSON([file])
+        let second = try stateJSON(["-"], input: Data(generated.stdout.utf8))
+        #expect(first["checksum"] as? String == GoldenVectors.historyChecksum)
+        #expect(second["checksum"] as? String == GoldenVectors.historyChecksum)
+        #expect(first["events"] as? Int == 12_000)
+        #expect(first["nodes"] as? Int == second["nodes"] as? Int)
+    }
+
+    @Test func exampleHistoryIsPinned() throws {
+        let path = repositoryRoot.appendingPathComponent("examples/small-cluster.jsonl").path
+        let summary = try stateJSON([path])
+        #expect(summary["checksum"] as? String == GoldenVectors.smallClusterChecksum)
+        #expect(summary["nodes"] as? Int == 6)
+        #expect(summary["zones"] as? Int == 3)
+        #expect(summary["chunks"] as? Int == 7)
+        #expect(summary["under_replicated"] as? Int == 3)
+        #expect(summary["lost_replicas"] as? Int == 3)
+
+        let human = try CoordinatorProcess.run(["state", path])
+        #expect(human.status == 0)
+        #expect(human.stdout.contains("checksum  \(GoldenVectors.smallClusterChecksum)"))
+        #expect(human.stdout.contains("nodes     6 in 3 zones"))
+    }
+
+    @Test(arguments: [
+        (["state", "/nonexistent/history.jsonl"], "cannot read"),
+        (["state", "-"], "line 2: not valid JSON"),
+        (["generate", "--nodes", "0"], "--nodes must be at least 1"),
+        (["state", "--bogus", "x"], "Unknown option"),
+        (["frobnicate"], "Unexpected argument"),
+    ])
+    func badInputGivesAClearErrorAndNonZeroExit(arguments: [String], expected: String) throws {
+        let input = Data("{\"type\":\"NodeUnregistered\",\"node_id\":\"n1\"}\n{not json\n".utf8)
+        let result = try CoordinatorProcess.run(arguments, input: input)
+        #expect(result.status != 0)
+        #expect(result.stdout.isEmpty)
+        let firstLine = result.stderr.split(separator: "\n").first.map(String.init) ?? ""
+        #expect(firstLine.hasPrefix("Error: "), "\(result.stderr)")
+        #expect(firstLine.contains(expected), "\(result.stderr)")
+    }
+
+    @Test func aRefusedEventNamesItsLineAndPrintsNoState() throws {
+        let lines = """
+            # a comment
+            {"type":"NodeRegistered","node_id":"n1","zone":"z","addr":"h:1","capacity":10}
+
+            {"type":"ReplicaAdded","chunk_hash":"\(String(repeating: "ab", count: 32))","node_id":"n1","replica_index":0,"added_at":1}
+            """
+        let result = try CoordinatorProcess.run(["state", "-"], input: Data(lines.utf8))
+        #expect(result.status == 1)
+        #expect(result.stdout.isEmpty)
+        #expect(result.stderr.contains("line 4: ReplicaAdded refused"))
+        #expect(result.stderr.contains("does not exist"))
+    }
+}

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Module boundaries are the architecture (docs/architecture.md). Fails when a module imports what it
+# must not: the pure core no Foundation, networking, Lua or logging backends; only LuaSandbox the Lua C
+# module.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+status=0
+imports_of() { # module -> "file:line: import X" lines
+    grep -rnE '^\s*(@[A-Za-z_]+ )*(public |internal |package |private |fileprivate )?import ' "Sources/$1" --include='*.swift' || true
+}
+allow_only() { # module, allowed imports...
+    local module="$1"; shift
+    local allowed=" $* "
+    while IFS= read -r line; do
+        [ -z "$line" ] && continue
+        local name
+        name=$(sed -E 's/.*import (class |struct |enum |func |protocol |typealias |var |let )?([A-Za-z0-9_]+).*/\2/' <<<"$line")
+        if [[ "$allowed" != *" $name "* ]]; then
+            echo "boundary violation: $module may not import $name: $line" >&2
+            status=1
+        fi
+    done < <(imports_of "$module")
+}
+
+allow_only DSDNCore Crypto Collections
+allow_only DSDNDA DSDNCore Crypto Collections Synchronization
+allow_only LuaSandbox CDSDNLua
+
+# Only the sandbox wrapper imports the Lua C module.
+while IFS= read -r line; do
+    [ -z "$line" ] && continue
+    case "$line" in
+        Sources/LuaSandbox/*) ;;
+        *) echo "boundary violation: only LuaSandbox may import CDSDNLua: $line" >&2; status=1 ;;
+    esac
+done < <(grep -rnE 'import +CDSDNLua' Sources Tests --include='*.swift' || true)
+
+# Tests use Swift Testing only.
+if grep -rlq 'import XCTest' Tests; then
+    echo "boundary violation: tests must use Swift Testing, not XCTest: $(grep -rl 'import XCTest' Tests)" >&2
+    status=1
+fi
+
+if [ $status -eq 0 ]; then echo "module boundaries: ok" >&2; fi
+exit $status

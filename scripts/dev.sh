@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The project's two commands, for a fresh Debian machine with only the Swift toolchain installed:
+#   scripts/dev.sh run    set up, build and run the coordinator on the embedded default
+#   scripts/dev.sh test   set up, build and run every test; ends with "N passed, N failed"
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Installs the system packages the build needs (liblua5.4-dev, pkg-config) when they are missing.
+ensure_system_packages() {
+    if command -v pkg-config >/dev/null 2>&1 && pkg-config --exists lua5.4 2>/dev/null; then
+        return
+    fi
+    echo "==> installing liblua5.4-dev and pkg-config" >&2
+    local sudo=""
+    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -qq
+    $sudo apt-get install -y -qq liblua5.4-dev pkg-config >/dev/null
+    pkg-config --exists lua5.4 || { echo "error: lua5.4 is still not visible to pkg-config" >&2; exit 1; }
+}
+
+run() {
+    ensure_system_packages
+    echo "==> building dsdn-coordinator" >&2
+    swift build --product dsdn-coordinator
+    local bin
+    bin="$(swift build --show-bin-path)/dsdn-coordinator"
+    echo "==> deriving the state of examples/small-cluster.jsonl" >&2
+    "$bin" state examples/small-cluster.jsonl "$@"
+}
+
+test_all() {
+    ensure_system_packages
+    scripts/check-boundaries.sh
+    # Warnings are errors in the project's own targets (see Package.swift).
+    export DSDN_WERROR=1
+    echo "==> building (warnings are errors)" >&2
+    swift build --build-tests
+    local results=.build/test-results
+    rm -rf "$results" && mkdir -p "$results"
+    echo "==> running the tests" >&2
+    local status=0
+    swift test --skip-build --xunit-output "$results/xunit.xml" || status=$?
+    scripts/test-summary.sh "$results" || status=1
+    return $status
+}
+
+case "${1:-}" in
+    run) shift; run "$@" ;;
+    test) shift; test_all "$@" ;;
+    *) echo "usage: scripts/dev.sh run|test" >&2; exit 64 ;;
+esac
