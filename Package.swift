@@ -71,6 +71,12 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Benchmarks with ratios against baselines measured in the same run. Run in release.
+        .executableTarget(
+            name: "dsdn-bench",
+            dependencies: ["DSDNCore"],
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "DSDNCoreTests",
             dependencies: ["DSDNCore", "DSDNTestSupport"],

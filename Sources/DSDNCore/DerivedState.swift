@@ -174,12 +174,8 @@ public struct DerivedState: Sendable {
 
     /// The chunks a node holds a live replica of, sorted by hash, each once.
     public func chunks(onNode id: String) -> [Hash256] {
-        guard let symbol = nodeNames.lookup(id) else { return [] }
-        var hashes = [Hash256]()
-        for (hash, record) in chunks where record.replicas.contains(where: { $0.node == symbol && !$0.isLost }) {
-            hashes.append(hash)
-        }
-        return hashes.sorted()
+        guard let symbol = nodeNames.lookup(id), nodes[Int(symbol)] != nil else { return [] }
+        return loads[Int(symbol)].chunkSlots.map { chunks.keys[Int($0)] }.sorted()
     }
 
     /// All declared chunk hashes, sorted.
@@ -227,6 +223,31 @@ public struct DerivedState: Sendable {
 
     /// The zone's utilization in [0, 1]: 0 for an unknown zone or zero capacity, never NaN.
     public func zoneUtilization(_ id: String) -> Double { zone(id)?.utilization ?? 0 }
+
+    // MARK: Consistency
+
+    /// Recomputes every incrementally maintained index (per-node loads and chunk lists, the node count)
+    /// from the records and returns a description of each mismatch; empty when consistent. For tests
+    /// and `verify`-style audits: it walks the whole state.
+    public func indexInconsistencies() -> [String] {
+        var problems: [String] = []
+        var expected = [NodeLoad](repeating: NodeLoad(), count: loads.count)
+        for (slot, record) in chunks.values.enumerated() {
+            for replica in record.replicas where !replica.isLost {
+                expected[Int(replica.node)].storedBytes &+= record.sizeBytes
+                expected[Int(replica.node)].liveReplicas &+= 1
+                expected[Int(replica.node)].chunkSlots.insert(UInt32(slot))
+            }
+        }
+        for symbol in loads.indices where loads[symbol] != expected[symbol] {
+            problems.append("node \(nodeNames[UInt32(symbol)]): load \(loads[symbol].storedBytes)/\(loads[symbol].liveReplicas)/\(loads[symbol].chunkSlots.count) but records say \(expected[symbol].storedBytes)/\(expected[symbol].liveReplicas)/\(expected[symbol].chunkSlots.count)")
+        }
+        let registered = nodes.count { $0 != nil }
+        if registered != registeredNodeCount {
+            problems.append("node count \(registeredNodeCount) but \(registered) records")
+        }
+        return problems
+    }
 
     // MARK: Summary
 

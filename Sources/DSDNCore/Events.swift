@@ -2,7 +2,8 @@
 public enum NodeStatus: UInt8, Sendable, Hashable, CaseIterable, CustomStringConvertible {
     /// Serving and eligible for new replicas.
     case active = 0
-    /// Serving its replicas but not eligible for new ones.
+    /// Serving its replicas; schedulers place no new replicas on it. A `ReplicaAdded` it reports is
+    /// still recorded: the event states a fact about where data is.
     case draining = 1
     /// Unreachable: its replicas are marked lost.
     case down = 2

@@ -85,6 +85,11 @@ public struct StateMachine: Sendable {
         } catch {
             return reject(position, error.reason, error.description)
         }
+        do {
+            try Validation.identifier(envelope.publisherID, field: "publisher_id")
+        } catch {
+            return reject(position, .malformed, error.message)
+        }
         if let applied = state.cursor.publisherSequences[envelope.publisherID], envelope.sequence <= applied {
             state.cursor.blobsDuplicate += 1
             return .duplicate
@@ -281,53 +286,85 @@ public struct StateMachine: Sendable {
         state.nodes[Int(symbol)] = record
     }
 
-    /// Writes a chunk record and keeps the per-node loads in step with its live replicas.
+    /// Writes a chunk record and keeps the per-node loads and chunk index in step with its live replicas.
+    /// The one writer of `chunks`, so undo through it restores the derived indexes too.
     private mutating func setChunk(_ hash: Hash256, _ record: ChunkRecord?, journal: Bool = true) {
         let position = state.chunks.index(forKey: hash)
-        let old = position.map { state.chunks.values[$0] }
-        if journal && journaling { self.journal.append(.chunk(hash, old)) }
-        if let old { adjustLoads(old, sign: -1) }
-        if let record { adjustLoads(record, sign: 1) }
+        if journal && journaling { self.journal.append(.chunk(hash, position.map { state.chunks.values[$0] })) }
         switch (position, record) {
         case let (position?, record?):
+            relink(from: state.chunks.values[position], to: record, slot: position)
             state.chunks.values[position] = record
         case let (position?, nil):
+            link(state.chunks.values[position], slot: position, sign: -1)
             // Swap with the last entry so removal is O(1); storage order is never observable.
             let last = state.chunks.count - 1
-            if position != last { state.chunks.swapAt(position, last) }
+            if position != last {
+                let moved = state.chunks.values[last]
+                link(moved, slot: last, sign: -1)
+                state.chunks.swapAt(position, last)
+                link(moved, slot: position, sign: 1)
+            }
             state.chunks.removeLast()
         case let (nil, record?):
+            let slot = state.chunks.count
             state.chunks[hash] = record
+            link(record, slot: slot, sign: 1)
         case (nil, nil):
             break
         }
     }
 
-    private mutating func adjustLoads(_ record: ChunkRecord, sign: Int) {
+    /// Adds (`sign` 1) or removes (`sign` -1) a chunk's live replicas from its nodes' loads and indexes.
+    private mutating func link(_ record: ChunkRecord, slot: Int, sign: Int) {
         for replica in record.replicas where !replica.isLost {
             let node = Int(replica.node)
             if sign > 0 {
                 state.loads[node].storedBytes &+= record.sizeBytes
                 state.loads[node].liveReplicas &+= 1
+                state.loads[node].chunkSlots.insert(UInt32(slot))
             } else {
                 state.loads[node].storedBytes &-= record.sizeBytes
                 state.loads[node].liveReplicas &-= 1
+                state.loads[node].chunkSlots.remove(UInt32(slot))
             }
         }
     }
 
-    private mutating func markReplicasLost(onNode symbol: UInt32) {
-        guard state.loads[Int(symbol)].liveReplicas > 0 else { return }
-        var affected: [Hash256] = []
-        for (hash, record) in state.chunks where record.replicas.contains(where: { $0.node == symbol && !$0.isLost }) {
-            affected.append(hash)
+    /// Updates loads and indexes for a rewrite of the chunk at `slot`, touching only the nodes whose
+    /// replica changed liveness (a replica update usually changes one node out of three).
+    private mutating func relink(from old: ChunkRecord, to new: ChunkRecord, slot: Int) {
+        guard old.sizeBytes == new.sizeBytes else {
+            link(old, slot: slot, sign: -1)
+            link(new, slot: slot, sign: 1)
+            return
         }
-        for hash in affected {
-            guard var record = state.chunks[hash], let position = record.replicas.firstIndex(ofNode: symbol) else {
-                continue
-            }
-            record.replicas[position].isLost = true
-            setChunk(hash, record)
+        let size = new.sizeBytes
+        for replica in old.replicas where !replica.isLost {
+            guard !new.replicas.contains(where: { $0.node == replica.node && !$0.isLost }) else { continue }
+            let node = Int(replica.node)
+            state.loads[node].storedBytes &-= size
+            state.loads[node].liveReplicas &-= 1
+            state.loads[node].chunkSlots.remove(UInt32(slot))
+        }
+        for replica in new.replicas where !replica.isLost {
+            guard !old.replicas.contains(where: { $0.node == replica.node && !$0.isLost }) else { continue }
+            let node = Int(replica.node)
+            state.loads[node].storedBytes &+= size
+            state.loads[node].liveReplicas &+= 1
+            state.loads[node].chunkSlots.insert(UInt32(slot))
+        }
+    }
+
+    private mutating func markReplicasLost(onNode symbol: UInt32) {
+        // Visiting order is the set's (per process), which is safe: each visit rewrites a different chunk
+        // in place, so the updates commute and no slot moves.
+        for slot in state.loads[Int(symbol)].chunkSlots {
+            let position = Int(slot)
+            var record = state.chunks.values[position]
+            guard let entry = record.replicas.firstIndex(ofNode: symbol) else { continue }
+            record.replicas[entry].isLost = true
+            setChunk(state.chunks.keys[position], record)
         }
     }
 }
@@ -351,9 +388,13 @@ public enum Validation {
         }
     }
 
-    /// A `host:port` address, split at the last colon: a non-empty host and a decimal port in 0...65535.
+    /// A `host:port` address of at most 255 bytes, split at the last colon: a non-empty printable-ASCII
+    /// host and a decimal port in 0...65535.
     public static func address(_ value: String) throws(ApplyError) {
         let utf8 = Array(value.utf8)
+        guard utf8.count <= Limits.maxAddressBytes else {
+            throw ApplyError(.invalidField, "addr is longer than \(Limits.maxAddressBytes) bytes")
+        }
         guard let colon = utf8.lastIndex(of: UInt8(ascii: ":")) else {
             throw ApplyError(.invalidField, "addr \(value.debugDescription) must be host:port")
         }

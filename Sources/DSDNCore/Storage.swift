@@ -31,6 +31,9 @@ struct NodeRecord: Hashable, Sendable {
 struct NodeLoad: Hashable, Sendable {
     var storedBytes: UInt64 = 0
     var liveReplicas: UInt32 = 0
+    /// Storage slots (positions in `DerivedState.chunks`) of the chunks it holds a live replica of.
+    /// Only ever used for membership and for visiting chunks whose updates commute; never for order.
+    var chunkSlots: Set<UInt32> = []
 }
 
 /// One replica entry of a chunk: live, or lost (its node went down or left) until replaced or re-added.

@@ -126,7 +126,7 @@ public enum EventJSON {
         } catch let DecodingError.dataCorrupted(context) {
             throw LineError(line: 0, message: context.codingPath.isEmpty ? "not valid JSON" : describe(context))
         } catch let DecodingError.typeMismatch(_, context) {
-            throw LineError(line: 0, message: describe(context))
+            throw LineError(line: 0, message: context.codingPath.isEmpty ? "expected a JSON object" : describe(context))
         } catch {
             throw LineError(line: 0, message: "not a valid event: \(error)")
         }

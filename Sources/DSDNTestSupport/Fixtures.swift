@@ -23,8 +23,7 @@ public enum Fixtures {
         .replicaAdded(hash: hash, nodeID: node, replicaIndex: index, addedAtMillis: millis, provenance: nil)
     }
 
-    /// Applies events one by one into a fresh machine and returns it; traps on an invalid event, which
-    /// in a test fixture is a bug in the test.
+    /// Applies events as one batch into a fresh machine and returns it; throws the first refusal.
     public static func machine(_ events: [Event]) throws -> StateMachine {
         var machine = StateMachine()
         try machine.apply(events: events)

@@ -67,6 +67,21 @@ import Testing
         #expect(machine.state.nodeCount == 0)
     }
 
+    @Test func publisherIDsAreValidatedLikeOtherIdentifiers() throws {
+        var machine = StateMachine()
+        for (offset, publisher) in ["", "two words", "caf\u{E9}"].enumerated() {
+            let outcome = machine.apply(blob: try blob(publisher, 1, [Fixtures.register("n\(offset)")]), at: .init(height: UInt64(offset + 1), index: 0))
+            guard case let .rejected(rejection) = outcome else {
+                Issue.record("publisher \(publisher.debugDescription) was accepted")
+                continue
+            }
+            #expect(rejection.reason == .malformed)
+            #expect(rejection.message.contains("publisher_id"))
+        }
+        #expect(machine.state.nodeCount == 0)
+        #expect(machine.state.cursor.publisherSequences.isEmpty)
+    }
+
     @Test func positionsMustAdvance() throws {
         var machine = StateMachine()
         machine.apply(blob: try blob("p", 1, [Fixtures.register("n1")]), at: .init(height: 5, index: 1))

@@ -67,6 +67,7 @@ import Testing
         let blobs = try Self.corpus(seed: 0xF00D)
         #expect(blobs.count >= 10_000)
 
+        var indexProblems: [String] = []
         func run() -> (outcomes: [BlobOutcome], checksum: Hash256, cursor: Hash256, partialStates: Int) {
             var machine = StateMachine()
             var outcomes: [BlobOutcome] = []
@@ -80,13 +81,17 @@ import Testing
                     if machine.state.checksum() != before { partial += 1 }
                 }
                 outcomes.append(outcome)
+                // The incremental indexes must equal a recomputation, after applies and rollbacks alike.
+                if offset % 97 == 0 { indexProblems += machine.state.indexInconsistencies() }
             }
+            indexProblems += machine.state.indexInconsistencies()
             return (outcomes, machine.state.checksum(), machine.state.cursorDigest(), partial)
         }
 
         let first = run()
         let second = run()
         #expect(first.partialStates == 0)
+        #expect(indexProblems.isEmpty, "\(indexProblems.prefix(3))")
         #expect(first.outcomes == second.outcomes)
         #expect(first.checksum == second.checksum)
         #expect(first.cursor == second.cursor)

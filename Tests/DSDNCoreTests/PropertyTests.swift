@@ -151,5 +151,13 @@ import Testing
             return total + UInt64(chunk?.liveReplicaCount ?? 0) * (chunk?.sizeBytes ?? 0)
         }
         #expect(storedByChunks == machine.state.allNodes().reduce(UInt64(0)) { $0 + $1.storedBytes })
+        #expect(machine.state.indexInconsistencies().isEmpty)
+        // chunks(onNode:) comes from the per-node index; check it against a scan of the replica map.
+        for node in machine.state.allNodes().prefix(20) {
+            let scanned = machine.state.allChunkHashes().filter { hash in
+                machine.state.replicas(of: hash).contains { $0.nodeID == node.id && !$0.isLost }
+            }
+            #expect(machine.state.chunks(onNode: node.id) == scanned)
+        }
     }
 }

@@ -51,6 +51,13 @@ import Testing
         #expect(try refusal(.nodeRegistered(nodeID: "n1", zone: "z", addr: addr, capacityBytes: 1)) == nil)
     }
 
+    @Test func overlongAddressIsRefused() throws {
+        let atLimit = String(repeating: "h", count: 250) + ":7000"
+        #expect(try refusal(.nodeRegistered(nodeID: "n1", zone: "z", addr: atLimit, capacityBytes: 1)) == nil)
+        let error = try refusal(.nodeRegistered(nodeID: "n1", zone: "z", addr: "h" + atLimit, capacityBytes: 1))
+        #expect(error?.message.contains("longer than 255") == true)
+    }
+
     @Test func emptyZoneIsRefused() throws {
         let error = try refusal(.nodeRegistered(nodeID: "n1", zone: "", addr: "h:1", capacityBytes: 1))
         #expect(error?.message.contains("zone is empty") == true)

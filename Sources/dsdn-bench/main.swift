@@ -1,0 +1,107 @@
+import DSDNCore
+import Foundation
+
+// Benchmarks with ratios against baselines measured in the same run (PRODUCT.md §8, item 7).
+// Build in release: swift run -c release dsdn-bench [--events N] [--chunks N]
+
+struct Options {
+    var events = 1_000_000
+    var chunks = 1_000_000
+
+    init(_ arguments: [String]) {
+        var iterator = arguments.dropFirst().makeIterator()
+        while let argument = iterator.next() {
+            switch argument {
+            case "--events": events = iterator.next().flatMap(Int.init) ?? events
+            case "--chunks": chunks = iterator.next().flatMap(Int.init) ?? chunks
+            default:
+                FileHandle.standardError.write(Data("error: unknown argument \(argument) (use --events N, --chunks N)\n".utf8))
+                exit(64)
+            }
+        }
+    }
+}
+
+func seconds(_ body: () throws -> Void) rethrows -> Double {
+    let start = ContinuousClock.now
+    try body()
+    let elapsed = ContinuousClock.now - start
+    return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+}
+
+/// Resident memory in bytes, from /proc/self/statm. The memory phase runs first, in a fresh process,
+/// so growth is not hidden by pages an earlier phase freed; it includes allocator slack, a real cost.
+func residentBytes() -> Int {
+    guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+    let fields = text.split(separator: " ")
+    return fields.count > 1 ? (Int(fields[1]) ?? 0) * Int(sysconf(Int32(_SC_PAGESIZE))) : 0
+}
+
+let options = Options(CommandLine.arguments)
+
+// 1. Memory per chunk with 3 replicas. Baseline: the 32-byte hash alone (an array of hashes).
+do {
+    let nodeCount = 5_000
+    var machine = StateMachine()
+    var setup: [Event] = []
+    for index in 0..<nodeCount {
+        setup.append(.nodeRegistered(nodeID: "node-\(index)", zone: "zone-\(index % 10)", addr: "10.0.\(index / 256).\(index % 256):7000", capacityBytes: 1 << 44))
+    }
+    try machine.apply(events: setup)
+    var random = SeededGenerator(seed: 9)
+    let before = residentBytes()
+    var batch: [Event] = []
+    batch.reserveCapacity(4_000)
+    for _ in 0..<options.chunks {
+        let hash = Hash256(w0: random.next(), w1: random.next(), w2: random.next(), w3: random.next())
+        batch.append(.chunkDeclared(hash: hash, sizeBytes: 1 << 20, replicationFactor: 3, uploaderID: "uploader", daCommitment: hash))
+        let first = Int(random.below(UInt64(nodeCount)))
+        for index in 0..<3 {
+            batch.append(.replicaAdded(hash: hash, nodeID: "node-\((first + index * 7) % nodeCount)", replicaIndex: UInt8(index), addedAtMillis: 1, provenance: nil))
+        }
+        if batch.count >= 4_000 {
+            try machine.apply(events: batch)
+            batch.removeAll(keepingCapacity: true)
+        }
+    }
+    try machine.apply(events: batch)
+    let after = residentBytes()
+    let perChunk = Double(after - before) / Double(options.chunks)
+    var hashes: [Hash256] = []
+    let baselineBefore = residentBytes()
+    hashes.reserveCapacity(options.chunks)
+    for _ in 0..<options.chunks { hashes.append(Hash256(w0: random.next(), w1: 0, w2: 0, w3: 0)) }
+    let baselinePerChunk = Double(residentBytes() - baselineBefore) / Double(options.chunks)
+    print("memory      \(machine.state.chunkCount) chunks x 3 replicas on \(nodeCount) nodes")
+    print("  hash array           \(String(format: "%.0f", baselinePerChunk)) bytes/chunk   (baseline)")
+    print("  derived state        \(String(format: "%.0f", perChunk)) bytes/chunk   ratio to baseline \(String(format: "%.1f", perChunk / max(1, baselinePerChunk)))")
+    print("  target 300 bytes     ratio \(String(format: "%.2f", perChunk / 300)) (below 1 meets it)")
+    withExtendedLifetime(hashes) {}
+}
+
+// 2. Replay: decode + apply blobs of 100 events. Baseline: decoding alone (the floor any replay pays)
+//    and SHA-256 over the same bytes (the integrity check's share).
+do {
+    let events = SyntheticHistory.events(.init(seed: 1, eventCount: options.events, nodeCount: 5_000, zoneCount: 10))
+    let blobs = try events.encodedBlobs(publisher: "bench", batchSize: 100)
+    let bytes = blobs.reduce(0) { $0 + $1.count }
+    var decoded = 0
+    let decodeTime = try seconds {
+        for blob in blobs { decoded += try BlobCodec.decode(blob).events.count }
+    }
+    var machine = StateMachine()
+    let replayTime = seconds {
+        for (offset, blob) in blobs.enumerated() {
+            machine.apply(blob: blob, at: BlobPosition(height: UInt64(offset + 1), index: 0))
+        }
+    }
+    let checksumTime = seconds { _ = machine.state.checksum() }
+    precondition(machine.state.cursor.blobsRejected == 0 && decoded == events.count, "benchmark history must apply cleanly")
+    let rate = Double(events.count) / replayTime
+    print("replay      \(events.count) events in \(blobs.count) blobs (\(bytes / 1_048_576) MiB)")
+    print("  decode only          \(Int(Double(events.count) / decodeTime)) events/s   (baseline)")
+    print("  decode + apply       \(Int(rate)) events/s   ratio to decode-only \(String(format: "%.2f", decodeTime / replayTime))")
+    print("  target 1,000,000/s   ratio \(String(format: "%.2f", rate / 1_000_000))")
+    print("  checksum of final state (\(machine.state.chunkCount) chunks) \(String(format: "%.3f", checksumTime)) s")
+}
+
