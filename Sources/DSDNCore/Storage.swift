@@ -38,10 +38,18 @@ struct NodeLoad: Hashable, Sendable {
 
 /// One replica entry of a chunk: live, or lost (its node went down or left) until replaced or re-added.
 struct Replica: Hashable, Sendable {
-    var node: UInt32
+    // Widest field first: 16-byte stride instead of 24, for three inline replicas per chunk.
     var addedAtMillis: UInt64
+    var node: UInt32
     var index: UInt8
     var isLost: Bool
+
+    init(node: UInt32, addedAtMillis: UInt64, index: UInt8, isLost: Bool) {
+        self.addedAtMillis = addedAtMillis
+        self.node = node
+        self.index = index
+        self.isLost = isLost
+    }
 
     static let empty = Replica(node: 0, addedAtMillis: 0, index: 0, isLost: false)
 }
