@@ -27,9 +27,17 @@ let package = Package(
             pkgConfig: "lua5.4",
             providers: [.apt(["liblua5.4-dev"])]
         ),
+        // The sandbox's C half: allocator, hook, deterministic library, value transport, driver.
+        // Optimized even in debug builds: policies hash and sort in here.
+        .target(
+            name: "CDSDNSandbox",
+            dependencies: ["CDSDNLua"],
+            cSettings: [.unsafeFlags(["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"])],
+            linkerSettings: [.linkedLibrary("lua5.4")]
+        ),
         .target(
             name: "LuaSandbox",
-            dependencies: ["CDSDNLua"],
+            dependencies: ["CDSDNLua", "CDSDNSandbox"],
             swiftSettings: strictSettings
         ),
         // The pure deterministic core: events, codec, state, state machine, checksum. No I/O.

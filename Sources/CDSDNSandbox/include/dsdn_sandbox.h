@@ -1,0 +1,84 @@
+// The Lua policy sandbox, in C: everything that can raise a Lua error (longjmp) lives here, so that no
+// Lua error ever unwinds through a Swift frame. Swift talks to it through this small API and a tagged
+// binary value format (see "Value transport" below).
+#ifndef DSDN_SANDBOX_H
+#define DSDN_SANDBOX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Budgets of one load or call, all functions of the policy version, never of the machine.
+typedef struct dsdn_limits {
+    uint64_t instructions;  ///< Lua VM instructions, counted in steps of DSDN_HOOK_STEP, plus charged C work.
+    uint64_t memory;        ///< live bytes above the baseline taken when the policy starts running
+    uint64_t total_alloc;   ///< cumulative bytes allocated above the baseline
+    uint64_t max_alloc;     ///< the largest single allocation (caps one string or one table part)
+} dsdn_limits;
+
+/// How a load or a call ended. The host decides from its own flags, never from the error value a
+/// script could catch or forge.
+typedef enum dsdn_outcome {
+    DSDN_OK = 0,
+    DSDN_SYNTAX = 1,        ///< the source did not compile (or was not text)
+    DSDN_RUNTIME = 2,       ///< a Lua error raised by the policy
+    DSDN_INSTRUCTIONS = 3,  ///< the instruction budget ran out
+    DSDN_MEMORY = 4,        ///< a memory budget ran out
+    DSDN_INVALID = 5,       ///< the policy returned something the host cannot accept
+} dsdn_outcome;
+
+/// The granularity of instruction counting.
+#define DSDN_HOOK_STEP 100
+
+/// One sandboxed lua_State with the deterministic library and the trusted driver loaded.
+/// Not thread-safe: one thread at a time.
+typedef struct dsdn_box dsdn_box;
+
+/// Creates a box; NULL when the state cannot be allocated.
+dsdn_box *dsdn_box_new(void);
+/// Closes the state and frees the box.
+void dsdn_box_free(dsdn_box *box);
+
+/// Compiles `source` in text mode, runs its top level under `limits`, and keeps the table it returns as
+/// the policy. On DSDN_OK the result buffer holds the exported policy table (functions as tag FUNCTION).
+int dsdn_box_load(dsdn_box *box, const char *source, size_t length, const char *chunkname, const dsdn_limits *limits);
+
+/// Runs one decision: decodes `input` (a MAP with "ctx" and "nodes"), seeds math.random with `seed`,
+/// calls the driver under `limits`, and exports its result into the result buffer.
+int dsdn_box_decide(dsdn_box *box, const uint8_t *input, size_t length, int64_t seed, const dsdn_limits *limits);
+
+/// The encoded result of the last successful load or decide.
+const uint8_t *dsdn_box_result(const dsdn_box *box, size_t *length);
+/// The message of the last failure (NUL-terminated, also sized).
+const char *dsdn_box_message(const dsdn_box *box, size_t *length);
+/// Instructions used by the last load or decide (VM steps plus charged work).
+uint64_t dsdn_box_instructions(const dsdn_box *box);
+/// Peak live bytes above the baseline during the last load or decide.
+uint64_t dsdn_box_peak_memory(const dsdn_box *box);
+
+/// SHA-256 of `data` into `out` (32 bytes); the same function policies reach as sha256/hash64.
+void dsdn_sha256(const uint8_t *data, size_t length, uint8_t out[32]);
+
+/// Runs `body(context)` on a new thread with `stack_bytes` of stack and waits for it (Lua's C recursion
+/// needs more stack than some runtime threads have). Returns 0, or an errno value if no thread started.
+int dsdn_run_with_stack(size_t stack_bytes, void (*body)(void *), void *context);
+
+// Value transport: a tree, little-endian, as written by the host and by dsdn_box_result.
+#define DSDN_TAG_NIL 0
+#define DSDN_TAG_FALSE 1
+#define DSDN_TAG_TRUE 2
+#define DSDN_TAG_INTEGER 3   // int64
+#define DSDN_TAG_NUMBER 4    // IEEE double
+#define DSDN_TAG_STRING 5    // u32 length, bytes
+#define DSDN_TAG_ARRAY 6     // u32 count, values (a Lua sequence 1..n)
+#define DSDN_TAG_MAP 7       // u32 count, (key, value) pairs; keys sorted: numbers ascending, then strings bytewise
+#define DSDN_TAG_FUNCTION 8  // export only
+#define DSDN_TAG_OTHER 9     // export only (userdata, thread)
+
+#ifdef __cplusplus
+}
+#endif
+#endif

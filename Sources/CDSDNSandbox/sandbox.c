@@ -1,0 +1,1050 @@
+// The deterministic, bounded Lua 5.4 sandbox for placement policies. See lua-sandbox.md for the hazards
+// each piece answers; docs/policies.md for what policies see.
+#include "dsdn_sandbox.h"
+
+#include <lua5.4/lauxlib.h>
+#include <lua5.4/lua.h>
+#include <lua5.4/lualib.h>
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum breach { BREACH_NONE = 0, BREACH_INSTRUCTIONS, BREACH_MEMORY, BREACH_INVALID };
+
+typedef struct buffer {
+    uint8_t *bytes;
+    size_t length, capacity;
+    int overflow;
+} buffer;
+
+struct dsdn_box {
+    lua_State *L;
+    // Allocation accounting (always on) and limits (on only while policy code runs).
+    size_t live, total, peak;
+    int limited;
+    size_t live_limit, total_limit, max_alloc, baseline_live;
+    // Instruction accounting.
+    uint64_t used, instruction_limit;
+    // The first budget breach or invalid result, decided here, not by the script.
+    int breach;
+    size_t reported_peak;
+    int policy_ref, driver_ref, randomseed_ref, current_ref, env_ref;
+    buffer result;
+    char message[1024];
+    size_t message_length;
+};
+
+// MARK: - Buffers (plain malloc: host data, outside the policy's budget)
+
+static int buf_reserve(buffer *b, size_t extra) {
+    if (b->overflow) return 0;
+    if (b->length + extra <= b->capacity) return 1;
+    size_t capacity = b->capacity ? b->capacity : 4096;
+    while (capacity < b->length + extra) capacity *= 2;
+    if (capacity > ((size_t)256 << 20)) { b->overflow = 1; return 0; }
+    uint8_t *bytes = realloc(b->bytes, capacity);
+    if (!bytes) { b->overflow = 1; return 0; }
+    b->bytes = bytes;
+    b->capacity = capacity;
+    return 1;
+}
+static void buf_put(buffer *b, const void *p, size_t n) {
+    if (!buf_reserve(b, n)) return;
+    memcpy(b->bytes + b->length, p, n);
+    b->length += n;
+}
+static void buf_u8(buffer *b, uint8_t v) { buf_put(b, &v, 1); }
+static void buf_u32(buffer *b, uint32_t v) { buf_put(b, &v, 4); }
+
+static void set_message(dsdn_box *box, const char *text, size_t length) {
+    if (length >= sizeof box->message) length = sizeof box->message - 1;
+    memcpy(box->message, text, length);
+    box->message[length] = 0;
+    box->message_length = length;
+}
+
+// MARK: - Allocator and instruction hook
+
+static void hook(lua_State *L, lua_Debug *ar);
+
+static void *box_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+    dsdn_box *box = ud;
+    size_t old = ptr ? osize : 0;
+    if (nsize == 0) {
+        if (ptr) box->live -= old;
+        free(ptr);
+        return NULL;
+    }
+    if (nsize > old && box->limited) {
+        size_t grow = nsize - old;
+        if (box->breach != BREACH_NONE || nsize > box->max_alloc || box->live + grow > box->live_limit ||
+            box->total + grow > box->total_limit) {
+            if (box->breach == BREACH_NONE) {
+                box->breach = BREACH_MEMORY;
+                // Sticky: every later instruction fails too, so pcall cannot catch and retry.
+                if (box->L) lua_sethook(box->L, hook, LUA_MASKCOUNT, 1);
+            }
+            return NULL;
+        }
+    }
+    void *block = realloc(ptr, nsize);
+    if (!block) return NULL;
+    box->live = box->live - old + nsize;
+    if (nsize > old) box->total += nsize - old;
+    if (box->live > box->peak) box->peak = box->live;
+    return block;
+}
+
+static dsdn_box *box_of(lua_State *L) {
+    void *ud = NULL;
+    lua_getallocf(L, &ud);
+    return ud;
+}
+
+static void exhaust_instructions(lua_State *L, dsdn_box *box) {
+    if (box->breach == BREACH_NONE) box->breach = BREACH_INSTRUCTIONS;
+    lua_sethook(L, hook, LUA_MASKCOUNT, 1);
+}
+
+static void hook(lua_State *L, lua_Debug *ar) {
+    (void)ar;
+    dsdn_box *box = box_of(L);
+    if (box->breach == BREACH_NONE) {
+        box->used += DSDN_HOOK_STEP;
+        if (box->used <= box->instruction_limit) return;
+        exhaust_instructions(L, box);
+    }
+    luaL_error(L, box->breach == BREACH_MEMORY ? "memory budget exhausted" : "instruction budget exhausted");
+}
+
+/// Charges work done inside C library functions, which the count hook does not see.
+static void charge(lua_State *L, uint64_t work) {
+    dsdn_box *box = box_of(L);
+    if (!box->limited) return;
+    if (box->breach == BREACH_NONE) {
+        box->used += work;
+        if (box->used <= box->instruction_limit) return;
+        exhaust_instructions(L, box);
+    }
+    luaL_error(L, box->breach == BREACH_MEMORY ? "memory budget exhausted" : "instruction budget exhausted");
+}
+
+static int panic(lua_State *L) {
+    const char *message = lua_tostring(L, -1);
+    fprintf(stderr, "dsdn sandbox: unprotected Lua error: %s\n", message ? message : "(not a string)");
+    fflush(stderr);
+    abort();
+}
+
+// MARK: - The deterministic library
+
+/// tostring without addresses: tables, functions and userdata print as their type name.
+static int safe_tostring(lua_State *L) {
+    luaL_checkany(L, 1);
+    switch (lua_type(L, 1)) {
+        case LUA_TNUMBER: case LUA_TSTRING: case LUA_TBOOLEAN: case LUA_TNIL:
+            luaL_tolstring(L, 1, NULL);
+            break;
+        default:
+            lua_pushstring(L, luaL_typename(L, 1));
+    }
+    return 1;
+}
+
+/// Sort key order for spairs: numbers ascending (integers and floats compared by value), then strings
+/// bytewise. Other key types are refused.
+typedef struct key_entry { int is_string; lua_Number number; lua_Integer integer; int is_integer; const char *s; size_t len; int slot; } key_entry;
+
+static int key_less(const key_entry *a, const key_entry *b) {
+    if (a->is_string != b->is_string) return !a->is_string;
+    if (!a->is_string) {
+        if (a->is_integer && b->is_integer) return a->integer < b->integer;
+        lua_Number x = a->is_integer ? (lua_Number)a->integer : a->number;
+        lua_Number y = b->is_integer ? (lua_Number)b->integer : b->number;
+        return x < y;
+    }
+    size_t n = a->len < b->len ? a->len : b->len;
+    int c = memcmp(a->s, b->s, n);
+    return c < 0 || (c == 0 && a->len < b->len);
+}
+
+static void merge_keys(key_entry *items, key_entry *scratch, size_t n) {
+    for (size_t width = 1; width < n; width *= 2) {
+        for (size_t lo = 0; lo < n; lo += 2 * width) {
+            size_t mid = lo + width < n ? lo + width : n, hi = lo + 2 * width < n ? lo + 2 * width : n;
+            size_t i = lo, j = mid, k = lo;
+            while (i < mid && j < hi) scratch[k++] = key_less(&items[j], &items[i]) ? items[j++] : items[i++];
+            while (i < mid) scratch[k++] = items[i++];
+            while (j < hi) scratch[k++] = items[j++];
+        }
+        memcpy(items, scratch, n * sizeof *items);
+    }
+}
+
+static int spairs_next(lua_State *L) {
+    lua_Integer i = lua_tointeger(L, lua_upvalueindex(3)) + 1;
+    lua_pushinteger(L, i);
+    lua_replace(L, lua_upvalueindex(3));
+    if (lua_rawgeti(L, lua_upvalueindex(2), i) == LUA_TNIL) return 1;
+    lua_pushvalue(L, -1);
+    lua_rawget(L, lua_upvalueindex(1));
+    return 2;
+}
+
+/// spairs(t): iterate keys in sorted order, replacing pairs/next whose order differs per process.
+static int safe_spairs(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_Integer count = 0;
+    lua_pushnil(L);
+    while (lua_next(L, 1)) { count++; lua_pop(L, 1); }
+    charge(L, (uint64_t)count * 4 + 8);
+    lua_createtable(L, (int)(count < 1 << 24 ? count : 0), 0);  // keys, in sorted order
+    int keys = lua_gettop(L);
+    key_entry *items = lua_newuserdatauv(L, sizeof(key_entry) * (size_t)(count ? count : 1), 0);
+    key_entry *scratch = lua_newuserdatauv(L, sizeof(key_entry) * (size_t)(count ? count : 1), 0);
+    lua_Integer n = 0;
+    lua_pushnil(L);
+    while (lua_next(L, 1)) {
+        lua_pop(L, 1);
+        key_entry *e = &items[n];
+        memset(e, 0, sizeof *e);
+        int type = lua_type(L, -1);
+        if (type == LUA_TSTRING) {
+            e->is_string = 1;
+            e->s = lua_tolstring(L, -1, &e->len);  // a key string is anchored by the table
+        } else if (type == LUA_TNUMBER) {
+            e->is_integer = lua_isinteger(L, -1);
+            if (e->is_integer) e->integer = lua_tointeger(L, -1); else e->number = lua_tonumber(L, -1);
+        } else {
+            return luaL_error(L, "spairs: keys must be numbers or strings, found a %s key", luaL_typename(L, -1));
+        }
+        lua_pushvalue(L, -1);
+        e->slot = (int)lua_rawlen(L, keys) + 1;
+        lua_rawseti(L, keys, e->slot);
+        n++;
+    }
+    merge_keys(items, scratch, (size_t)n);
+    lua_createtable(L, (int)n, 0);
+    int sorted = lua_gettop(L);
+    for (lua_Integer i = 0; i < n; i++) {
+        lua_rawgeti(L, keys, items[i].slot);
+        lua_rawseti(L, sorted, i + 1);
+    }
+    lua_pushvalue(L, 1);
+    lua_pushvalue(L, sorted);
+    lua_pushinteger(L, 0);
+    lua_pushcclosure(L, spairs_next, 3);
+    return 1;
+}
+
+static void push_sha256(lua_State *L, uint8_t digest[32]) {
+    size_t length;
+    const char *data = luaL_checklstring(L, 1, &length);
+    charge(L, length / 8 + 16);
+    dsdn_sha256((const uint8_t *)data, length, digest);
+}
+
+static int safe_sha256(lua_State *L) {
+    uint8_t digest[32];
+    char hex[64];
+    push_sha256(L, digest);
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 0; i < 32; i++) { hex[2 * i] = digits[digest[i] >> 4]; hex[2 * i + 1] = digits[digest[i] & 15]; }
+    lua_pushlstring(L, hex, 64);
+    return 1;
+}
+
+static int safe_hash64(lua_State *L) {
+    uint8_t digest[32];
+    push_sha256(L, digest);
+    uint64_t value = 0;
+    for (int i = 0; i < 8; i++) value = value << 8 | digest[i];
+    lua_pushinteger(L, (lua_Integer)(value & 0x7fffffffffffffffULL));
+    return 1;
+}
+
+/// string.rep, charged by the bytes produced and the repetitions made, and capped by the budget.
+static int safe_rep(lua_State *L) {
+    size_t length, sep_length = 0;
+    luaL_checklstring(L, 1, &length);
+    lua_Integer n = luaL_checkinteger(L, 2);
+    luaL_optlstring(L, 3, "", &sep_length);
+    if (n <= 0) { lua_pushliteral(L, ""); return 1; }
+    dsdn_box *box = box_of(L);
+    long double total = (long double)n * length + (long double)(n - 1) * sep_length;
+    if (total > (long double)box->max_alloc) {
+        if (box->breach == BREACH_NONE) box->breach = BREACH_MEMORY;
+        lua_sethook(L, hook, LUA_MASKCOUNT, 1);
+        return luaL_error(L, "string.rep: result of %.0Lf bytes exceeds the budget", total);
+    }
+    charge(L, (uint64_t)n / 4 + (uint64_t)total / 16 + 1);
+    if (total == 0) { lua_pushliteral(L, ""); return 1; }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    return 1;
+}
+
+/// string.find, always plain (patterns are not interpreted), charged by the worst-case comparisons.
+static int safe_find(lua_State *L) {
+    size_t length, pattern_length;
+    luaL_checklstring(L, 1, &length);
+    luaL_checklstring(L, 2, &pattern_length);
+    lua_Integer init = luaL_optinteger(L, 3, 1);
+    charge(L, (uint64_t)length + (uint64_t)length * (pattern_length ? pattern_length : 1) / 32 + 1);
+    lua_settop(L, 2);
+    lua_pushinteger(L, init);
+    lua_pushboolean(L, 1);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, 4, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+/// string.format without %p; %s of a table or function prints its type name, never an address.
+static int safe_format(lua_State *L) {
+    size_t length;
+    const char *format = luaL_checklstring(L, 1, &length);
+    int argument = 1;
+    for (size_t i = 0; i < length; i++) {
+        if (format[i] != '%') continue;
+        i++;
+        if (i < length && format[i] == '%') continue;
+        while (i < length && strchr("-+ #0123456789.", format[i])) i++;
+        if (i >= length) break;
+        argument++;
+        if (format[i] == 'p') return luaL_error(L, "string.format: %%p is not available in policies");
+        if (format[i] == 's' && argument <= lua_gettop(L)) {
+            int type = lua_type(L, argument);
+            if (type != LUA_TSTRING && type != LUA_TNUMBER) {
+                lua_pushstring(L, luaL_typename(L, argument));
+                lua_replace(L, argument);
+            }
+        }
+    }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    size_t out_length;
+    lua_tolstring(L, -1, &out_length);
+    charge(L, out_length / 16 + 1);
+    return 1;
+}
+
+/// Wraps a library function that works in proportion to the length of its first (string) argument.
+static int charged_by_length(lua_State *L) {
+    size_t length = 0;
+    if (lua_type(L, 1) == LUA_TSTRING) lua_tolstring(L, 1, &length);
+    charge(L, length / 16 + 1);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+/// Wraps a table function that works in proportion to the length of its first (table) argument.
+static int charged_by_table(lua_State *L) {
+    lua_Unsigned length = lua_type(L, 1) == LUA_TTABLE ? lua_rawlen(L, 1) : 0;
+    if (lua_type(L, 1) == LUA_TTABLE && lua_toboolean(L, lua_upvalueindex(2))) {
+        // table.unpack: the work is the range asked for.
+        lua_Integer i = luaL_optinteger(L, 2, 1), j = luaL_opt(L, luaL_checkinteger, 3, (lua_Integer)length);
+        length = j >= i ? (lua_Unsigned)(j - i) + 1 : 0;
+        if (length > 1000000) return luaL_error(L, "table.unpack: too many results (%I)", (lua_Integer)length);
+    }
+    charge(L, (uint64_t)length + 1);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    size_t out_length;
+    if (lua_type(L, -1) == LUA_TSTRING) { lua_tolstring(L, -1, &out_length); charge(L, out_length / 16); }
+    return lua_gettop(L);
+}
+
+/// A stable merge sort replacing table.sort (an unstable quicksort with a clock-randomized pivot). Any
+/// comparator, even an inconsistent one, gives the same result everywhere, in O(n log n) calls.
+static int sort_less(lua_State *L, int has_comparator, int a, int b) {
+    charge(L, 2);
+    if (has_comparator) {
+        lua_pushvalue(L, 2);
+        lua_pushvalue(L, a);
+        lua_pushvalue(L, b);
+        lua_call(L, 2, 1);
+        int result = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+        return result;
+    }
+    return lua_compare(L, a, b, LUA_OPLT);
+}
+
+static int safe_sort(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    int has_comparator = !lua_isnoneornil(L, 2);
+    if (has_comparator) luaL_checktype(L, 2, LUA_TFUNCTION);
+    lua_settop(L, 2);
+    lua_Integer n = (lua_Integer)lua_rawlen(L, 1);
+    if (n < 2) return 0;
+    if (n > 10000000) return luaL_error(L, "table.sort: array too large");
+    charge(L, (uint64_t)n);
+    lua_createtable(L, (int)n, 0);  // 3: source
+    lua_createtable(L, (int)n, 0);  // 4: destination
+    for (lua_Integer i = 1; i <= n; i++) { lua_rawgeti(L, 1, i); lua_rawseti(L, 3, i); }
+    for (lua_Integer width = 1; width < n; width *= 2) {
+        for (lua_Integer lo = 1; lo <= n; lo += 2 * width) {
+            lua_Integer mid = lo + width <= n + 1 ? lo + width : n + 1;
+            lua_Integer hi = lo + 2 * width <= n + 1 ? lo + 2 * width : n + 1;
+            lua_Integer i = lo, j = mid, k = lo;
+            while (i < mid && j < hi) {
+                lua_rawgeti(L, 3, j);  // right
+                lua_rawgeti(L, 3, i);  // left
+                int top = lua_gettop(L);
+                if (sort_less(L, has_comparator, top - 1, top)) { lua_pop(L, 1); j++; }
+                else { lua_remove(L, top - 1); i++; }
+                lua_rawseti(L, 4, k++);
+            }
+            while (i < mid) { lua_rawgeti(L, 3, i++); lua_rawseti(L, 4, k++); }
+            while (j < hi) { lua_rawgeti(L, 3, j++); lua_rawseti(L, 4, k++); }
+        }
+        lua_rotate(L, 3, 1);  // swap source and destination
+    }
+    for (lua_Integer i = 1; i <= n; i++) { lua_rawgeti(L, 3, i); lua_rawseti(L, 1, i); }
+    return 0;
+}
+
+static void copy_fields(lua_State *L, int from, int to, const char *const *names) {
+    for (; *names; names++) {
+        lua_getfield(L, from, *names);
+        lua_setfield(L, to, *names);
+    }
+}
+
+static void wrap_field(lua_State *L, int from, int to, const char *name, lua_CFunction wrapper, int extra) {
+    lua_getfield(L, from, name);
+    if (extra) lua_pushboolean(L, 1);
+    lua_pushcclosure(L, wrapper, extra ? 2 : 1);
+    lua_setfield(L, to, name);
+}
+
+/// Builds the policy environment table and leaves it on the stack.
+static void push_policy_env(lua_State *L) {
+    lua_newtable(L);
+    int env = lua_gettop(L);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+    int globals = lua_gettop(L);
+    static const char *const base[] = {"assert", "error", "ipairs", "pcall", "select", "tonumber", "type", "rawequal", "rawlen", NULL};
+    copy_fields(L, globals, env, base);
+    lua_pushcfunction(L, safe_tostring); lua_setfield(L, env, "tostring");
+    lua_pushcfunction(L, safe_spairs); lua_setfield(L, env, "spairs");
+    lua_pushcfunction(L, safe_sha256); lua_setfield(L, env, "sha256");
+    lua_pushcfunction(L, safe_hash64); lua_setfield(L, env, "hash64");
+
+    // string
+    lua_getfield(L, globals, "string");
+    int string = lua_gettop(L);
+    lua_newtable(L);
+    int safe_string = lua_gettop(L);
+    static const char *const plain_string[] = {"byte", "char", "len", "sub", NULL};
+    copy_fields(L, string, safe_string, plain_string);
+    wrap_field(L, string, safe_string, "lower", charged_by_length, 0);
+    wrap_field(L, string, safe_string, "upper", charged_by_length, 0);
+    wrap_field(L, string, safe_string, "reverse", charged_by_length, 0);
+    wrap_field(L, string, safe_string, "rep", safe_rep, 0);
+    wrap_field(L, string, safe_string, "find", safe_find, 0);
+    wrap_field(L, string, safe_string, "format", safe_format, 0);
+    lua_pushvalue(L, safe_string);
+    lua_setfield(L, env, "string");
+    // ("x"):rep(n) goes through the string metatable: point it at the safe table and lock it.
+    lua_pushliteral(L, "");
+    lua_getmetatable(L, -1);
+    lua_pushvalue(L, safe_string);
+    lua_setfield(L, -2, "__index");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_pop(L, 3);  // metatable, "", safe_string
+
+    // table
+    lua_getfield(L, globals, "table");
+    int table = lua_gettop(L);
+    lua_newtable(L);
+    int safe_table = lua_gettop(L);
+    wrap_field(L, table, safe_table, "concat", charged_by_table, 0);
+    wrap_field(L, table, safe_table, "insert", charged_by_table, 0);
+    wrap_field(L, table, safe_table, "remove", charged_by_table, 0);
+    wrap_field(L, table, safe_table, "unpack", charged_by_table, 1);
+    lua_pushcfunction(L, safe_sort); lua_setfield(L, safe_table, "sort");
+    lua_setfield(L, env, "table");
+    lua_pop(L, 1);  // table
+
+    // math
+    lua_getfield(L, globals, "math");
+    int math = lua_gettop(L);
+    lua_newtable(L);
+    static const char *const math_fields[] = {"abs", "ceil", "floor", "fmod", "huge", "log", "max", "min", "maxinteger",
+        "mininteger", "modf", "pi", "sqrt", "tointeger", "type", "ult", "exp", "random", NULL};
+    copy_fields(L, math, lua_gettop(L), math_fields);
+    lua_setfield(L, env, "math");
+    lua_pop(L, 2);  // math, string
+    lua_pop(L, 1);  // globals
+    (void)env;
+}
+
+// MARK: - Value transport
+
+typedef struct reader { const uint8_t *p; size_t left; int depth; } reader;
+
+static int read_value(lua_State *L, reader *r);
+
+static int read_bytes(reader *r, void *out, size_t n) {
+    if (r->left < n) return 0;
+    memcpy(out, r->p, n);
+    r->p += n;
+    r->left -= n;
+    return 1;
+}
+
+static int read_value(lua_State *L, reader *r) {
+    uint8_t tag;
+    if (!read_bytes(r, &tag, 1)) return 0;
+    if (!lua_checkstack(L, 4) || r->depth > 64) return 0;
+    switch (tag) {
+        case DSDN_TAG_NIL: lua_pushnil(L); return 1;
+        case DSDN_TAG_FALSE: lua_pushboolean(L, 0); return 1;
+        case DSDN_TAG_TRUE: lua_pushboolean(L, 1); return 1;
+        case DSDN_TAG_INTEGER: { int64_t v; if (!read_bytes(r, &v, 8)) return 0; lua_pushinteger(L, v); return 1; }
+        case DSDN_TAG_NUMBER: { double v; if (!read_bytes(r, &v, 8)) return 0; lua_pushnumber(L, v); return 1; }
+        case DSDN_TAG_STRING: {
+            uint32_t n;
+            if (!read_bytes(r, &n, 4) || r->left < n) return 0;
+            lua_pushlstring(L, (const char *)r->p, n);
+            r->p += n; r->left -= n;
+            return 1;
+        }
+        case DSDN_TAG_ARRAY: {
+            uint32_t n;
+            if (!read_bytes(r, &n, 4) || n > r->left) return 0;
+            lua_createtable(L, (int)n, 0);
+            r->depth++;
+            for (uint32_t i = 1; i <= n; i++) { if (!read_value(L, r)) return 0; lua_rawseti(L, -2, i); }
+            r->depth--;
+            return 1;
+        }
+        case DSDN_TAG_MAP: {
+            uint32_t n;
+            if (!read_bytes(r, &n, 4) || n > r->left) return 0;
+            lua_createtable(L, 0, (int)n);
+            r->depth++;
+            for (uint32_t i = 0; i < n; i++) {
+                if (!read_value(L, r) || !read_value(L, r)) return 0;
+                lua_rawset(L, -3);
+            }
+            r->depth--;
+            return 1;
+        }
+        default: return 0;
+    }
+}
+
+typedef struct writer { buffer *out; int depth; uint64_t items; const char *error; } writer;
+
+static void write_value(lua_State *L, int index, writer *w);
+
+static void write_table(lua_State *L, int index, writer *w) {
+    if (w->depth >= 32) { w->error = "a table is nested deeper than 32 levels"; return; }
+    lua_Integer count = 0, max_integer = 0;
+    int only_positive_integers = 1;
+    lua_pushnil(L);
+    while (lua_next(L, index)) {
+        lua_pop(L, 1);
+        count++;
+        if (lua_isinteger(L, -1) && lua_tointeger(L, -1) >= 1) {
+            if (lua_tointeger(L, -1) > max_integer) max_integer = lua_tointeger(L, -1);
+        } else {
+            only_positive_integers = 0;
+        }
+    }
+    w->items += (uint64_t)count;
+    if (w->items > 10000000) { w->error = "a result has more than 10,000,000 entries"; return; }
+    w->depth++;
+    if (only_positive_integers && max_integer == count && count > 0) {
+        buf_u8(w->out, DSDN_TAG_ARRAY);
+        buf_u32(w->out, (uint32_t)count);
+        for (lua_Integer i = 1; i <= count && !w->error; i++) {
+            lua_rawgeti(L, index, i);
+            write_value(L, lua_gettop(L), w);
+            lua_pop(L, 1);
+        }
+    } else {
+        key_entry *items = malloc(sizeof(key_entry) * (size_t)(count ? count : 1));
+        key_entry *scratch = malloc(sizeof(key_entry) * (size_t)(count ? count : 1));
+        if (!items || !scratch) { free(items); free(scratch); w->error = "out of host memory"; return; }
+        // Keys are anchored in a side table so each can be pushed back by slot.
+        lua_createtable(L, (int)count, 0);
+        int keys = lua_gettop(L);
+        lua_Integer n = 0;
+        lua_pushnil(L);
+        while (lua_next(L, index)) {
+            lua_pop(L, 1);
+            key_entry *e = &items[n];
+            memset(e, 0, sizeof *e);
+            int type = lua_type(L, -1);
+            if (type == LUA_TSTRING) { e->is_string = 1; e->s = lua_tolstring(L, -1, &e->len); }
+            else if (type == LUA_TNUMBER) {
+                e->is_integer = lua_isinteger(L, -1);
+                if (e->is_integer) e->integer = lua_tointeger(L, -1); else e->number = lua_tonumber(L, -1);
+            } else { w->error = "a table has a key that is neither a number nor a string"; }
+            lua_pushvalue(L, -1);
+            e->slot = (int)(n + 1);
+            lua_rawseti(L, keys, e->slot);
+            n++;
+        }
+        if (!w->error) {
+            merge_keys(items, scratch, (size_t)n);
+            buf_u8(w->out, DSDN_TAG_MAP);
+            buf_u32(w->out, (uint32_t)n);
+            for (lua_Integer i = 0; i < n && !w->error; i++) {
+                lua_rawgeti(L, keys, items[i].slot);
+                write_value(L, lua_gettop(L), w);
+                lua_rawget(L, index);
+                write_value(L, lua_gettop(L), w);
+                lua_pop(L, 1);
+            }
+        }
+        lua_pop(L, 1);  // keys
+        free(items);
+        free(scratch);
+    }
+    w->depth--;
+}
+
+static void write_value(lua_State *L, int index, writer *w) {
+    if (w->error) return;
+    if (!lua_checkstack(L, 8)) { w->error = "Lua stack exhausted"; return; }
+    switch (lua_type(L, index)) {
+        case LUA_TNIL: buf_u8(w->out, DSDN_TAG_NIL); break;
+        case LUA_TBOOLEAN: buf_u8(w->out, lua_toboolean(L, index) ? DSDN_TAG_TRUE : DSDN_TAG_FALSE); break;
+        case LUA_TNUMBER:
+            if (lua_isinteger(L, index)) {
+                int64_t v = lua_tointeger(L, index);
+                buf_u8(w->out, DSDN_TAG_INTEGER); buf_put(w->out, &v, 8);
+            } else {
+                double v = lua_tonumber(L, index);
+                buf_u8(w->out, DSDN_TAG_NUMBER); buf_put(w->out, &v, 8);
+            }
+            break;
+        case LUA_TSTRING: {
+            size_t n;
+            const char *s = lua_tolstring(L, index, &n);
+            if (n > 0xffffffffu) { w->error = "a string is too long"; return; }
+            buf_u8(w->out, DSDN_TAG_STRING); buf_u32(w->out, (uint32_t)n); buf_put(w->out, s, n);
+            break;
+        }
+        case LUA_TTABLE: write_table(L, index, w); break;
+        case LUA_TFUNCTION: buf_u8(w->out, DSDN_TAG_FUNCTION); break;
+        default: buf_u8(w->out, DSDN_TAG_OTHER); break;
+    }
+    if (w->out->overflow) w->error = "a result is larger than 256 MiB";
+}
+
+// Protected helpers: run with lua_pcall so an allocation failure never escapes unprotected.
+static int protected_export(lua_State *L) {
+    dsdn_box *box = lua_touserdata(L, 1);
+    writer w = {&box->result, 0, 0, NULL};
+    box->result.length = 0;
+    box->result.overflow = 0;
+    write_value(L, 2, &w);
+    if (w.error) { lua_pushstring(L, w.error); return 1; }
+    return 0;
+}
+
+static int protected_import(lua_State *L) {
+    reader *r = lua_touserdata(L, 1);
+    if (!read_value(L, r) || r->left != 0) return luaL_error(L, "malformed input from the host");
+    return 1;
+}
+
+// MARK: - The trusted driver
+
+static const char driver_source[] =
+    "local invalid, rank, current = ...\n"
+    "local type, min = type, math.min\n"
+    "local function host_reason(node)\n"
+    "  if node.status ~= 'active' then return 'status ' .. tostring(node.status) end\n"
+    "  return 'already holds chunk'\n"
+    "end\n"
+    "return function(policy, input)\n"
+    "  current.hook, current.node = 'start', nil\n"
+    "  local nodes, ctx = input.nodes, input.ctx\n"
+    "  ctx.nodes = nodes\n"
+    "  local filter, score, select = policy.filter, policy.score, policy.select\n"
+    "  local verdicts, candidates = {}, {}\n"
+    "  for i = 1, #nodes do\n"
+    "    local node = nodes[i]\n"
+    "    local verdict = { id = node.id, passed = false }\n"
+    "    verdicts[i] = verdict\n"
+    "    if not node.eligible then\n"
+    "      verdict.reason = host_reason(node)\n"
+    "    else\n"
+    "      local ok, reason = true, nil\n"
+    "      if filter then\n"
+    "        current.hook, current.node = 'filter', node.id\n"
+    "        ok, reason = filter(node, ctx)\n"
+    "        if type(ok) ~= 'boolean' then invalid('filter must return a boolean for node ' .. node.id .. ', got ' .. type(ok)) end\n"
+    "        if reason ~= nil and type(reason) ~= 'string' then invalid('filter reason must be a string for node ' .. node.id .. ', got ' .. type(reason)) end\n"
+    "      end\n"
+    "      if ok then\n"
+    "        current.hook, current.node = 'score', node.id\n"
+    "        local s, terms = score(node, ctx)\n"
+    "        verdict.passed, verdict.score, verdict.terms = true, s, terms\n"
+    "        node.score = s\n"
+    "        candidates[#candidates + 1] = node\n"
+    "      else\n"
+    "        verdict.reason = reason or 'rejected by filter'\n"
+    "      end\n"
+    "    end\n"
+    "  end\n"
+    "  current.hook, current.node = 'rank', nil\n"
+    "  local ranked = rank(candidates)\n"
+    "  local chosen\n"
+    "  if select then\n"
+    "    current.hook = 'select'\n"
+    "    chosen = select(ranked, ctx)\n"
+    "  else\n"
+    "    chosen = {}\n"
+    "    for i = 1, min(ctx.want, #ranked) do chosen[i] = ranked[i].id end\n"
+    "  end\n"
+    "  current.hook = nil\n"
+    "  return { verdicts = verdicts, chosen = chosen }\n"
+    "end\n";
+
+static int driver_invalid(lua_State *L) {
+    dsdn_box *box = box_of(L);
+    size_t length;
+    const char *message = luaL_checklstring(L, 1, &length);
+    if (box->breach == BREACH_NONE) {
+        box->breach = BREACH_INVALID;
+        set_message(box, message, length);
+    }
+    return luaL_error(L, "%s", message);
+}
+
+typedef struct ranked { double score; const char *id; size_t id_length; int slot; } ranked;
+
+static int ranked_before(const ranked *a, const ranked *b) {
+    if (a->score != b->score) return a->score > b->score;
+    size_t n = a->id_length < b->id_length ? a->id_length : b->id_length;
+    int c = memcmp(a->id, b->id, n);
+    return c < 0 || (c == 0 && a->id_length < b->id_length);
+}
+
+/// rank(candidates): validates every score (a finite number; -0.0 becomes 0) and returns a new array
+/// sorted by score descending, then id ascending bytewise.
+static int driver_rank(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_Integer n = (lua_Integer)lua_rawlen(L, 1);
+    charge(L, (uint64_t)n * 4);
+    ranked *items = lua_newuserdatauv(L, sizeof(ranked) * (size_t)(n ? n : 1), 0);
+    ranked *scratch = lua_newuserdatauv(L, sizeof(ranked) * (size_t)(n ? n : 1), 0);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, 1, i);
+        int node = lua_gettop(L);
+        lua_getfield(L, node, "id");
+        items[i - 1].id = lua_tolstring(L, -1, &items[i - 1].id_length);  // anchored by the node table
+        lua_pop(L, 1);
+        lua_getfield(L, node, "score");
+        if (lua_type(L, -1) != LUA_TNUMBER) {
+            lua_pushfstring(L, "score must return a number for node %s, got %s", items[i - 1].id, luaL_typename(L, -1));
+            lua_replace(L, 1);
+            lua_settop(L, 1);
+            return driver_invalid(L);
+        }
+        double score = lua_tonumber(L, -1);
+        if (!isfinite(score)) {
+            lua_pushfstring(L, "score must be finite for node %s, got %s", items[i - 1].id, isnan(score) ? "nan" : (score > 0 ? "inf" : "-inf"));
+            lua_replace(L, 1);
+            lua_settop(L, 1);
+            return driver_invalid(L);
+        }
+        if (score == 0) { score = 0; lua_pushnumber(L, 0.0); lua_setfield(L, node, "score"); }
+        items[i - 1].score = score;
+        items[i - 1].slot = (int)i;
+        lua_pop(L, 2);
+    }
+    for (lua_Integer width = 1; width < n; width *= 2) {
+        for (lua_Integer lo = 0; lo < n; lo += 2 * width) {
+            lua_Integer mid = lo + width < n ? lo + width : n, hi = lo + 2 * width < n ? lo + 2 * width : n;
+            lua_Integer i = lo, j = mid, k = lo;
+            while (i < mid && j < hi) scratch[k++] = ranked_before(&items[j], &items[i]) ? items[j++] : items[i++];
+            while (i < mid) scratch[k++] = items[i++];
+            while (j < hi) scratch[k++] = items[j++];
+        }
+        memcpy(items, scratch, sizeof(ranked) * (size_t)n);
+    }
+    lua_createtable(L, (int)n, 0);
+    for (lua_Integer i = 0; i < n; i++) {
+        lua_rawgeti(L, 1, items[i].slot);
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
+// MARK: - Boxes
+
+static int setup(lua_State *L) {
+    dsdn_box *box = lua_touserdata(L, 1);
+    luaL_requiref(L, LUA_GNAME, luaopen_base, 1);
+    luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 1);
+    luaL_requiref(L, LUA_TABLIBNAME, luaopen_table, 1);
+    luaL_requiref(L, LUA_MATHLIBNAME, luaopen_math, 1);
+    lua_pop(L, 4);
+    // math.randomseed stays reachable only to the host.
+    lua_getglobal(L, "math");
+    lua_getfield(L, -1, "randomseed");
+    box->randomseed_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_pop(L, 1);
+    // The driver, compiled from host text with the full globals as its environment.
+    if (luaL_loadbufferx(L, driver_source, sizeof driver_source - 1, "=driver", "t") != LUA_OK) return lua_error(L);
+    lua_pushcfunction(L, driver_invalid);
+    lua_pushcfunction(L, driver_rank);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    box->current_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_call(L, 3, 1);
+    box->driver_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    push_policy_env(L);
+    box->env_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    return 0;
+}
+
+dsdn_box *dsdn_box_new(void) {
+    dsdn_box *box = calloc(1, sizeof *box);
+    if (!box) return NULL;
+    box->policy_ref = LUA_NOREF;
+    lua_State *L = lua_newstate(box_alloc, box);
+    if (!L) { free(box); return NULL; }
+    box->L = L;
+    lua_atpanic(L, panic);
+    lua_pushcfunction(L, setup);
+    lua_pushlightuserdata(L, box);
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+        lua_close(L);
+        free(box);
+        return NULL;
+    }
+    return box;
+}
+
+void dsdn_box_free(dsdn_box *box) {
+    if (!box) return;
+    lua_close(box->L);
+    free(box->result.bytes);
+    free(box);
+}
+
+static void begin(dsdn_box *box, const dsdn_limits *limits) {
+    box->breach = BREACH_NONE;
+    box->used = 0;
+    box->instruction_limit = limits->instructions;
+    box->baseline_live = box->live;
+    box->peak = box->live;
+    box->live_limit = box->live + limits->memory;
+    box->total_limit = box->total + limits->total_alloc;
+    box->max_alloc = limits->max_alloc;
+    box->message_length = 0;
+    box->message[0] = 0;
+    box->limited = 1;
+    lua_sethook(box->L, hook, LUA_MASKCOUNT, DSDN_HOOK_STEP);
+}
+
+static void end(dsdn_box *box) {
+    box->limited = 0;
+    box->reported_peak = box->peak > box->baseline_live ? box->peak - box->baseline_live : 0;
+    lua_sethook(box->L, NULL, 0, 0);
+}
+
+/// Classifies a failed protected call: the host's flags first, then the error value.
+static int classify(dsdn_box *box, int status, const char *phase) {
+    lua_State *L = box->L;
+    char text[900];
+    size_t length = 0;
+    const char *message = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &length) : "(error object is not a string)";
+    if (length == 0) length = strlen(message);
+    snprintf(text, sizeof text, "%.*s", (int)(length > 800 ? 800 : length), message);
+    lua_pop(L, 1);
+    // Where it happened, from the driver's bookkeeping.
+    char where[256] = "";
+    if (box->current_ref != LUA_NOREF && strcmp(phase, "decide") == 0) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, box->current_ref);
+        lua_getfield(L, -1, "hook");
+        lua_getfield(L, -2, "node");
+        if (lua_type(L, -2) == LUA_TSTRING) {
+            if (lua_type(L, -1) == LUA_TSTRING)
+                snprintf(where, sizeof where, "in %s (node %s): ", lua_tostring(L, -2), lua_tostring(L, -1));
+            else
+                snprintf(where, sizeof where, "in %s: ", lua_tostring(L, -2));
+        }
+        lua_pop(L, 3);
+    } else if (strcmp(phase, "load") == 0) {
+        snprintf(where, sizeof where, "at top level: ");
+    }
+    char full[1024];
+    int outcome;
+    switch (box->breach) {
+        case BREACH_INSTRUCTIONS:
+            outcome = DSDN_INSTRUCTIONS;
+            snprintf(full, sizeof full, "%sinstruction budget of %llu exhausted", where, (unsigned long long)box->instruction_limit);
+            break;
+        case BREACH_MEMORY:
+            outcome = DSDN_MEMORY;
+            snprintf(full, sizeof full, "%smemory budget exhausted (live limit %llu bytes, largest allocation %llu bytes)", where,
+                     (unsigned long long)(box->live_limit - box->baseline_live), (unsigned long long)box->max_alloc);
+            break;
+        case BREACH_INVALID:
+            outcome = DSDN_INVALID;
+            snprintf(full, sizeof full, "%s%s", where, box->message);
+            break;
+        default:
+            outcome = status == LUA_ERRSYNTAX ? DSDN_SYNTAX : DSDN_RUNTIME;
+            snprintf(full, sizeof full, "%s%s", where, text);
+    }
+    set_message(box, full, strlen(full));
+    return outcome;
+}
+
+static int export_top(dsdn_box *box) {
+    lua_State *L = box->L;
+    lua_pushcfunction(L, protected_export);
+    lua_pushlightuserdata(L, box);
+    lua_pushvalue(L, -3);
+    if (lua_pcall(L, 2, 1, 0) != LUA_OK || !lua_isnil(L, -1)) {
+        size_t length = 0;
+        const char *message = lua_tolstring(L, -1, &length);
+        char text[512];
+        snprintf(text, sizeof text, "result cannot be read: %s", message ? message : "unknown error");
+        set_message(box, text, strlen(text));
+        lua_pop(L, 1);
+        return DSDN_INVALID;
+    }
+    lua_pop(L, 1);
+    return DSDN_OK;
+}
+
+int dsdn_box_load(dsdn_box *box, const char *source, size_t length, const char *chunkname, const dsdn_limits *limits) {
+    lua_State *L = box->L;
+    int base = lua_gettop(L);
+    box->result.length = 0;
+    begin(box, limits);
+    int status = luaL_loadbufferx(L, source, length, chunkname, "t");  // text only: bytecode can crash Lua
+    if (status != LUA_OK) {
+        end(box);
+        int outcome = classify(box, status, "compile");
+        lua_settop(L, base);
+        return outcome == DSDN_RUNTIME ? DSDN_SYNTAX : outcome;
+    }
+    // The chunk's only upvalue is _ENV: give it the sandbox environment instead of the globals.
+    lua_rawgeti(L, LUA_REGISTRYINDEX, box->env_ref);
+    lua_setupvalue(L, -2, 1);
+    status = lua_pcall(L, 0, 1, 0);
+    end(box);
+    if (status != LUA_OK) {
+        int outcome = classify(box, status, "load");
+        lua_settop(L, base);
+        return outcome;
+    }
+    if (!lua_istable(L, -1)) {
+        char text[256];
+        snprintf(text, sizeof text, "the policy file must return a table, got %s", luaL_typename(L, -1));
+        set_message(box, text, strlen(text));
+        lua_settop(L, base);
+        return DSDN_INVALID;
+    }
+    int outcome = export_top(box);
+    if (outcome == DSDN_OK) {
+        luaL_unref(L, LUA_REGISTRYINDEX, box->policy_ref);
+        box->policy_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
+    lua_settop(L, base);
+    return outcome;
+}
+
+int dsdn_box_decide(dsdn_box *box, const uint8_t *input, size_t length, int64_t seed, const dsdn_limits *limits) {
+    lua_State *L = box->L;
+    int base = lua_gettop(L);
+    box->result.length = 0;
+    box->message_length = 0;
+    box->used = 0;
+    box->reported_peak = 0;
+    if (box->policy_ref == LUA_NOREF) {
+        set_message(box, "no policy is loaded", 19);
+        return DSDN_INVALID;
+    }
+    // The host's inputs are built protected and outside the policy's budget.
+    reader r = {input, length, 0};
+    lua_pushcfunction(L, protected_import);
+    lua_pushlightuserdata(L, &r);
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+        set_message(box, "the host's input could not be decoded", 37);
+        lua_settop(L, base);
+        return DSDN_INVALID;
+    }
+    int input_index = lua_gettop(L);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, box->randomseed_ref);
+    lua_pushinteger(L, seed);
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+        set_message(box, "math.randomseed failed", 22);
+        lua_settop(L, base);
+        return DSDN_INVALID;
+    }
+    lua_rawgeti(L, LUA_REGISTRYINDEX, box->driver_ref);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, box->policy_ref);
+    lua_pushvalue(L, input_index);
+    begin(box, limits);
+    int status = lua_pcall(L, 2, 1, 0);
+    end(box);
+    if (status != LUA_OK) {
+        int outcome = classify(box, status, "decide");
+        lua_settop(L, base);
+        return outcome;
+    }
+    int outcome = export_top(box);
+    lua_settop(L, base);
+    return outcome;
+}
+
+const uint8_t *dsdn_box_result(const dsdn_box *box, size_t *length) {
+    *length = box->result.length;
+    return box->result.bytes;
+}
+
+const char *dsdn_box_message(const dsdn_box *box, size_t *length) {
+    *length = box->message_length;
+    return box->message;
+}
+
+uint64_t dsdn_box_instructions(const dsdn_box *box) { return box->used; }
+
+uint64_t dsdn_box_peak_memory(const dsdn_box *box) { return box->reported_peak; }
+
+// MARK: - Threads with a large stack
+
+typedef struct thread_job { void (*body)(void *); void *context; } thread_job;
+
+static void *thread_main(void *argument) {
+    thread_job *job = argument;
+    job->body(job->context);
+    return NULL;
+}
+
+int dsdn_run_with_stack(size_t stack_bytes, void (*body)(void *), void *context) {
+    pthread_attr_t attributes;
+    pthread_t thread;
+    thread_job job = {body, context};
+    int error = pthread_attr_init(&attributes);
+    if (error) return error;
+    error = pthread_attr_setstacksize(&attributes, stack_bytes);
+    if (!error) error = pthread_create(&thread, &attributes, thread_main, &job);
+    pthread_attr_destroy(&attributes);
+    if (error) return error;
+    return pthread_join(thread, NULL);
+}
