@@ -58,6 +58,12 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // The policy engine and scheduler: declarations, canonical inputs, decisions, validation.
+        .target(
+            name: "DSDNScheduler",
+            dependencies: ["DSDNCore", "LuaSandbox"],
+            swiftSettings: strictSettings
+        ),
         // JSON Lines interchange of events (docs/events.md).
         .target(
             name: "DSDNInterchange",
@@ -74,6 +80,7 @@ let package = Package(
             dependencies: [
                 "DSDNCore",
                 "DSDNInterchange",
+                "DSDNScheduler",
                 "LuaSandbox",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -98,6 +105,11 @@ let package = Package(
         .testTarget(
             name: "LuaSandboxTests",
             dependencies: ["LuaSandbox"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "SchedulerTests",
+            dependencies: ["DSDNScheduler", "DSDNCore", "LuaSandbox", "DSDNTestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(

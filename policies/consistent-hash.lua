@@ -26,7 +26,7 @@
 --   max_vnodes_per_node = 8   cap on vnodes per node. The cap keeps one decision's
 --       hashing bounded (a decision hashes sum(vnodes) node keys, and hash64 is charged
 --       by the bytes hashed), so with the cap 64 vnodes/GiB is exact only for small
---       nodes: below 128 MiB at the default (8 vnodes = 128 MiB), below 16 GiB at 1024.
+--       nodes: up to 128 MiB at the default (8 vnodes = 128 MiB), up to 16 GiB at 1024.
 --       Above the cap every node weighs the same. Raise it (and the budget) for
 --       capacity-proportional rings of large nodes.
 --   Always filtered: zero-capacity nodes and nodes whose free bytes are fewer than
@@ -51,7 +51,7 @@ local function num(x)
 end
 
 local function vnodes(node, ctx)
-  local v = math.floor(node.capacity / 16777216)        -- 64 * capacity / 2^30
+  local v = node.capacity // 16777216                    -- floor(64 * capacity / 2^30)
   v = math.floor(math.min(v, ctx.params.max_vnodes_per_node))
   return math.max(v, 1)
 end

@@ -23,8 +23,8 @@
 --   weight_by = "capacity"   "capacity": weigh by node capacity (stable placements);
 --                            "free": weigh by free bytes (fills empty nodes faster, but
 --                            scores move as nodes fill, so placements are less stable)
---   Always filtered: zero-capacity nodes, nodes with zero weight, nodes whose free
---   bytes are fewer than the chunk size.
+--   Always filtered: zero-capacity nodes and nodes whose free bytes are fewer than the
+--   chunk size (so the weight is always > 0). Any other weight_by is an error.
 --
 -- Examples (h and ln(u) computed with real SHA-256; chunk "dfd37440...a1e1dd")
 --   1. four equal 1 GiB nodes, want 2: the two largest -1/ln(u);
@@ -64,7 +64,6 @@ return {
     if node.free < ctx.chunk.size then
       return false, "needs " .. num(ctx.chunk.size) .. " bytes free, has " .. num(node.free)
     end
-    if weight(node, ctx) <= 0 then return false, "zero weight" end
     return true
   end,
 

@@ -54,7 +54,7 @@ return {
   api = 1,
   description = "prototype placement: distinct zones first (least utilized zone, biggest node), then fill",
   params = {},
-  budget = { instructions = 5000000, memory = 16777216 },
+  budget = { instructions = 20000000, memory = 16777216 },   -- score scans ctx.zones per node
 
   filter = function(node, ctx)
     if node.capacity <= 0 then return false, "zero capacity" end
@@ -70,9 +70,11 @@ return {
   end,
 
   select = function(ranked, ctx)
+    local zone_util = {}
+    for _, z in ipairs(ctx.zones) do zone_util[z.id] = z.utilization end
     local order = {}
     for i, n in ipairs(ranked) do
-      order[i] = { node = n, util = zone_utilization(ctx, n.zone) }
+      order[i] = { node = n, util = zone_util[n.zone] or 0 }
     end
     table.sort(order, function(a, b)
       if a.util ~= b.util then return a.util < b.util end

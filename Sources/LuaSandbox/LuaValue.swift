@@ -65,6 +65,24 @@ public indirect enum LuaValue: Hashable, Sendable {
         return entries.first { $0.key == .string(key) }?.value ?? .nil
     }
 
+    /// The elements, if this is a sequence; an empty table counts as an empty sequence.
+    public var arrayValue: [LuaValue]? {
+        switch self {
+        case let .array(values): values
+        case let .map(entries) where entries.isEmpty: []
+        default: nil
+        }
+    }
+
+    /// The entries, if this is a table; an empty table counts as an empty map.
+    public var mapEntries: [(key: LuaValue, value: LuaValue)]? {
+        switch self {
+        case let .map(entries): entries
+        case let .array(values) where values.isEmpty: []
+        default: nil
+        }
+    }
+
     /// The string, if this is one.
     public var stringValue: String? { if case let .string(value) = self { value } else { nil } }
 

@@ -70,6 +70,15 @@ public struct SandboxEvaluation: Hashable, Sendable {
     public var instructions: UInt64
     /// Peak live bytes above the baseline.
     public var peakMemory: UInt64
+
+    /// Creates an evaluation record.
+    public init(outcome: SandboxOutcome, value: LuaValue?, message: String, instructions: UInt64, peakMemory: UInt64) {
+        self.outcome = outcome
+        self.value = value
+        self.message = message
+        self.instructions = instructions
+        self.peakMemory = peakMemory
+    }
 }
 
 /// One sandboxed Lua state holding one policy. Owns a C `dsdn_box`, freed in `deinit`.

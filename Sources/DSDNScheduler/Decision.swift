@@ -1,0 +1,186 @@
+import DSDNCore
+import LuaSandbox
+
+/// The chunk a placement is for, with the replicas it already has.
+public struct ChunkRequest: Hashable, Sendable {
+    /// The chunk's hash.
+    public var hash: Hash256
+    /// Its size in bytes.
+    public var sizeBytes: UInt64
+    /// Its replication factor.
+    public var replicationFactor: Int
+    /// Nodes holding a live replica now (never chosen again).
+    public var holders: [String]
+    /// How many replicas to place: the replication factor minus the live replicas, unless overridden.
+    public var want: Int
+
+    /// Creates a request; `want` defaults to what is missing.
+    public init(hash: Hash256, sizeBytes: UInt64, replicationFactor: Int, holders: [String] = [], want: Int? = nil) {
+        self.hash = hash
+        self.sizeBytes = sizeBytes
+        self.replicationFactor = replicationFactor
+        self.holders = holders.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        self.want = max(0, want ?? replicationFactor - holders.count)
+    }
+
+    /// The request for a declared chunk: its live replicas are the holders (lost ones are to repair).
+    public init?(chunk hash: Hash256, in state: DerivedState) {
+        guard let chunk = state.chunk(hash) else { return nil }
+        self.init(
+            hash: hash, sizeBytes: chunk.sizeBytes, replicationFactor: chunk.replicationFactor,
+            holders: chunk.replicas.filter { !$0.isLost }.map(\.nodeID))
+    }
+}
+
+/// What the policy said about one node.
+public struct NodeVerdict: Hashable, Sendable {
+    /// The node.
+    public var nodeID: String
+    /// Whether it passed the host's rule and the filter.
+    public var passed: Bool
+    /// Why not, when it did not pass.
+    public var reason: String?
+    /// Its score, when it passed.
+    public var score: Double?
+    /// The score's terms as the policy explained them, sorted by name.
+    public var terms: [(name: String, value: Double)]
+    /// Its rank among the candidates (1 = best), when it passed.
+    public var rank: Int?
+
+    /// Equality of all fields.
+    public static func == (lhs: NodeVerdict, rhs: NodeVerdict) -> Bool {
+        lhs.nodeID == rhs.nodeID && lhs.passed == rhs.passed && lhs.reason == rhs.reason && lhs.score == rhs.score
+            && lhs.rank == rhs.rank && lhs.terms.elementsEqual(rhs.terms) { $0.name == $1.name && $0.value == $1.value }
+    }
+
+    /// Hashes the node and verdict.
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(nodeID)
+        hasher.combine(passed)
+        hasher.combine(score)
+    }
+}
+
+/// A placement decision with its explanation and identity.
+public struct PlacementDecision: Hashable, Sendable {
+    /// The policy's name.
+    public var policyName: String
+    /// The policy's version.
+    public var policyVersion: UInt32
+    /// SHA-256 of the policy's source.
+    public var policySourceHash: Hash256
+    /// SHA-256 of the decision's canonical input (chunk, nodes, zones, parameters).
+    public var inputDigest: Hash256
+    /// The seed `math.random` was given, derived from the policy hash and the input digest.
+    public var seed: Int64
+    /// The chosen nodes, best first.
+    public var chosen: [String]
+    /// One verdict per node, sorted by node id.
+    public var verdicts: [NodeVerdict]
+    /// How many replicas were wanted.
+    public var want: Int
+    /// Instructions the decision used.
+    public var instructions: UInt64
+    /// Peak memory of the decision above its inputs.
+    public var peakMemory: UInt64
+    /// SHA-256 over the policy identity, the input digest and the exact result bytes.
+    public var digest: Hash256
+
+    /// The provenance to attach to the `ReplicaAdded` events this decision produces.
+    public var provenance: PlacementProvenance {
+        PlacementProvenance(policyName: policyName, policyVersion: policyVersion, policySourceHash: policySourceHash, inputDigest: inputDigest)
+    }
+}
+
+/// Builds decision inputs from a state snapshot. Node records are encoded once per snapshot and
+/// reused for every decision (only `holds` and `eligible` depend on the chunk).
+public struct DecisionInputs: Sendable {
+    /// The node ids, sorted bytewise.
+    public let nodeIDs: [String]
+    private let encodedNodes: [(free: [UInt8], holding: [UInt8])]
+    private let zones: LuaValue
+    private let nodeIndex: [String: Int]
+
+    /// Prepares inputs from a state.
+    public init(state: DerivedState) {
+        let nodes = state.allNodes()
+        nodeIDs = nodes.map(\.id)
+        var index: [String: Int] = [:]
+        for (offset, node) in nodes.enumerated() { index[node.id] = offset }
+        nodeIndex = index
+        encodedNodes = nodes.map { node in
+            (PolicySandbox.encode(Self.record(node, holds: false)), PolicySandbox.encode(Self.record(node, holds: true)))
+        }
+        zones = .array(state.zones().map { zone in
+            LuaValue.record([
+                ("id", .string(zone.id)), ("nodes", .integer(Int64(zone.nodeIDs.count))),
+                ("capacity", .integer(Int64(clamping: zone.capacityBytes))), ("used", .integer(Int64(clamping: zone.storedBytes))),
+                ("utilization", .number(zone.capacityBytes == 0 ? 0 : Double(zone.storedBytes) / Double(zone.capacityBytes))),
+            ])
+        })
+    }
+
+    /// Prepares inputs from explicit node tables (examples), already in id order.
+    init(nodes: [LuaValue], zones: LuaValue) {
+        nodeIDs = nodes.map { $0["id"].stringValue ?? "" }
+        var index: [String: Int] = [:]
+        for (offset, id) in nodeIDs.enumerated() { index[id] = offset }
+        nodeIndex = index
+        encodedNodes = nodes.map { node in
+            (PolicySandbox.encode(Self.setting(node, holds: false)), PolicySandbox.encode(Self.setting(node, holds: true)))
+        }
+        self.zones = zones
+    }
+
+    static func record(_ node: NodeInfo, holds: Bool) -> LuaValue {
+        let stats = node.stats
+        let used = min(node.storedBytes, node.capacityBytes)
+        return .record([
+            ("id", .string(node.id)), ("zone", .string(node.zone ?? "")),
+            ("capacity", .integer(Int64(clamping: node.capacityBytes))), ("used", .integer(Int64(clamping: node.storedBytes))),
+            ("free", .integer(Int64(clamping: node.capacityBytes - used))), ("status", .string(node.status.description)),
+            ("holds", .bool(holds)), ("eligible", .bool(node.status == .active && !holds)), ("has_stats", .bool(stats != nil)),
+            ("cpu", .number(Double(stats?.cpuFreeMilli ?? 0) / 1000)), ("ram_mb", .number(Double(stats?.ramFreeMB ?? 0))),
+            ("gpu", .number(Double(stats?.gpuFreeMilli ?? 0) / 1000)), ("latency_ms", .number(Double(stats?.latencyMicros ?? 0) / 1000)),
+            ("io", .number(Double(stats?.ioPressureMilli ?? 0) / 1000)),
+        ])
+    }
+
+    static func setting(_ node: LuaValue, holds: Bool) -> LuaValue {
+        guard case let .map(entries) = node else { return node }
+        let active = node["status"] == .string("active")
+        var fields = entries.compactMap { entry -> (String, LuaValue)? in
+            guard let key = entry.key.stringValue, key != "holds", key != "eligible" else { return nil }
+            return (key, entry.value)
+        }
+        fields.append(("holds", .bool(holds)))
+        fields.append(("eligible", .bool(active && !holds)))
+        return .record(fields)
+    }
+
+    /// The canonical input bytes of a decision, without and with the seed.
+    func encode(chunk: ChunkRequest, parameters: [(name: String, value: ParameterValue)], seed: Int64?) -> [UInt8] {
+        let holders = Set(chunk.holders)
+        var context: [(String, LuaValue)] = [
+            ("chunk", .record([
+                ("hash", .string(chunk.hash.hex)), ("size", .integer(Int64(clamping: chunk.sizeBytes))),
+                ("replicas", .integer(Int64(chunk.replicationFactor))), ("holders", .array(chunk.holders.map(LuaValue.string))),
+            ])),
+            ("want", .integer(Int64(chunk.want))),
+            ("params", .record(parameters.map { ($0.name, $0.value.luaValue) })),
+            ("zones", zones),
+        ]
+        if let seed { context.append(("seed", .integer(seed))) }
+        // The top level is a map with keys "ctx" < "nodes": write it by hand around the cached nodes.
+        var bytes = PolicySandbox.encode(.map([(.string("ctx"), .record(context)), (.string("nodes"), .array([]))]))
+        bytes.removeLast(4)  // the empty array's count, rewritten below
+        var count = UInt32(nodeIDs.count).littleEndian
+        withUnsafeBytes(of: &count) { bytes.append(contentsOf: $0) }
+        for (offset, id) in nodeIDs.enumerated() {
+            bytes.append(contentsOf: holders.contains(id) ? encodedNodes[offset].holding : encodedNodes[offset].free)
+        }
+        return bytes
+    }
+
+    func contains(_ id: String) -> Bool { nodeIndex[id] != nil }
+}

@@ -1,0 +1,187 @@
+import DSDNCore
+import LuaSandbox
+
+/// A policy parameter value: numbers, booleans or strings only.
+public enum ParameterValue: Hashable, Sendable, CustomStringConvertible {
+    /// A number (Lua integer or float, kept as written).
+    case number(LuaValue)
+    /// A boolean.
+    case bool(Bool)
+    /// A string.
+    case string(String)
+
+    var luaValue: LuaValue {
+        switch self {
+        case let .number(value): value
+        case let .bool(flag): .bool(flag)
+        case let .string(text): .string(text)
+        }
+    }
+
+    /// As an operator would write it.
+    public var description: String {
+        switch self {
+        case let .number(.integer(value)): "\(value)"
+        case let .number(.number(value)): "\(value)"
+        case .number: "?"
+        case let .bool(flag): "\(flag)"
+        case let .string(text): text.debugDescription
+        }
+    }
+
+    /// Parses an operator's `--param` value: `true`/`false`, an integer, a number, else a string.
+    public init(parsing text: String) {
+        if text == "true" { self = .bool(true) } else if text == "false" { self = .bool(false) } else if let integer = Int64(text) {
+            self = .number(.integer(integer))
+        } else if let number = Double(text), number.isFinite {
+            self = .number(.number(number))
+        } else {
+            self = .string(text)
+        }
+    }
+}
+
+/// Why a policy cannot be used: one line an operator can act on.
+public struct PolicyError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The class: a sandbox outcome, or `invalid_result` for a bad declaration.
+    public var outcome: SandboxOutcome
+    /// What is wrong, naming the policy (or file) and where.
+    public var message: String
+
+    /// Creates an error.
+    public init(_ outcome: SandboxOutcome, _ message: String) {
+        self.outcome = outcome
+        self.message = message
+    }
+
+    /// `outcome: message`.
+    public var description: String { "\(outcome.rawValue): \(message)" }
+}
+
+/// A compiled, validated policy declaration (API level 1, docs/policies.md) and its source.
+public struct Policy: Hashable, Sendable {
+    /// The only API level this host implements.
+    public static let apiLevel: Int64 = 1
+
+    /// The declared name.
+    public var name: String
+    /// The declared version.
+    public var version: UInt32
+    /// The one-line description.
+    public var description: String
+    /// Parameters with their defaults, sorted by name.
+    public var parameters: [(name: String, value: ParameterValue)]
+    /// The budget of one decision.
+    public var budget: SandboxBudget
+    /// Whether the policy defines `filter` and `select` (`score` is required).
+    public var hasFilter: Bool, hasSelect: Bool
+    /// The bundled examples.
+    public var examples: [PolicyExample]
+    /// The source text.
+    public var source: String
+    /// SHA-256 of the source's UTF-8 bytes: the policy's identity together with name and version.
+    public var sourceHash: Hash256
+    /// Instructions and peak memory of loading the top level.
+    public var loadInstructions: UInt64, loadPeakMemory: UInt64
+
+    /// Equality by identity and declared content.
+    public static func == (lhs: Policy, rhs: Policy) -> Bool {
+        lhs.sourceHash == rhs.sourceHash && lhs.name == rhs.name && lhs.version == rhs.version
+    }
+
+    /// Hashes the identity.
+    public func hash(into hasher: inout Hasher) { hasher.combine(sourceHash) }
+
+    /// `name@version`.
+    public var label: String { "\(name)@\(version)" }
+
+    /// Compiles `source` in a fresh sandbox, runs its top level and validates the declaration.
+    /// `fileName` names the chunk in error messages.
+    public static func load(source: String, fileName: String) throws(PolicyError) -> Policy {
+        let chunkName = fileName.split(separator: "/").last.map(String.init) ?? fileName
+        let evaluation = PolicySandbox.withLargeStack { () -> SandboxEvaluation in
+            guard let sandbox = try? PolicySandbox() else {
+                return SandboxEvaluation(outcome: .memoryBudget, value: nil, message: "cannot create a Lua state", instructions: 0, peakMemory: 0)
+            }
+            return sandbox.load(source: source, chunkName: chunkName, budget: .default)
+        }
+        guard evaluation.outcome == .ok, let declaration = evaluation.value else {
+            throw PolicyError(evaluation.outcome, "\(chunkName): \(evaluation.message)")
+        }
+        var policy = try parse(declaration, source: source, file: chunkName)
+        policy.loadInstructions = evaluation.instructions
+        policy.loadPeakMemory = evaluation.peakMemory
+        return policy
+    }
+
+    private static func parse(_ table: LuaValue, source: String, file: String) throws(PolicyError) -> Policy {
+        func invalid(_ message: String) -> PolicyError { PolicyError(.invalidResult, "\(file): \(message)") }
+        guard case .map = table else { throw invalid("the policy file must return a table") }
+        guard let name = table["name"].stringValue else { throw invalid("missing name (a string)") }
+        do {
+            try Validation.identifier(name, field: "name")
+        } catch {
+            throw invalid(error.message)
+        }
+        guard let version = table["version"].integerValue, version >= 1, version <= Int64(UInt32.max) else {
+            throw invalid("\(name): version must be an integer >= 1, got \(table["version"].typeName)")
+        }
+        guard table["api"].integerValue == apiLevel else {
+            throw invalid("\(name): api must be \(apiLevel) (the API level this coordinator implements)")
+        }
+        guard table["score"] == .function else { throw invalid("\(name): missing score hook (a function)") }
+        for hook in ["filter", "select"] where table[hook] != .nil && table[hook] != .function {
+            throw invalid("\(name): \(hook) must be a function, got \(table[hook].typeName)")
+        }
+        var parameters: [(name: String, value: ParameterValue)] = []
+        switch table["params"] {
+        case .nil: break
+        case let .map(entries):
+            for entry in entries {
+                guard let key = entry.key.stringValue else { throw invalid("\(name): parameter names must be strings") }
+                switch entry.value {
+                case let .number(value) where !value.isFinite: throw invalid("\(name): parameter \(key) must be finite")
+                case .integer, .number: parameters.append((key, .number(entry.value)))
+                case let .bool(flag): parameters.append((key, .bool(flag)))
+                case let .string(text): parameters.append((key, .string(text)))
+                default: throw invalid("\(name): parameter \(key) must be a number, boolean or string, got \(entry.value.typeName)")
+                }
+            }
+        default: throw invalid("\(name): params must be a table")
+        }
+        var budget = SandboxBudget.default
+        if case .map = table["budget"] {
+            if let instructions = table["budget"]["instructions"].integerValue, instructions > 0 {
+                budget.instructions = min(UInt64(instructions), SandboxBudget.maxInstructions)
+            }
+            if let memory = table["budget"]["memory"].integerValue, memory > 0 {
+                budget.memory = min(UInt64(memory), SandboxBudget.maxMemory)
+            }
+        } else if table["budget"] != .nil {
+            throw invalid("\(name): budget must be a table")
+        }
+        var examples: [PolicyExample] = []
+        if table["examples"] != .nil {
+            guard let values = table["examples"].arrayValue else { throw invalid("\(name): examples must be an array") }
+            for (index, value) in values.enumerated() { examples.append(try PolicyExample(value, index: index, policy: name, file: file)) }
+        }
+        return Policy(
+            name: name, version: UInt32(version), description: table["description"].stringValue ?? "",
+            parameters: parameters, budget: budget, hasFilter: table["filter"] == .function,
+            hasSelect: table["select"] == .function, examples: examples, source: source,
+            sourceHash: sha256(Array(source.utf8)), loadInstructions: 0, loadPeakMemory: 0)
+    }
+
+    /// The parameters with `overrides` applied; an unknown override name is refused.
+    public func parameters(overriding overrides: [(String, ParameterValue)]) throws(PolicyError) -> [(name: String, value: ParameterValue)] {
+        var merged = parameters
+        for (key, value) in overrides {
+            guard let index = merged.firstIndex(where: { $0.name == key }) else {
+                let known = parameters.map(\.name).joined(separator: ", ")
+                throw PolicyError(.invalidResult, "\(label): unknown parameter \(key) (known: \(known.isEmpty ? "none" : known))")
+            }
+            merged[index].value = value
+        }
+        return merged
+    }
+}

@@ -1,0 +1,194 @@
+import DSDNCore
+import LuaSandbox
+
+/// One bundled example of a policy: inputs and the expected decision (docs/policies.md).
+public struct PolicyExample: Hashable, Sendable {
+    /// Its name.
+    public var name: String
+    /// The chunk.
+    public var chunk: ChunkRequest
+    /// The node tables, sorted by id, with defaults filled in.
+    var nodes: [LuaValue]
+    /// Parameter overrides.
+    public var overrides: [(String, ParameterValue)]
+    /// The exact chosen ids expected, in order.
+    public var expect: [String]
+    /// Expected scores by node id (checked to 1e-9 relative).
+    public var scores: [(String, Double)]
+    /// Expected filter reasons by node id (substrings).
+    public var rejected: [(String, String)]
+
+    /// Equality by name and expectations.
+    public static func == (lhs: PolicyExample, rhs: PolicyExample) -> Bool {
+        lhs.name == rhs.name && lhs.chunk == rhs.chunk && lhs.nodes == rhs.nodes && lhs.expect == rhs.expect
+    }
+
+    /// Hashes the name.
+    public func hash(into hasher: inout Hasher) { hasher.combine(name) }
+
+    init(_ value: LuaValue, index: Int, policy: String, file: String) throws(PolicyError) {
+        name = value["name"].stringValue ?? "example \(index + 1)"
+        let label = "\(file): \(policy): example \(name.debugDescription)"
+        func invalid(_ message: String) -> PolicyError { PolicyError(.invalidResult, "\(label): \(message)") }
+
+        let chunkTable = value["chunk"]
+        guard case .map = chunkTable else { throw invalid("chunk must be a table") }
+        let hash: Hash256
+        if let hex = chunkTable["hash"].stringValue {
+            guard let parsed = try? Hash256(hex: hex) else { throw invalid("chunk.hash must be 64 hex characters") }
+            hash = parsed
+        } else {
+            hash = .zero
+        }
+        let size = chunkTable["size"].integerValue ?? 1 << 20
+        let replicas = chunkTable["replicas"].integerValue ?? 3
+        guard size > 0, replicas > 0 else { throw invalid("chunk.size and chunk.replicas must be positive") }
+        let holders = Self.strings(chunkTable["holders"]) ?? []
+        let want = value["want"].integerValue.map(Int.init)
+        chunk = ChunkRequest(hash: hash, sizeBytes: UInt64(size), replicationFactor: Int(replicas), holders: holders, want: want)
+
+        guard case let .array(rawNodes) = value["nodes"] else { throw invalid("nodes must be a non-empty array") }
+        var nodes: [LuaValue] = []
+        for raw in rawNodes {
+            guard let id = raw["id"].stringValue else { throw invalid("every node needs an id") }
+            let capacity = raw["capacity"].integerValue ?? 1 << 40
+            let used = raw["used"].integerValue ?? 0
+            let statNames = ["cpu", "ram_mb", "gpu", "latency_ms", "io"]
+            var fields: [(String, LuaValue)] = [
+                ("id", .string(id)), ("zone", .string(raw["zone"].stringValue ?? "")), ("capacity", .integer(capacity)),
+                ("used", .integer(used)), ("free", .integer(max(0, capacity - used))),
+                ("status", .string(raw["status"].stringValue ?? "active")),
+                ("has_stats", .bool(statNames.contains { raw[$0] != .nil })),
+            ]
+            for stat in statNames { fields.append((stat, .number(raw[stat].doubleValue ?? 0))) }
+            nodes.append(.record(fields))
+        }
+        nodes.sort { ($0["id"].stringValue ?? "").utf8.lexicographicallyPrecedes(($1["id"].stringValue ?? "").utf8) }
+        self.nodes = nodes
+
+        overrides = []
+        if case let .map(entries) = value["params"] {
+            for entry in entries {
+                guard let key = entry.key.stringValue else { throw invalid("params keys must be strings") }
+                switch entry.value {
+                case .integer, .number: overrides.append((key, .number(entry.value)))
+                case let .bool(flag): overrides.append((key, .bool(flag)))
+                case let .string(text): overrides.append((key, .string(text)))
+                default: throw invalid("param \(key) must be a number, boolean or string")
+                }
+            }
+        }
+        guard let expect = Self.strings(value["expect"]) else { throw invalid("expect must be an array of node ids") }
+        self.expect = expect
+        scores = []
+        if case let .map(entries) = value["scores"] {
+            for entry in entries {
+                guard let id = entry.key.stringValue, let score = entry.value.doubleValue else { throw invalid("scores must map node ids to numbers") }
+                scores.append((id, score))
+            }
+        }
+        rejected = []
+        if case let .map(entries) = value["rejected"] {
+            for entry in entries {
+                guard let id = entry.key.stringValue, let reason = entry.value.stringValue else { throw invalid("rejected must map node ids to reasons") }
+                rejected.append((id, reason))
+            }
+        }
+    }
+
+    private static func strings(_ value: LuaValue) -> [String]? {
+        if value == .nil { return [] }
+        guard let values = value.arrayValue, values.allSatisfy({ $0.stringValue != nil }) else { return nil }
+        return values.compactMap(\.stringValue)
+    }
+
+    /// The decision inputs this example describes (zones derived from its nodes).
+    var inputs: DecisionInputs {
+        var zones: [String: (count: Int64, capacity: Int64, used: Int64)] = [:]
+        for node in nodes {
+            guard let zone = node["zone"].stringValue, !zone.isEmpty else { continue }
+            var entry = zones[zone] ?? (0, 0, 0)
+            entry.count += 1
+            entry.capacity += node["capacity"].integerValue ?? 0
+            entry.used += node["used"].integerValue ?? 0
+            zones[zone] = entry
+        }
+        let zoneTables = zones.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }.map { id -> LuaValue in
+            let entry = zones[id] ?? (0, 0, 0)
+            return .record([
+                ("id", .string(id)), ("nodes", .integer(entry.count)), ("capacity", .integer(entry.capacity)), ("used", .integer(entry.used)),
+                ("utilization", .number(entry.capacity == 0 ? 0 : Double(entry.used) / Double(entry.capacity))),
+            ])
+        }
+        return DecisionInputs(nodes: nodes, zones: .array(zoneTables))
+    }
+}
+
+/// The outcome of running one example.
+public struct ExampleResult: Hashable, Sendable {
+    /// The example's name.
+    public var name: String
+    /// What went wrong; empty when it passed.
+    public var failures: [String]
+    /// The decision, when the policy produced one.
+    public var decision: PlacementDecision?
+    /// The classified error, when the policy failed.
+    public var error: PolicyError?
+
+    /// Whether it passed.
+    public var passed: Bool { failures.isEmpty }
+}
+
+extension Policy {
+    /// Runs every bundled example (each in a fresh sandbox) and compares with its expectations.
+    public func runExamples() -> [ExampleResult] {
+        PolicySandbox.withLargeStack {
+            examples.map { example in
+                let parameters: [(name: String, value: ParameterValue)]
+                do throws(PolicyError) {
+                    parameters = try self.parameters(overriding: example.overrides)
+                } catch {
+                    return ExampleResult(name: example.name, failures: [error.message], decision: nil, error: error)
+                }
+                switch Scheduler.decide(example.chunk, inputs: example.inputs, policy: self, parameters: parameters) {
+                case let .failure(error):
+                    return ExampleResult(name: example.name, failures: ["\(error.outcome.rawValue): \(error.message)"], decision: nil, error: error)
+                case let .success(decision):
+                    return ExampleResult(name: example.name, failures: example.compare(decision), decision: decision, error: nil)
+                }
+            }
+        }
+    }
+}
+
+extension PolicyExample {
+    func compare(_ decision: PlacementDecision) -> [String] {
+        var failures: [String] = []
+        if decision.chosen != expect {
+            failures.append("chose [\(decision.chosen.joined(separator: ", "))], expected [\(expect.joined(separator: ", "))]")
+        }
+        for (id, expected) in scores {
+            guard let verdict = decision.verdicts.first(where: { $0.nodeID == id }) else {
+                failures.append("no node \(id) to check the score of")
+                continue
+            }
+            guard let score = verdict.score else {
+                failures.append("node \(id) has no score (\(verdict.reason ?? "not a candidate")), expected \(expected)")
+                continue
+            }
+            if abs(score - expected) > 1e-9 * max(1, abs(expected)) {
+                failures.append("node \(id) scored \(score), expected \(expected)")
+            }
+        }
+        for (id, reason) in rejected {
+            guard let verdict = decision.verdicts.first(where: { $0.nodeID == id }) else {
+                failures.append("no node \(id) to check the rejection of")
+                continue
+            }
+            if verdict.passed || !(verdict.reason ?? "").contains(reason) {
+                failures.append("node \(id): expected rejection containing \(reason.debugDescription), got \(verdict.passed ? "passed" : (verdict.reason ?? "no reason"))")
+            }
+        }
+        return failures
+    }
+}
