@@ -6,6 +6,7 @@
 #include <lua5.4/lua.h>
 #include <lua5.4/lualib.h>
 
+#include <locale.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -678,7 +679,7 @@ static const char driver_source[] =
     "  local nodes, ctx = input.nodes, input.ctx\n"
     "  ctx.nodes = nodes\n"
     "  local filter, score, select = policy.filter, policy.score, policy.select\n"
-    "  local verdicts, candidates = {}, {}\n"
+    "  local verdicts, candidates, verdict_of = {}, {}, {}\n"
     "  for i = 1, #nodes do\n"
     "    local node = nodes[i]\n"
     "    local verdict = { id = node.id, passed = false }\n"
@@ -698,6 +699,7 @@ static const char driver_source[] =
     "        local s, terms = score(node, ctx)\n"
     "        verdict.passed, verdict.score, verdict.terms = true, s, terms\n"
     "        node.score = s\n"
+    "        verdict_of[node] = verdict\n"
     "        candidates[#candidates + 1] = node\n"
     "      else\n"
     "        verdict.reason = reason or 'rejected by filter'\n"
@@ -706,6 +708,7 @@ static const char driver_source[] =
     "  end\n"
     "  current.hook, current.node = 'rank', nil\n"
     "  local ranked = rank(candidates)\n"
+    "  for i = 1, #ranked do verdict_of[ranked[i]].rank = i end\n"
     "  local chosen\n"
     "  if select then\n"
     "    current.hook = 'select'\n"
@@ -791,6 +794,12 @@ static int driver_rank(lua_State *L) {
 
 // MARK: - Boxes
 
+static void pin_c_locale(void) {
+    setlocale(LC_COLLATE, "C");
+    setlocale(LC_NUMERIC, "C");
+    setlocale(LC_CTYPE, "C");
+}
+
 static int setup(lua_State *L) {
     dsdn_box *box = lua_touserdata(L, 1);
     luaL_requiref(L, LUA_GNAME, luaopen_base, 1);
@@ -818,6 +827,10 @@ static int setup(lua_State *L) {
 }
 
 dsdn_box *dsdn_box_new(void) {
+    // String comparison (strcoll) and number formatting follow the C locale, whatever the process's
+    // environment says: otherwise "a" < "B" or tostring(0.5) could differ between machines.
+    static pthread_once_t locale_once = PTHREAD_ONCE_INIT;
+    pthread_once(&locale_once, pin_c_locale);
     dsdn_box *box = calloc(1, sizeof *box);
     if (!box) return NULL;
     box->policy_ref = LUA_NOREF;

@@ -43,7 +43,7 @@ public enum Scheduler {
         }
         do {
             let (verdicts, chosen) = try validate(value, inputs: inputs, want: chunk.want, policy: policy)
-            let digest = sha256(policy.sourceHash.bytes + inputDigest.bytes + PolicySandbox.encode(value))
+            let digest = sha256(policy.sourceHash.bytes + inputDigest.bytes + evaluation.valueBytes)
             return .success(PlacementDecision(
                 policyName: policy.name, policyVersion: policy.version, policySourceHash: policy.sourceHash,
                 inputDigest: inputDigest, seed: seed, chosen: chosen, verdicts: verdicts, want: chunk.want,
@@ -61,15 +61,28 @@ public enum Scheduler {
         guard rawVerdicts.count == inputs.nodeIDs.count else { throw invalid("internal: verdict count mismatch") }
         var verdicts: [NodeVerdict] = []
         verdicts.reserveCapacity(rawVerdicts.count)
+        var ranks: [Int] = []
         for (raw, id) in zip(rawVerdicts, inputs.nodeIDs) {
-            let passed = raw["passed"] == .bool(true)
-            var verdict = NodeVerdict(nodeID: id, passed: passed, reason: raw["reason"].stringValue, score: nil, terms: [], rank: nil)
-            if passed {
-                guard let score = raw["score"].doubleValue, score.isFinite else { throw invalid("score of node \(id) is not a finite number") }
+            // One pass over the verdict's fields (the driver writes them; the policy wrote score/terms).
+            var verdict = NodeVerdict(nodeID: id, passed: false, reason: nil, score: nil, terms: [], rank: nil)
+            var rawScore = LuaValue.nil
+            var rawTerms = LuaValue.nil
+            for entry in raw.mapEntries ?? [] {
+                switch entry.key.stringValue {
+                case "passed": verdict.passed = entry.value == .bool(true)
+                case "reason": verdict.reason = entry.value.stringValue
+                case "score": rawScore = entry.value
+                case "terms": rawTerms = entry.value
+                case "rank": verdict.rank = entry.value.integerValue.map(Int.init)
+                default: break
+                }
+            }
+            if verdict.passed {
+                guard let score = rawScore.doubleValue, score.isFinite else { throw invalid("score of node \(id) is not a finite number") }
                 verdict.score = score == 0 ? 0 : score
-                if raw["terms"] != .nil {
-                    guard let entries = raw["terms"].mapEntries else {
-                        throw invalid("score terms of node \(id) must be a table of name = number, got \(raw["terms"].typeName)")
+                if rawTerms != .nil {
+                    guard let entries = rawTerms.mapEntries else {
+                        throw invalid("score terms of node \(id) must be a table of name = number, got \(rawTerms.typeName)")
                     }
                     for entry in entries {
                         guard let name = entry.key.stringValue else { throw invalid("score terms of node \(id) must have string names") }
@@ -79,15 +92,17 @@ public enum Scheduler {
                         verdict.terms.append((name, term == 0 ? 0 : term))
                     }
                 }
+                // The driver ranked the candidates (score descending, then id ascending bytewise).
+                guard let rank = verdict.rank else { throw invalid("internal: candidate \(id) has no rank") }
+                ranks.append(rank)
+            } else {
+                verdict.rank = nil
             }
             verdicts.append(verdict)
         }
-        // Ranks: score descending, then id ascending bytewise (ids are unique, so the order is total).
-        let ranked = verdicts.indices.filter { verdicts[$0].passed }.sorted { a, b in
-            let (x, y) = (verdicts[a].score ?? 0, verdicts[b].score ?? 0)
-            return x != y ? x > y : verdicts[a].nodeID.utf8.lexicographicallyPrecedes(verdicts[b].nodeID.utf8)
+        guard ranks.sorted() == Array(1...max(1, ranks.count)).prefix(ranks.count).map({ $0 }) else {
+            throw invalid("internal: candidate ranks are not 1...\(ranks.count)")
         }
-        for (rank, index) in ranked.enumerated() { verdicts[index].rank = rank + 1 }
 
         let chosenValue = value["chosen"]
         guard let rawChosen = chosenValue == .nil ? [] : chosenValue.arrayValue else {

@@ -64,6 +64,8 @@ public struct SandboxEvaluation: Hashable, Sendable {
     public var outcome: SandboxOutcome
     /// The returned value when `outcome == .ok`.
     public var value: LuaValue?
+    /// The value's canonical transport bytes (maps sorted), for digests.
+    public var valueBytes: [UInt8] = []
     /// The error message otherwise (with the hook and node where known).
     public var message: String
     /// Instructions used.
@@ -128,22 +130,27 @@ public final class PolicySandbox {
     private func evaluation(_ code: Int32) -> SandboxEvaluation {
         var outcome = SandboxOutcome(code)
         var value: LuaValue?
+        var valueBytes: [UInt8] = []
         var messageLength = 0
         let messagePointer = dsdn_box_message(box, &messageLength)
         var message = messagePointer.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: messageLength), as: UTF8.self) } ?? ""
         if outcome == .ok {
             var length = 0
             if let bytes = dsdn_box_result(box, &length) {
-                value = LuaTransport.decode(UnsafeRawBufferPointer(start: bytes, count: length))
+                let raw = UnsafeRawBufferPointer(start: bytes, count: length)
+                value = LuaTransport.decode(raw)
+                valueBytes = Array(raw)
             }
             if value == nil {
                 outcome = .invalidResult
                 message = "the result could not be read back"
             }
         }
-        return SandboxEvaluation(
+        var evaluation = SandboxEvaluation(
             outcome: outcome, value: value, message: message, instructions: dsdn_box_instructions(box),
             peakMemory: dsdn_box_peak_memory(box))
+        evaluation.valueBytes = valueBytes
+        return evaluation
     }
 
     /// Runs `body` on a fresh thread with a 16 MiB stack and returns its result: Lua's C-level

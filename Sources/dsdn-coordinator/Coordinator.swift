@@ -17,7 +17,7 @@ struct Coordinator: ParsableCommand {
               dsdn-coordinator state examples/small-cluster.jsonl
             """,
         version: version,
-        subcommands: [StateCommand.self, GenerateCommand.self]
+        subcommands: [StateCommand.self, GenerateCommand.self, PolicyCommand.self, PlaceCommand.self]
     )
 }
 

@@ -1,0 +1,306 @@
+import ArgumentParser
+import DSDNCore
+import DSDNScheduler
+import Foundation
+import LuaSandbox
+
+/// `dsdn-coordinator policy …`: check, test and audit Lua placement policies.
+struct PolicyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "policy",
+        abstract: "Check, test and audit Lua placement policies (docs/policies.md).",
+        subcommands: [PolicyCheckCommand.self, PolicyTestCommand.self, PolicyDigestCommand.self]
+    )
+}
+
+/// Reads a policy file and loads it, or fails with one line.
+func loadPolicy(_ path: String) throws -> Policy {
+    guard let data = FileManager.default.contents(atPath: path) else {
+        throw CommandFailure("cannot read \(path): no such file or not readable")
+    }
+    // Bytes that are not UTF-8 (such as a bytecode dump) still reach the compiler, which refuses them.
+    let source = String(decoding: data, as: UTF8.self)
+    do {
+        return try Policy.load(source: source, fileName: path)
+    } catch {
+        throw CommandFailure("\(error.outcome.rawValue): \(error.message)")
+    }
+}
+
+/// The per-file report shared by `check` and `test`.
+struct PolicyReport {
+    var path: String
+    var policy: Policy?
+    var loadError: PolicyError?
+    var examples: [ExampleResult]
+
+    init(path: String) {
+        self.path = path
+        examples = []
+        do {
+            let policy = try loadPolicy(path)
+            self.policy = policy
+            examples = policy.runExamples()
+        } catch let failure as CommandFailure {
+            loadError = PolicyError(.invalidResult, failure.description)
+            if let outcome = SandboxOutcome.allCases.first(where: { failure.description.hasPrefix($0.rawValue + ":") }) {
+                loadError = PolicyError(outcome, String(failure.description.dropFirst(outcome.rawValue.count + 2)))
+            }
+        } catch {
+            loadError = PolicyError(.invalidResult, "\(error)")
+        }
+    }
+
+    var passed: Bool { loadError == nil && !examples.isEmpty && examples.allSatisfy(\.passed) }
+
+    var failureLine: String? {
+        if let loadError { return "\(path): \(loadError.outcome.rawValue): \(loadError.message)" }
+        if examples.isEmpty { return "\(path): the policy has no examples (policy check runs them; add at least one)" }
+        if let failed = examples.first(where: { !$0.passed }) {
+            return "\(path): example \(failed.name.debugDescription) failed: \(failed.failures.joined(separator: "; "))"
+        }
+        return nil
+    }
+
+    func printHuman() {
+        guard let policy else {
+            print("FAIL  \(path)")
+            return
+        }
+        print("policy    \(policy.label)  api \(Policy.apiLevel)  \(policy.description)")
+        print("source    \(path)  sha256 \(policy.sourceHash.hex)")
+        let hooks = ["filter": policy.hasFilter, "score": true, "select": policy.hasSelect].filter(\.value).keys.sorted()
+        print("hooks     \(hooks.joined(separator: ", "))")
+        print("params    \(policy.parameters.isEmpty ? "none" : policy.parameters.map { "\($0.name)=\($0.value)" }.joined(separator: " "))")
+        print("budget    \(policy.budget.instructions) instructions, \(policy.budget.memory) bytes per decision")
+        print("top level \(policy.loadInstructions) instructions, \(policy.loadPeakMemory) bytes peak")
+        for example in examples {
+            let cost = example.decision.map { "\($0.instructions) instructions, \($0.peakMemory) bytes peak" } ?? example.error?.outcome.rawValue ?? ""
+            print("\(example.passed ? "  ok  " : "  FAIL") \(example.name)  (\(cost))")
+            if let decision = example.decision { print("        chose [\(decision.chosen.joined(separator: ", "))]") }
+            for failure in example.failures { print("        \(failure)") }
+        }
+    }
+
+    var json: [String: Any] {
+        var object: [String: Any] = ["file": path, "ok": passed]
+        if let loadError {
+            object["load"] = ["outcome": loadError.outcome.rawValue, "message": loadError.message]
+        }
+        if let policy {
+            object["load"] = ["outcome": "ok", "instructions": policy.loadInstructions, "peak_memory": policy.loadPeakMemory]
+            object["policy"] = [
+                "name": policy.name, "version": policy.version, "api": Policy.apiLevel, "source_hash": policy.sourceHash.hex,
+                "description": policy.description,
+                "params": Dictionary(uniqueKeysWithValues: policy.parameters.map { ($0.name, $0.value.description) }),
+                "budget": ["instructions": policy.budget.instructions, "memory": policy.budget.memory],
+                "hooks": ["filter": policy.hasFilter, "score": true, "select": policy.hasSelect],
+            ]
+        }
+        object["examples"] = examples.map { example -> [String: Any] in
+            var entry: [String: Any] = ["name": example.name, "passed": example.passed, "failures": example.failures]
+            if let decision = example.decision {
+                entry["outcome"] = "ok"
+                entry["chosen"] = decision.chosen
+                entry["instructions"] = decision.instructions
+                entry["peak_memory"] = decision.peakMemory
+                entry["digest"] = decision.digest.hex
+            } else if let error = example.error {
+                entry["outcome"] = error.outcome.rawValue
+                entry["message"] = error.message
+            }
+            return entry
+        }
+        return object
+    }
+}
+
+func printJSON(_ object: Any) {
+    // Only property-list types go in, so serialization cannot fail; print nothing rather than trap.
+    guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
+    print(String(decoding: data, as: UTF8.self))
+}
+
+/// `policy check FILE`.
+struct PolicyCheckCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Compile a policy, validate its declaration and run its bundled examples.",
+        discussion: """
+            Compiles FILE in text mode, runs its top level in the sandbox, validates the declaration (name,
+            version, api, params, budget, hooks) and runs every bundled example, printing the instructions
+            used and the peak memory of each. Exits non-zero on any failure, with one line saying why.
+
+            Examples:
+              dsdn-coordinator policy check policies/zone-spread.lua
+              dsdn-coordinator policy check --json my-policy.lua
+            """
+    )
+
+    @Argument(help: "The policy file (Lua text).")
+    var file: String
+
+    @Flag(help: "Print a JSON report instead of the human one.")
+    var json = false
+
+    func run() throws {
+        let report = PolicyReport(path: file)
+        if json {
+            printJSON(report.json)
+        } else if report.policy != nil {
+            report.printHuman()
+        }
+        if let failure = report.failureLine { throw CommandFailure(failure) }
+    }
+}
+
+/// `policy test [DIR]`.
+struct PolicyTestCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "test",
+        abstract: "Check every policy in a directory (default: policies/) and run all their examples.",
+        discussion: """
+            Example:
+              dsdn-coordinator policy test
+              dsdn-coordinator policy test --json policies
+            """
+    )
+
+    @Argument(help: "The directory of *.lua policies.")
+    var directory: String = "policies"
+
+    @Flag(help: "Print a JSON array of reports.")
+    var json = false
+
+    func run() throws {
+        let names: [String]
+        do {
+            names = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".lua") }.sorted()
+        } catch {
+            throw CommandFailure("cannot list \(directory): no such directory or not readable")
+        }
+        guard !names.isEmpty else { throw CommandFailure("\(directory) holds no .lua policies") }
+        let reports = names.map { PolicyReport(path: (directory as NSString).appendingPathComponent($0)) }
+        if json {
+            printJSON(reports.map(\.json))
+        } else {
+            for report in reports {
+                let examples = report.examples.count
+                let passed = report.examples.count(where: \.passed)
+                let label = report.policy?.label ?? "-"
+                print("\(report.passed ? "ok  " : "FAIL")  \(report.path)  \(label)  \(passed)/\(examples) examples")
+                if let failure = report.failureLine { print("      \(failure)") }
+            }
+        }
+        let failed = reports.filter { !$0.passed }
+        if let first = failed.first?.failureLine {
+            throw CommandFailure("\(failed.count) of \(reports.count) policies failed; first: \(first)")
+        }
+    }
+}
+
+/// `policy digest FILE`: reproduce a batch of decisions on a generated cluster and print their digest.
+struct PolicyDigestCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "digest",
+        abstract: "Run a batch of decisions on a generated cluster and print one digest over all of them.",
+        discussion: """
+            The cluster and the chunks are generated from --seed, so two machines (or two coordinator
+            versions) that print the same digest made byte-identical decisions.
+
+            Example:
+              dsdn-coordinator policy digest policies/rendezvous.lua --nodes 1000 --decisions 1000
+            """
+    )
+
+    @Argument(help: "The policy file.")
+    var file: String
+
+    @Option(help: "Nodes in the generated cluster.")
+    var nodes: Int = 1_000
+
+    @Option(help: "Placement decisions to make.")
+    var decisions: Int = 1_000
+
+    @Option(help: "Seed of the generated cluster and chunks.")
+    var seed: UInt64 = 1
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    func validate() throws {
+        guard nodes >= 1 else { throw ValidationError("--nodes must be at least 1, got \(nodes)") }
+        guard decisions >= 1 else { throw ValidationError("--decisions must be at least 1, got \(decisions)") }
+    }
+
+    func run() throws {
+        let policy = try loadPolicy(file)
+        let cluster = GeneratedCluster(seed: seed, nodes: nodes)
+        let requests = cluster.requests(count: decisions)
+        let results: [Result<PlacementDecision, PolicyError>]
+        do {
+            results = try Scheduler.place(requests, inputs: cluster.inputs, policy: policy)
+        } catch {
+            throw CommandFailure("\(error.outcome.rawValue): \(error.message)")
+        }
+        var bytes: [UInt8] = []
+        var chosen = 0
+        for (index, result) in results.enumerated() {
+            switch result {
+            case let .success(decision):
+                bytes += decision.digest.bytes
+                chosen += decision.chosen.count
+            case let .failure(error):
+                throw CommandFailure("decision \(index + 1): \(error.outcome.rawValue): \(error.message)")
+            }
+        }
+        let digest = sha256(bytes)
+        if json {
+            printJSON(["policy": policy.label, "source_hash": policy.sourceHash.hex, "nodes": nodes, "decisions": decisions,
+                       "seed": seed, "replicas_chosen": chosen, "digest": digest.hex])
+        } else {
+            print("policy    \(policy.label)")
+            print("cluster   \(nodes) nodes, seed \(seed)")
+            print("decisions \(decisions), \(chosen) replicas chosen")
+            print("digest    \(digest.hex)")
+        }
+    }
+}
+
+/// A cluster and chunk stream generated from a seed, for digests and experiments.
+struct GeneratedCluster {
+    var state: DerivedState
+    var inputs: DecisionInputs
+    var seed: UInt64
+
+    init(seed: UInt64, nodes: Int) {
+        self.seed = seed
+        var machine = StateMachine()
+        var random = SeededGenerator(seed: seed)
+        var events: [Event] = []
+        for index in 0..<nodes {
+            let id = "node-\(String(repeating: "0", count: max(0, 5 - String(index).count)))\(index)"
+            events.append(.nodeRegistered(
+                nodeID: id, zone: "zone-\(index % 10)", addr: "10.0.\(index / 256 % 256).\(index % 256):7000",
+                capacityBytes: (UInt64(1) << 40) * (1 + random.below(8))))
+            events.append(.nodeStatsReported(nodeID: id, stats: NodeStats(
+                cpuFreeMilli: UInt32(random.below(16_000)), ramFreeMB: random.below(256_000), gpuFreeMilli: UInt32(random.below(4) * 1000),
+                latencyMicros: UInt32(100 + random.below(100_000)), ioPressureMilli: UInt32(random.below(1001)),
+                usedBytes: 0, reportedAtMillis: 1)))
+            if random.chance(1, in: 20) { events.append(.nodeStatusChanged(nodeID: id, status: .draining)) }
+        }
+        // Generated events are valid by construction.
+        try? machine.apply(events: events)
+        state = machine.state
+        inputs = DecisionInputs(state: state)
+    }
+
+    func requests(count: Int) -> [ChunkRequest] {
+        var random = SeededGenerator(seed: seed ^ 0x5EED)
+        return (0..<count).map { _ in
+            ChunkRequest(
+                hash: Hash256(w0: random.next(), w1: random.next(), w2: random.next(), w3: random.next()),
+                sizeBytes: 1 + random.below(64 << 20), replicationFactor: 3)
+        }
+    }
+}
