@@ -1,0 +1,111 @@
+import DSDNCore
+import DSDNTestSupport
+import Foundation
+import Testing
+
+/// `policy check`, `policy test`, `policy digest` and `place`, run as separate processes.
+@Suite struct PolicyCLITests {
+    static let pack = repositoryRoot.appendingPathComponent("policies").path
+
+    @Test func theWholePackPassesPolicyTest() throws {
+        let result = try CoordinatorProcess.run(["policy", "test", Self.pack])
+        #expect(result.status == 0, "\(result.stderr)")
+        let names = ["balanced", "bin-pack", "consistent-hash", "rendezvous", "weighted-score", "zone-spread"]
+        for name in names {
+            #expect(result.stdout.contains("ok    \(Self.pack)/\(name).lua"), "\(name): \(result.stdout)")
+        }
+        #expect(!result.stdout.contains("FAIL"))
+    }
+
+    @Test func checkReportsCostsPerExample() throws {
+        let result = try CoordinatorProcess.run(["policy", "check", "--json", "\(Self.pack)/weighted-score.lua"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        #expect(report["ok"] as? Bool == true)
+        let examples = try #require(report["examples"] as? [[String: Any]])
+        #expect(examples.count >= 3)
+        for example in examples {
+            #expect(example["passed"] as? Bool == true)
+            #expect((example["instructions"] as? Int ?? 0) > 0)
+            #expect((example["peak_memory"] as? Int ?? 0) > 0)
+        }
+        #expect(examples.first { ($0["name"] as? String)?.contains("worked") == true }?["chosen"] as? [String] == ["a", "b"])
+    }
+
+    @Test(arguments: [
+        ("bytecode.lua", Data([0x1B]) + Data("LuaT\0\u{19}\u{93}\r\n\u{1a}\n".utf8), "binary"),
+        ("syntax.lua", Data("return { name = 'x', version = 1,, }".utf8), "syntax_error"),
+        ("missing-hook.lua", Data("return { name = 'x', version = 1, api = 1, examples = {} }".utf8), "missing score hook"),
+        ("endless.lua", Data("while true do end".utf8), "instruction_budget"),
+        ("no-examples.lua", Data("return { name = 'x', version = 1, api = 1, score = function() return 1 end }".utf8), "no examples"),
+        ("failing-example.lua", Data("""
+            return { name = 'x', version = 1, api = 1, score = function() return 1 end,
+              examples = { { name = 'wrong', chunk = { replicas = 1 }, nodes = { { id = 'a' }, { id = 'b' } }, expect = { 'b' } } } }
+            """.utf8), "chose [a], expected [b]"),
+    ])
+    func checkFailsWithOneClearLine(file: String, contents: Data, expected: String) throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path(file)
+        try contents.write(to: URL(fileURLWithPath: path))
+        let result = try CoordinatorProcess.run(["policy", "check", path])
+        #expect(result.status != 0)
+        let lines = result.stderr.split(separator: "\n")
+        #expect(lines.count == 1, "\(result.stderr)")
+        #expect(lines.first?.hasPrefix("Error: ") == true)
+        #expect(result.stderr.contains(expected), "\(result.stderr)")
+    }
+
+    /// 1,000 decisions over a generated 1,000-node cluster, for every policy in the pack, computed in
+    /// two separate processes, give byte-identical decision digests.
+    @Test func decisionDigestsAreIdenticalInTwoProcesses() async throws {
+        let policies = try FileManager.default.contentsOfDirectory(atPath: Self.pack).filter { $0.hasSuffix(".lua") }.sorted()
+        #expect(policies.count == 6)
+        for name in policies {
+            let arguments = ["policy", "digest", "\(Self.pack)/\(name)", "--nodes", "1000", "--decisions", "1000", "--json"]
+            // The two processes run concurrently, as two coordinators would.
+            async let first = Task.detached { try CoordinatorProcess.run(arguments) }.value
+            async let second = Task.detached { try CoordinatorProcess.run(arguments) }.value
+            let (one, two) = try await (first, second)
+            #expect(one.status == 0, "\(name): \(one.stderr)")
+            #expect(two.status == 0, "\(name): \(two.stderr)")
+            let a = try #require(try JSONSerialization.jsonObject(with: Data(one.stdout.utf8)) as? [String: Any])
+            let b = try #require(try JSONSerialization.jsonObject(with: Data(two.stdout.utf8)) as? [String: Any])
+            #expect((a["digest"] as? String)?.count == 64)
+            #expect(a["digest"] as? String == b["digest"] as? String, "\(name)")
+            #expect(a["replicas_chosen"] as? Int == 3_000, "\(name)")
+        }
+    }
+
+    @Test func placeExplainsAndRefusesBadInput() throws {
+        let events = repositoryRoot.appendingPathComponent("examples/small-cluster.jsonl").path
+        let undeclared = String(repeating: "ab", count: 32)
+        let result = try CoordinatorProcess.run([
+            "place", "--policy", "\(Self.pack)/zone-spread.lua", "--events", events, "--chunk", undeclared,
+            "--size", "1048576", "--replicas", "3", "--explain",
+        ])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("chosen    "))
+        #expect(result.stdout.contains("status down"))
+        #expect(result.stdout.contains("status draining"))
+        // The chosen nodes are in three distinct zones (one per zone first).
+        let json = try CoordinatorProcess.run([
+            "place", "--policy", "\(Self.pack)/zone-spread.lua", "--events", events, "--chunk", undeclared,
+            "--size", "1048576", "--replicas", "3", "--json",
+        ])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        let chosen = try #require(object["chosen"] as? [String])
+        #expect(chosen.count == 3)
+        #expect(Set(chosen.map { $0.prefix(3) }).count == 3)
+
+        let missing = try CoordinatorProcess.run(["place", "--policy", "\(Self.pack)/zone-spread.lua", "--events", events, "--chunk", undeclared])
+        #expect(missing.status != 0)
+        #expect(missing.stderr.contains("is not declared"))
+        let badParam = try CoordinatorProcess.run([
+            "place", "--policy", "\(Self.pack)/zone-spread.lua", "--events", events, "--chunk", undeclared, "--size", "1", "--replicas", "1",
+            "--param", "nope=1",
+        ])
+        #expect(badParam.status != 0)
+        #expect(badParam.stderr.contains("unknown parameter nope"))
+    }
+}
+
