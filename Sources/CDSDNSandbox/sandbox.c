@@ -26,7 +26,7 @@ struct dsdn_box {
     // Allocation accounting (always on) and limits (on only while policy code runs).
     size_t live, total, peak;
     int limited;
-    size_t live_limit, total_limit, max_alloc, baseline_live;
+    size_t live_limit, total_limit, max_alloc, max_string, baseline_live;
     // Instruction accounting.
     uint64_t used, instruction_limit;
     // The first budget breach or invalid result, decided here, not by the script.
@@ -81,7 +81,10 @@ static void *box_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     }
     if (nsize > old && box->limited) {
         size_t grow = nsize - old;
-        if (box->breach != BREACH_NONE || nsize > box->max_alloc || box->live + grow > box->live_limit ||
+        // A new string's osize is its type tag: cap strings on their own, because comparing or hashing
+        // a long string is O(length) work inside one VM instruction, unseen by the count hook.
+        int too_long_string = !ptr && osize == LUA_TSTRING && nsize > box->max_string + 64;
+        if (box->breach != BREACH_NONE || too_long_string || nsize > box->max_alloc || box->live + grow > box->live_limit ||
             box->total + grow > box->total_limit) {
             if (box->breach == BREACH_NONE) {
                 box->breach = BREACH_MEMORY;
@@ -276,7 +279,7 @@ static int safe_rep(lua_State *L) {
     if (n <= 0) { lua_pushliteral(L, ""); return 1; }
     dsdn_box *box = box_of(L);
     long double total = (long double)n * length + (long double)(n - 1) * sep_length;
-    if (total > (long double)box->max_alloc) {
+    if (total > (long double)box->max_string) {
         if (box->breach == BREACH_NONE) box->breach = BREACH_MEMORY;
         lua_sethook(L, hook, LUA_MASKCOUNT, 1);
         return luaL_error(L, "string.rep: result of %.0Lf bytes exceeds the budget", total);
@@ -340,6 +343,15 @@ static int charged_by_length(lua_State *L) {
     size_t length = 0;
     if (lua_type(L, 1) == LUA_TSTRING) lua_tolstring(L, 1, &length);
     charge(L, length / 16 + 1);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+/// Wraps a library function that works in proportion to its number of arguments.
+static int charged_by_arguments(lua_State *L) {
+    charge(L, (uint64_t)lua_gettop(L) / 4 + 1);
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_insert(L, 1);
     lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
@@ -434,8 +446,10 @@ static void push_policy_env(lua_State *L) {
     int env = lua_gettop(L);
     lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
     int globals = lua_gettop(L);
-    static const char *const base[] = {"assert", "error", "ipairs", "pcall", "select", "tonumber", "type", "rawequal", "rawlen", NULL};
+    static const char *const base[] = {"assert", "error", "ipairs", "pcall", "select", "type", "rawlen", NULL};
     copy_fields(L, globals, env, base);
+    wrap_field(L, globals, env, "tonumber", charged_by_length, 0);
+    wrap_field(L, globals, env, "rawequal", charged_by_length, 0);
     lua_pushcfunction(L, safe_tostring); lua_setfield(L, env, "tostring");
     lua_pushcfunction(L, safe_spairs); lua_setfield(L, env, "spairs");
     lua_pushcfunction(L, safe_sha256); lua_setfield(L, env, "sha256");
@@ -446,8 +460,11 @@ static void push_policy_env(lua_State *L) {
     int string = lua_gettop(L);
     lua_newtable(L);
     int safe_string = lua_gettop(L);
-    static const char *const plain_string[] = {"byte", "char", "len", "sub", NULL};
+    static const char *const plain_string[] = {"len", NULL};
     copy_fields(L, string, safe_string, plain_string);
+    wrap_field(L, string, safe_string, "byte", charged_by_length, 0);
+    wrap_field(L, string, safe_string, "sub", charged_by_length, 0);
+    wrap_field(L, string, safe_string, "char", charged_by_arguments, 0);
     wrap_field(L, string, safe_string, "lower", charged_by_length, 0);
     wrap_field(L, string, safe_string, "upper", charged_by_length, 0);
     wrap_field(L, string, safe_string, "reverse", charged_by_length, 0);
@@ -864,6 +881,7 @@ static void begin(dsdn_box *box, const dsdn_limits *limits) {
     box->live_limit = box->live + limits->memory;
     box->total_limit = box->total + limits->total_alloc;
     box->max_alloc = limits->max_alloc;
+    box->max_string = limits->max_string;
     box->message_length = 0;
     box->message[0] = 0;
     box->limited = 1;
@@ -910,8 +928,9 @@ static int classify(dsdn_box *box, int status, const char *phase) {
             break;
         case BREACH_MEMORY:
             outcome = DSDN_MEMORY;
-            snprintf(full, sizeof full, "%smemory budget exhausted (live limit %llu bytes, largest allocation %llu bytes)", where,
-                     (unsigned long long)(box->live_limit - box->baseline_live), (unsigned long long)box->max_alloc);
+            snprintf(full, sizeof full, "%smemory budget exhausted (live limit %llu bytes, largest allocation %llu bytes, longest string %llu bytes)", where,
+                     (unsigned long long)(box->live_limit - box->baseline_live), (unsigned long long)box->max_alloc,
+                     (unsigned long long)box->max_string);
             break;
         case BREACH_INVALID:
             outcome = DSDN_INVALID;

@@ -17,8 +17,11 @@ public struct SandboxBudget: Hashable, Sendable {
     public var memory: UInt64
     /// Bytes the policy may allocate in all (8 × `memory`).
     public var totalAllocation: UInt64 { memory * 8 }
-    /// The largest single allocation, which caps one string (`memory` / 4).
+    /// The largest single allocation, which caps one table part (`memory` / 4).
     public var largestAllocation: UInt64 { memory / 4 }
+    /// The longest string a policy may create: 16 KiB in API level 1. Comparing, hashing or converting
+    /// a string is work proportional to its length inside one VM instruction, so the cap bounds it.
+    public static let longestString: UInt64 = 16 << 10
 
     /// Creates a budget, clamped to the host's maximums.
     public init(instructions: UInt64, memory: UInt64) {
@@ -27,7 +30,9 @@ public struct SandboxBudget: Hashable, Sendable {
     }
 
     var limits: dsdn_limits {
-        dsdn_limits(instructions: instructions, memory: memory, total_alloc: totalAllocation, max_alloc: largestAllocation)
+        dsdn_limits(
+            instructions: instructions, memory: memory, total_alloc: totalAllocation, max_alloc: largestAllocation,
+            max_string: Self.longestString)
     }
 }
 

@@ -16,7 +16,8 @@ typedef struct dsdn_limits {
     uint64_t instructions;  ///< Lua VM instructions, counted in steps of DSDN_HOOK_STEP, plus charged C work.
     uint64_t memory;        ///< live bytes above the baseline taken when the policy starts running
     uint64_t total_alloc;   ///< cumulative bytes allocated above the baseline
-    uint64_t max_alloc;     ///< the largest single allocation (caps one string or one table part)
+    uint64_t max_alloc;     ///< the largest single allocation (caps one table part)
+    uint64_t max_string;    ///< the longest string a policy may create, in bytes
 } dsdn_limits;
 
 /// How a load or a call ended. The host decides from its own flags, never from the error value a
