@@ -47,11 +47,17 @@ public struct PolicyError: Error, Hashable, Sendable, CustomStringConvertible {
     public var outcome: SandboxOutcome
     /// What is wrong, naming the policy (or file) and where.
     public var message: String
+    /// Instructions used before the failure (0 when it did not come from running Lua).
+    public var instructions: UInt64 = 0
+    /// Peak memory before the failure.
+    public var peakMemory: UInt64 = 0
 
     /// Creates an error.
-    public init(_ outcome: SandboxOutcome, _ message: String) {
+    public init(_ outcome: SandboxOutcome, _ message: String, instructions: UInt64 = 0, peakMemory: UInt64 = 0) {
         self.outcome = outcome
         self.message = message
+        self.instructions = instructions
+        self.peakMemory = peakMemory
     }
 
     /// `outcome: message`.
@@ -98,15 +104,27 @@ public struct Policy: Hashable, Sendable {
     /// Compiles `source` in a fresh sandbox, runs its top level and validates the declaration.
     /// `fileName` names the chunk in error messages.
     public static func load(source: String, fileName: String) throws(PolicyError) -> Policy {
+        var costs = ProbeReport(
+            load: .ok, loadInstructions: 0, loadPeakMemory: 0, decide: nil, decideInstructions: 0, decidePeakMemory: 0, chosen: [], message: "")
+        return try PolicySandbox.withLargeStack { () -> Result<Policy, PolicyError> in
+            Result { () throws(PolicyError) in try load(source: source, fileName: fileName, budget: .default, costs: &costs) }
+        }.get()
+    }
+
+    /// Loads with an explicit top-level budget, recording the load's costs in `costs`. Must run on a
+    /// large-stack thread.
+    static func load(source: String, fileName: String, budget: SandboxBudget, costs: inout ProbeReport) throws(PolicyError) -> Policy {
         let chunkName = fileName.split(separator: "/").last.map(String.init) ?? fileName
-        let evaluation = PolicySandbox.withLargeStack { () -> SandboxEvaluation in
-            guard let sandbox = try? PolicySandbox() else {
-                return SandboxEvaluation(outcome: .memoryBudget, value: nil, message: "cannot create a Lua state", instructions: 0, peakMemory: 0)
-            }
-            return sandbox.load(source: source, chunkName: chunkName, budget: .default)
+        let evaluation: SandboxEvaluation
+        if let sandbox = try? PolicySandbox() {
+            evaluation = sandbox.load(source: source, chunkName: chunkName, budget: budget)
+        } else {
+            evaluation = SandboxEvaluation(outcome: .memoryBudget, value: nil, message: "cannot create a Lua state", instructions: 0, peakMemory: 0)
         }
+        costs.loadInstructions = evaluation.instructions
+        costs.loadPeakMemory = evaluation.peakMemory
         guard evaluation.outcome == .ok, let declaration = evaluation.value else {
-            throw PolicyError(evaluation.outcome, "\(chunkName): \(evaluation.message)")
+            throw PolicyError(evaluation.outcome, "\(chunkName): \(evaluation.message)", instructions: evaluation.instructions, peakMemory: evaluation.peakMemory)
         }
         var policy = try parse(declaration, source: source, file: chunkName)
         policy.loadInstructions = evaluation.instructions

@@ -36,10 +36,14 @@ public enum Scheduler {
 
         guard let sandbox = try? PolicySandbox() else { return .failure(PolicyError(.memoryBudget, "cannot create a Lua state")) }
         let load = sandbox.load(source: policy.source, chunkName: policy.name, budget: policy.budget)
-        guard load.outcome == .ok else { return .failure(PolicyError(load.outcome, "\(policy.label): \(load.message)")) }
+        guard load.outcome == .ok else {
+            return .failure(PolicyError(load.outcome, "\(policy.label): \(load.message)", instructions: load.instructions, peakMemory: load.peakMemory))
+        }
         let evaluation = sandbox.decide(encodedInput: encoded, seed: seed, budget: policy.budget)
         guard evaluation.outcome == .ok, let value = evaluation.value else {
-            return .failure(PolicyError(evaluation.outcome, "\(policy.label): \(evaluation.message)"))
+            return .failure(PolicyError(
+                evaluation.outcome, "\(policy.label): \(evaluation.message)", instructions: evaluation.instructions,
+                peakMemory: evaluation.peakMemory))
         }
         do {
             let (verdicts, chosen) = try validate(value, inputs: inputs, want: chunk.want, policy: policy)
@@ -49,7 +53,10 @@ public enum Scheduler {
                 inputDigest: inputDigest, seed: seed, chosen: chosen, verdicts: verdicts, want: chunk.want,
                 instructions: evaluation.instructions, peakMemory: evaluation.peakMemory, digest: digest))
         } catch {
-            return .failure(error)
+            var located = error
+            located.instructions = evaluation.instructions
+            located.peakMemory = evaluation.peakMemory
+            return .failure(located)
         }
     }
 

@@ -9,7 +9,7 @@ struct PolicyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "policy",
         abstract: "Check, test and audit Lua placement policies (docs/policies.md).",
-        subcommands: [PolicyCheckCommand.self, PolicyTestCommand.self, PolicyDigestCommand.self]
+        subcommands: [PolicyCheckCommand.self, PolicyTestCommand.self, PolicyProbeCommand.self, PolicyDigestCommand.self]
     )
 }
 
@@ -195,6 +195,71 @@ struct PolicyTestCommand: ParsableCommand {
         let failed = reports.filter { !$0.passed }
         if let first = failed.first?.failureLine {
             throw CommandFailure("\(failed.count) of \(reports.count) policies failed; first: \(first)")
+        }
+    }
+}
+
+/// `policy probe FILE…`: one load and one decision on a fixed four-node cluster, with costs.
+struct PolicyProbeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "probe",
+        abstract: "Run each policy once on a fixed four-node cluster and report outcome and costs.",
+        discussion: """
+            Loads each FILE (top level under --instructions and --memory) and, when that works, makes one
+            decision for a 1 KiB chunk with three replicas on nodes a, b, c, d (zones z1, z2, z1, z2) under the
+            policy's own budget. Reports the classified outcome, instructions used and peak memory of both
+            steps, even when the policy fails. Exits non-zero if any probe did not end in ok.
+
+            Examples:
+              dsdn-coordinator policy probe my-policy.lua
+              dsdn-coordinator policy probe --json suspicious/*.lua
+            """
+    )
+
+    @Argument(help: "Policy files.")
+    var files: [String]
+
+    @Option(help: "Instruction budget of each top level.")
+    var instructions: UInt64 = SandboxBudget.default.instructions
+
+    @Option(help: "Memory budget of each top level, in bytes.")
+    var memory: UInt64 = SandboxBudget.default.memory
+
+    @Flag(help: "Print a JSON array.")
+    var json = false
+
+    func run() throws {
+        var reports: [(String, ProbeReport)] = []
+        for file in files {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw CommandFailure("cannot read \(file): no such file or not readable")
+            }
+            let report = PolicyProbe.run(
+                source: String(decoding: data, as: UTF8.self), fileName: file,
+                loadBudget: SandboxBudget(instructions: instructions, memory: memory))
+            reports.append((file, report))
+        }
+        if json {
+            printJSON(reports.map { file, report -> [String: Any] in
+                var object: [String: Any] = [
+                    "file": file, "outcome": report.outcome.rawValue, "load": report.load.rawValue,
+                    "load_instructions": report.loadInstructions, "load_peak_memory": report.loadPeakMemory,
+                    "decide_instructions": report.decideInstructions, "decide_peak_memory": report.decidePeakMemory,
+                    "chosen": report.chosen, "message": report.message,
+                ]
+                if let decide = report.decide { object["decide"] = decide.rawValue }
+                return object
+            })
+        } else {
+            for (file, report) in reports {
+                let decide = report.decide.map { "decide \($0.rawValue) (\(report.decideInstructions) instructions, \(report.decidePeakMemory) bytes)" } ?? "not decided"
+                print("\(report.outcome == .ok ? "ok  " : "FAIL")  \(file)  load \(report.load.rawValue) (\(report.loadInstructions) instructions, \(report.loadPeakMemory) bytes)  \(decide)")
+                if !report.message.isEmpty { print("      \(report.message)") }
+            }
+        }
+        let failed = reports.filter { $0.1.outcome != .ok }
+        if !failed.isEmpty {
+            throw CommandFailure("\(failed.count) of \(reports.count) probes did not end in ok")
         }
     }
 }

@@ -1,0 +1,78 @@
+import DSDNCore
+import LuaSandbox
+
+/// What one probe of a policy found: how loading ended and how one decision on a fixed small cluster
+/// ended, with their costs. Every field is a function of the policy source alone.
+public struct ProbeReport: Hashable, Sendable {
+    /// How compiling and running the top level ended (declaration validation included).
+    public var load: SandboxOutcome
+    /// Instructions and peak memory of the top level.
+    public var loadInstructions: UInt64, loadPeakMemory: UInt64
+    /// How the decision ended (host validation included); `nil` when loading failed.
+    public var decide: SandboxOutcome?
+    /// Instructions and peak memory of the decision.
+    public var decideInstructions: UInt64, decidePeakMemory: UInt64
+    /// The nodes the decision chose.
+    public var chosen: [String]
+    /// The message of the failure, if any.
+    public var message: String
+
+    /// The final outcome: the decision's, or the load's when loading failed.
+    public var outcome: SandboxOutcome { decide ?? load }
+}
+
+/// Runs a policy once on a fixed four-node cluster: the quickest way to see how a policy (or a hostile
+/// script) behaves, what it costs, and that the host survives it.
+public enum PolicyProbe {
+    /// The probe cluster: nodes a, b, c, d in zones z1, z2, z1, z2, all active with stats.
+    public static let nodes: [LuaValue] = ["a", "b", "c", "d"].enumerated().map { offset, id in
+        let stats: [(String, LuaValue)] = [
+            ("cpu", .number(Double(offset + 1) / 2)), ("ram_mb", .number(Double(4_000 * (offset + 1)))), ("gpu", .number(Double(offset % 2))),
+            ("latency_ms", .number(Double(5 + offset))), ("io", .number(Double(offset) / 10)),
+        ]
+        return .record([
+            ("id", .string(id)), ("zone", .string(offset % 2 == 0 ? "z1" : "z2")), ("capacity", .integer(1 << 40)),
+            ("used", .integer(Int64(offset) << 30)), ("free", .integer((1 << 40) - (Int64(offset) << 30))), ("status", .string("active")),
+            ("has_stats", .bool(true)),
+        ] + stats)
+    }
+
+    /// The probe chunk: hash of zeros, 1 KiB, three replicas, none placed.
+    public static let chunk = ChunkRequest(hash: .zero, sizeBytes: 1024, replicationFactor: 3)
+
+    /// Loads `source` with `loadBudget` and, if that works, makes one decision with the policy's own
+    /// budget. Runs on a large-stack thread; never throws.
+    public static func run(source: String, fileName: String, loadBudget: SandboxBudget = .default) -> ProbeReport {
+        PolicySandbox.withLargeStack {
+            var report = ProbeReport(
+                load: .ok, loadInstructions: 0, loadPeakMemory: 0, decide: nil, decideInstructions: 0, decidePeakMemory: 0,
+                chosen: [], message: "")
+            let policy: Policy
+            do throws(PolicyError) {
+                policy = try Policy.load(source: source, fileName: fileName, budget: loadBudget, costs: &report)
+            } catch {
+                report.load = error.outcome
+                report.message = error.message
+                return report
+            }
+            let zones = LuaValue.array([
+                .record([("id", .string("z1")), ("nodes", .integer(2)), ("capacity", .integer(1 << 41)), ("used", .integer(2 << 30)), ("utilization", .number(Double(2 << 30) / Double(1 << 41)))]),
+                .record([("id", .string("z2")), ("nodes", .integer(2)), ("capacity", .integer(1 << 41)), ("used", .integer(4 << 30)), ("utilization", .number(Double(4 << 30) / Double(1 << 41)))]),
+            ])
+            let inputs = DecisionInputs(nodes: nodes, zones: zones)
+            switch Scheduler.decide(chunk, inputs: inputs, policy: policy, parameters: policy.parameters) {
+            case let .success(decision):
+                report.decide = .ok
+                report.decideInstructions = decision.instructions
+                report.decidePeakMemory = decision.peakMemory
+                report.chosen = decision.chosen
+            case let .failure(error):
+                report.decide = error.outcome
+                report.decideInstructions = error.instructions
+                report.decidePeakMemory = error.peakMemory
+                report.message = error.message
+            }
+            return report
+        }
+    }
+}
