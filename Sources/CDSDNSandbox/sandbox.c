@@ -696,7 +696,7 @@ static const char driver_source[] =
     "  local nodes, ctx = input.nodes, input.ctx\n"
     "  ctx.nodes = nodes\n"
     "  local filter, score, select = policy.filter, policy.score, policy.select\n"
-    "  local verdicts, candidates, verdict_of = {}, {}, {}\n"
+    "  local verdicts, candidates, verdict_of, scores = {}, {}, {}, {}\n"
     "  for i = 1, #nodes do\n"
     "    local node = nodes[i]\n"
     "    local verdict = { id = node.id, passed = false }\n"
@@ -715,21 +715,27 @@ static const char driver_source[] =
     "        current.hook, current.node = 'score', node.id\n"
     "        local s, terms = score(node, ctx)\n"
     "        verdict.passed, verdict.score, verdict.terms = true, s, terms\n"
-    "        node.score = s\n"
     "        verdict_of[node] = verdict\n"
     "        candidates[#candidates + 1] = node\n"
+    "        scores[#candidates] = s\n"
     "      else\n"
     "        verdict.reason = reason or 'rejected by filter'\n"
     "      end\n"
     "    end\n"
     "  end\n"
     "  current.hook, current.node = 'rank', nil\n"
-    "  local ranked = rank(candidates)\n"
-    "  for i = 1, #ranked do verdict_of[ranked[i]].rank = i end\n"
+    "  -- Rank from the driver's own copy of the scores: a hook cannot forge another node's.\n"
+    "  local ranked = rank(candidates, scores)\n"
+    "  for i = 1, #ranked do\n"
+    "    local verdict = verdict_of[ranked[i]]\n"
+    "    verdict.rank = i\n"
+    "    ranked[i].score = verdict.score\n"
+    "  end\n"
     "  local chosen\n"
     "  if select then\n"
     "    current.hook = 'select'\n"
     "    chosen = select(ranked, ctx)\n"
+    "    if chosen == nil then invalid('select returned nil: return an array of node ids (an empty table places nothing)') end\n"
     "  else\n"
     "    chosen = {}\n"
     "    for i = 1, min(ctx.want, #ranked) do chosen[i] = ranked[i].id end\n"
@@ -758,10 +764,12 @@ static int ranked_before(const ranked *a, const ranked *b) {
     return c < 0 || (c == 0 && a->id_length < b->id_length);
 }
 
-/// rank(candidates): validates every score (a finite number; -0.0 becomes 0) and returns a new array
-/// sorted by score descending, then id ascending bytewise.
+/// rank(candidates, scores): validates every score (a finite number; -0.0 becomes 0), writing the
+/// normalized value back into `scores`, and returns a new array of the candidates sorted by score
+/// descending, then id ascending bytewise.
 static int driver_rank(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_checktype(L, 2, LUA_TTABLE);
     lua_Integer n = (lua_Integer)lua_rawlen(L, 1);
     charge(L, (uint64_t)n * 4);
     ranked *items = lua_newuserdatauv(L, sizeof(ranked) * (size_t)(n ? n : 1), 0);
@@ -772,7 +780,7 @@ static int driver_rank(lua_State *L) {
         lua_getfield(L, node, "id");
         items[i - 1].id = lua_tolstring(L, -1, &items[i - 1].id_length);  // anchored by the node table
         lua_pop(L, 1);
-        lua_getfield(L, node, "score");
+        lua_rawgeti(L, 2, i);
         if (lua_type(L, -1) != LUA_TNUMBER) {
             lua_pushfstring(L, "score must return a number for node %s, got %s", items[i - 1].id, luaL_typename(L, -1));
             lua_replace(L, 1);
@@ -786,7 +794,7 @@ static int driver_rank(lua_State *L) {
             lua_settop(L, 1);
             return driver_invalid(L);
         }
-        if (score == 0) { score = 0; lua_pushnumber(L, 0.0); lua_setfield(L, node, "score"); }
+        if (score == 0) { score = 0; lua_pushnumber(L, 0.0); lua_rawseti(L, 2, i); }
         items[i - 1].score = score;
         items[i - 1].slot = (int)i;
         lua_pop(L, 2);

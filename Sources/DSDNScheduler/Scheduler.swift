@@ -94,7 +94,8 @@ public enum Scheduler {
                     for entry in entries {
                         guard let name = entry.key.stringValue else { throw invalid("score terms of node \(id) must have string names") }
                         guard let term = entry.value.doubleValue, term.isFinite else {
-                            throw invalid("score term \(name) of node \(id) must be a finite number, got \(entry.value.typeName)")
+                            let got = entry.value.doubleValue.map { $0.isNaN ? "nan" : ($0 > 0 ? "inf" : "-inf") } ?? entry.value.typeName
+                            throw invalid("score term \(name) of node \(id) must be a finite number, got \(got)")
                         }
                         verdict.terms.append((name, term == 0 ? 0 : term))
                     }
