@@ -79,7 +79,22 @@ struct PolicyReport {
             print("\(example.passed ? "  ok  " : "  FAIL") \(example.name)  (\(cost))")
             if let decision = example.decision { print("        chose [\(decision.chosen.joined(separator: ", "))]") }
             for failure in example.failures { print("        \(failure)") }
+            for warning in warnings(example) { print("        warning: \(warning)") }
         }
+    }
+
+    /// Costs above half the budget: near the cap, an outcome can depend on table rehash timing, which
+    /// follows Lua's per-state string hash seed (docs/policies.md, "Determinism").
+    func warnings(_ example: ExampleResult) -> [String] {
+        guard let policy, let decision = example.decision else { return [] }
+        var warnings: [String] = []
+        if decision.instructions * 2 > policy.budget.instructions {
+            warnings.append("used \(decision.instructions) of \(policy.budget.instructions) instructions: keep decisions well below the budget")
+        }
+        if decision.peakMemory * 2 > policy.budget.memory {
+            warnings.append("peaked at \(decision.peakMemory) of \(policy.budget.memory) bytes: keep decisions well below the memory budget")
+        }
+        return warnings
     }
 
     var json: [String: Any] {
@@ -105,6 +120,7 @@ struct PolicyReport {
                 entry["instructions"] = decision.instructions
                 entry["peak_memory"] = decision.peakMemory
                 entry["digest"] = decision.digest.hex
+                entry["warnings"] = warnings(example)
             } else if let error = example.error {
                 entry["outcome"] = error.outcome.rawValue
                 entry["message"] = error.message
