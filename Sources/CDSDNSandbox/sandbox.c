@@ -13,6 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/// The most values one library call may return (table.unpack, string.byte).
+#define DSDN_MAX_RESULTS 256
+
 enum breach { BREACH_NONE = 0, BREACH_INSTRUCTIONS, BREACH_MEMORY, BREACH_INVALID };
 
 typedef struct buffer {
@@ -148,6 +151,10 @@ static int panic(lua_State *L) {
 /// tostring without addresses: tables, functions and userdata print as their type name.
 static int safe_tostring(lua_State *L) {
     luaL_checkany(L, 1);
+    if (lua_type(L, 1) == LUA_TNUMBER && !lua_isinteger(L, 1) && isnan(lua_tonumber(L, 1))) {
+        lua_pushliteral(L, "nan");  // the C library prints "-nan" or "nan" depending on the CPU
+        return 1;
+    }
     switch (lua_type(L, 1)) {
         case LUA_TNUMBER: case LUA_TSTRING: case LUA_TBOOLEAN: case LUA_TNIL:
             luaL_tolstring(L, 1, NULL);
@@ -321,6 +328,9 @@ static int safe_format(lua_State *L) {
         if (i >= length) break;
         argument++;
         if (format[i] == 'p') return luaL_error(L, "string.format: %%p is not available in policies");
+        if (strchr("aAeEfFgG", format[i]) && argument <= lua_gettop(L) && lua_type(L, argument) == LUA_TNUMBER &&
+            !lua_isinteger(L, argument) && isnan(lua_tonumber(L, argument)))
+            return luaL_error(L, "string.format: cannot format nan (its text differs between machines)");
         if (format[i] == 's' && argument <= lua_gettop(L)) {
             int type = lua_type(L, argument);
             if (type != LUA_TSTRING && type != LUA_TNUMBER) {
@@ -349,6 +359,22 @@ static int charged_by_length(lua_State *L) {
     return lua_gettop(L);
 }
 
+/// string.byte, returning at most DSDN_MAX_RESULTS values: passing many values on (`...`) copies them
+/// all inside one VM instruction.
+static int safe_byte(lua_State *L) {
+    size_t length;
+    luaL_checklstring(L, 1, &length);
+    lua_Integer i = luaL_optinteger(L, 2, 1);
+    lua_Integer j = luaL_optinteger(L, 3, i);
+    lua_Integer len = (lua_Integer)length;
+    if (i < 0) i = len + i + 1 > 0 ? len + i + 1 : 1;
+    if (j < 0) j = len + j + 1;
+    if (j > len) j = len;
+    if (j - i + 1 > DSDN_MAX_RESULTS)
+        return luaL_error(L, "string.byte: at most %d results, asked for %I", DSDN_MAX_RESULTS, j - i + 1);
+    return charged_by_length(L);
+}
+
 /// Wraps a library function that works in proportion to its number of arguments.
 static int charged_by_arguments(lua_State *L) {
     charge(L, (uint64_t)lua_gettop(L) / 4 + 1);
@@ -365,7 +391,8 @@ static int charged_by_table(lua_State *L) {
         // table.unpack: the work is the range asked for.
         lua_Integer i = luaL_optinteger(L, 2, 1), j = luaL_opt(L, luaL_checkinteger, 3, (lua_Integer)length);
         length = j >= i ? (lua_Unsigned)(j - i) + 1 : 0;
-        if (length > 1000000) return luaL_error(L, "table.unpack: too many results (%I)", (lua_Integer)length);
+        if (length > DSDN_MAX_RESULTS)
+            return luaL_error(L, "table.unpack: at most %d results, asked for %I", DSDN_MAX_RESULTS, (lua_Integer)length);
     }
     charge(L, (uint64_t)length + 1);
     lua_pushvalue(L, lua_upvalueindex(1));
@@ -462,7 +489,7 @@ static void push_policy_env(lua_State *L) {
     int safe_string = lua_gettop(L);
     static const char *const plain_string[] = {"len", NULL};
     copy_fields(L, string, safe_string, plain_string);
-    wrap_field(L, string, safe_string, "byte", charged_by_length, 0);
+    wrap_field(L, string, safe_string, "byte", safe_byte, 0);
     wrap_field(L, string, safe_string, "sub", charged_by_length, 0);
     wrap_field(L, string, safe_string, "char", charged_by_arguments, 0);
     wrap_field(L, string, safe_string, "lower", charged_by_length, 0);
@@ -564,12 +591,22 @@ static int read_value(lua_State *L, reader *r) {
     }
 }
 
-typedef struct writer { buffer *out; int depth; uint64_t items; const char *error; } writer;
+typedef struct writer { buffer *out; int depth; uint64_t items; const char *error; int seen; } writer;
 
 static void write_value(lua_State *L, int index, writer *w);
 
 static void write_table(lua_State *L, int index, writer *w) {
     if (w->depth >= 32) { w->error = "a table is nested deeper than 32 levels"; return; }
+    // A table reachable twice (shared or cyclic) would be written once per path: refuse it.
+    const void *identity = lua_topointer(L, index);
+    if (lua_rawgetp(L, w->seen, identity) != LUA_TNIL) {
+        lua_pop(L, 1);
+        w->error = "a table appears more than once in the result (shared or cyclic)";
+        return;
+    }
+    lua_pop(L, 1);
+    lua_pushboolean(L, 1);
+    lua_rawsetp(L, w->seen, identity);
     lua_Integer count = 0, max_integer = 0;
     int only_positive_integers = 1;
     lua_pushnil(L);
@@ -583,7 +620,7 @@ static void write_table(lua_State *L, int index, writer *w) {
         }
     }
     w->items += (uint64_t)count;
-    if (w->items > 10000000) { w->error = "a result has more than 10,000,000 entries"; return; }
+    if (w->items > 2000000) { w->error = "a result has more than 2,000,000 entries"; return; }
     w->depth++;
     if (only_positive_integers && max_integer == count && count > 0) {
         buf_u8(w->out, DSDN_TAG_ARRAY);
@@ -668,7 +705,8 @@ static void write_value(lua_State *L, int index, writer *w) {
 // Protected helpers: run with lua_pcall so an allocation failure never escapes unprotected.
 static int protected_export(lua_State *L) {
     dsdn_box *box = lua_touserdata(L, 1);
-    writer w = {&box->result, 0, 0, NULL};
+    lua_newtable(L);  // 3: tables already written
+    writer w = {&box->result, 0, 0, NULL, 3};
     box->result.length = 0;
     box->result.overflow = 0;
     write_value(L, 2, &w);
@@ -686,37 +724,42 @@ static int protected_import(lua_State *L) {
 
 static const char driver_source[] =
     "local invalid, rank, current = ...\n"
-    "local type, min = type, math.min\n"
-    "local function host_reason(node)\n"
-    "  if node.status ~= 'active' then return 'status ' .. tostring(node.status) end\n"
-    "  return 'already holds chunk'\n"
-    "end\n"
+    "local type, min, mtype = type, math.min, math.type\n"
     "return function(policy, input)\n"
     "  current.hook, current.node = 'start', nil\n"
     "  local nodes, ctx = input.nodes, input.ctx\n"
+    "  -- Everything the host decides is captured before any policy code runs: a hook may rewrite\n"
+    "  -- the tables it is given, never the host's view.\n"
+    "  local n, want = #nodes, ctx.want\n"
+    "  local ids, eligible, reasons = {}, {}, {}\n"
+    "  for i = 1, n do\n"
+    "    local node = nodes[i]\n"
+    "    ids[i], eligible[i] = node.id, node.eligible\n"
+    "    if node.status ~= 'active' then reasons[i] = 'status ' .. node.status else reasons[i] = 'already holds chunk' end\n"
+    "  end\n"
     "  ctx.nodes = nodes\n"
     "  local filter, score, select = policy.filter, policy.score, policy.select\n"
-    "  local verdicts, candidates, verdict_of, scores = {}, {}, {}, {}\n"
-    "  for i = 1, #nodes do\n"
-    "    local node = nodes[i]\n"
-    "    local verdict = { id = node.id, passed = false }\n"
+    "  local verdicts, candidates, scores = {}, {}, {}\n"
+    "  for i = 1, n do\n"
+    "    local node, id = nodes[i], ids[i]\n"
+    "    local verdict = { id = id, passed = false }\n"
     "    verdicts[i] = verdict\n"
-    "    if not node.eligible then\n"
-    "      verdict.reason = host_reason(node)\n"
+    "    if not eligible[i] then\n"
+    "      verdict.reason = reasons[i]\n"
     "    else\n"
     "      local ok, reason = true, nil\n"
     "      if filter then\n"
-    "        current.hook, current.node = 'filter', node.id\n"
+    "        current.hook, current.node = 'filter', id\n"
     "        ok, reason = filter(node, ctx)\n"
-    "        if type(ok) ~= 'boolean' then invalid('filter must return a boolean for node ' .. node.id .. ', got ' .. type(ok)) end\n"
-    "        if reason ~= nil and type(reason) ~= 'string' then invalid('filter reason must be a string for node ' .. node.id .. ', got ' .. type(reason)) end\n"
+    "        if type(ok) ~= 'boolean' then invalid('filter must return a boolean for node ' .. id .. ', got ' .. type(ok)) end\n"
+    "        if reason ~= nil and type(reason) ~= 'string' then invalid('filter reason must be a string for node ' .. id .. ', got ' .. type(reason)) end\n"
     "      end\n"
     "      if ok then\n"
-    "        current.hook, current.node = 'score', node.id\n"
+    "        current.hook, current.node = 'score', id\n"
     "        local s, terms = score(node, ctx)\n"
+    "        if s == 0 and mtype(s) == 'float' then s = 0.0 end\n"
     "        verdict.passed, verdict.score, verdict.terms = true, s, terms\n"
-    "        verdict_of[node] = verdict\n"
-    "        candidates[#candidates + 1] = node\n"
+    "        candidates[#candidates + 1] = i\n"
     "        scores[#candidates] = s\n"
     "      else\n"
     "        verdict.reason = reason or 'rejected by filter'\n"
@@ -724,12 +767,13 @@ static const char driver_source[] =
     "    end\n"
     "  end\n"
     "  current.hook, current.node = 'rank', nil\n"
-    "  -- Rank from the driver's own copy of the scores: a hook cannot forge another node's.\n"
-    "  local ranked = rank(candidates, scores)\n"
-    "  for i = 1, #ranked do\n"
-    "    local verdict = verdict_of[ranked[i]]\n"
-    "    verdict.rank = i\n"
-    "    ranked[i].score = verdict.score\n"
+    "  local order = rank(candidates, scores, ids)\n"
+    "  local ranked = {}\n"
+    "  for r = 1, #order do\n"
+    "    local i = order[r]\n"
+    "    verdicts[i].rank = r\n"
+    "    nodes[i].score = verdicts[i].score\n"
+    "    ranked[r] = nodes[i]\n"
     "  end\n"
     "  local chosen\n"
     "  if select then\n"
@@ -738,7 +782,7 @@ static const char driver_source[] =
     "    if chosen == nil then invalid('select returned nil: return an array of node ids (an empty table places nothing)') end\n"
     "  else\n"
     "    chosen = {}\n"
-    "    for i = 1, min(ctx.want, #ranked) do chosen[i] = ranked[i].id end\n"
+    "    for r = 1, min(want, #order) do chosen[r] = ids[order[r]] end\n"
     "  end\n"
     "  current.hook = nil\n"
     "  return { verdicts = verdicts, chosen = chosen }\n"
@@ -764,21 +808,24 @@ static int ranked_before(const ranked *a, const ranked *b) {
     return c < 0 || (c == 0 && a->id_length < b->id_length);
 }
 
-/// rank(candidates, scores): validates every score (a finite number; -0.0 becomes 0), writing the
-/// normalized value back into `scores`, and returns a new array of the candidates sorted by score
-/// descending, then id ascending bytewise.
+/// rank(indices, scores, ids): validates every score (a finite number) and returns the candidate
+/// indices sorted by score descending, then id ascending bytewise. The ids are the host's, captured by
+/// the driver before any hook ran, and stay anchored in its table while this runs.
 static int driver_rank(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
     luaL_checktype(L, 2, LUA_TTABLE);
+    luaL_checktype(L, 3, LUA_TTABLE);
     lua_Integer n = (lua_Integer)lua_rawlen(L, 1);
     charge(L, (uint64_t)n * 4);
     ranked *items = lua_newuserdatauv(L, sizeof(ranked) * (size_t)(n ? n : 1), 0);
     ranked *scratch = lua_newuserdatauv(L, sizeof(ranked) * (size_t)(n ? n : 1), 0);
     for (lua_Integer i = 1; i <= n; i++) {
         lua_rawgeti(L, 1, i);
-        int node = lua_gettop(L);
-        lua_getfield(L, node, "id");
-        items[i - 1].id = lua_tolstring(L, -1, &items[i - 1].id_length);  // anchored by the node table
+        lua_Integer index = lua_tointeger(L, -1);
+        lua_pop(L, 1);
+        lua_rawgeti(L, 3, index);
+        if (lua_type(L, -1) != LUA_TSTRING) return luaL_error(L, "internal: node ids must be strings");
+        items[i - 1].id = lua_tolstring(L, -1, &items[i - 1].id_length);  // anchored by the ids table
         lua_pop(L, 1);
         lua_rawgeti(L, 2, i);
         if (lua_type(L, -1) != LUA_TNUMBER) {
@@ -794,10 +841,9 @@ static int driver_rank(lua_State *L) {
             lua_settop(L, 1);
             return driver_invalid(L);
         }
-        if (score == 0) { score = 0; lua_pushnumber(L, 0.0); lua_rawseti(L, 2, i); }
-        items[i - 1].score = score;
-        items[i - 1].slot = (int)i;
-        lua_pop(L, 2);
+        lua_pop(L, 1);
+        items[i - 1].score = score == 0 ? 0 : score;
+        items[i - 1].slot = (int)index;
     }
     for (lua_Integer width = 1; width < n; width *= 2) {
         for (lua_Integer lo = 0; lo < n; lo += 2 * width) {
@@ -811,7 +857,7 @@ static int driver_rank(lua_State *L) {
     }
     lua_createtable(L, (int)n, 0);
     for (lua_Integer i = 0; i < n; i++) {
-        lua_rawgeti(L, 1, items[i].slot);
+        lua_pushinteger(L, items[i].slot);
         lua_rawseti(L, -2, i + 1);
     }
     return 1;

@@ -40,14 +40,16 @@ public enum PolicyProbe {
     /// The probe chunk: hash of zeros, 1 KiB, three replicas, none placed.
     public static let chunk = ChunkRequest(hash: .zero, sizeBytes: 1024, replicationFactor: 3)
 
-    /// Loads `source` with `loadBudget` and, if that works, makes one decision with the policy's own
-    /// budget. Runs on a large-stack thread; never throws.
-    public static func run(source: String, fileName: String, loadBudget: SandboxBudget = .default) -> ProbeReport {
+    /// Loads `source` with `loadBudget` and, if that works, makes one decision with `decideBudget`
+    /// (the policy's own budget when `nil`). Runs on a large-stack thread; never throws.
+    public static func run(
+        source: String, fileName: String, loadBudget: SandboxBudget = .default, decideBudget: SandboxBudget? = nil
+    ) -> ProbeReport {
         PolicySandbox.withLargeStack {
             var report = ProbeReport(
                 load: .ok, loadInstructions: 0, loadPeakMemory: 0, decide: nil, decideInstructions: 0, decidePeakMemory: 0,
                 chosen: [], message: "")
-            let policy: Policy
+            var policy: Policy
             do throws(PolicyError) {
                 policy = try Policy.load(source: source, fileName: fileName, budget: loadBudget, costs: &report)
             } catch {
@@ -60,6 +62,7 @@ public enum PolicyProbe {
                 .record([("id", .string("z2")), ("nodes", .integer(2)), ("capacity", .integer(1 << 41)), ("used", .integer(4 << 30)), ("utilization", .number(Double(4 << 30) / Double(1 << 41)))]),
             ])
             let inputs = DecisionInputs(nodes: nodes, zones: zones)
+            if let decideBudget { policy.budget = decideBudget }
             switch Scheduler.decide(chunk, inputs: inputs, policy: policy, parameters: policy.parameters) {
             case let .success(decision):
                 report.decide = .ok

@@ -221,9 +221,9 @@ struct PolicyProbeCommand: ParsableCommand {
         commandName: "probe",
         abstract: "Run each policy once on a fixed four-node cluster and report outcome and costs.",
         discussion: """
-            Loads each FILE (top level under --instructions and --memory) and, when that works, makes one
-            decision for a 1 KiB chunk with three replicas on nodes a, b, c, d (zones z1, z2, z1, z2) under the
-            policy's own budget. Reports the classified outcome, instructions used and peak memory of both
+            Loads each FILE and, when that works, makes one decision for a 1 KiB chunk with three replicas
+            on nodes a, b, c, d (zones z1, z2, z1, z2). Both run under the policy's own budget, or under
+            --instructions and --memory when given. Reports the classified outcome, instructions used and peak memory of both
             steps, even when the policy fails. Exits non-zero if any probe did not end in ok.
 
             Examples:
@@ -235,11 +235,11 @@ struct PolicyProbeCommand: ParsableCommand {
     @Argument(help: "Policy files.")
     var files: [String]
 
-    @Option(help: "Instruction budget of each top level.")
-    var instructions: UInt64 = SandboxBudget.default.instructions
+    @Option(help: "Instruction budget of each load and decision (default: the policy's own).")
+    var instructions: UInt64?
 
-    @Option(help: "Memory budget of each top level, in bytes.")
-    var memory: UInt64 = SandboxBudget.default.memory
+    @Option(help: "Memory budget of each load and decision, in bytes (default: the policy's own).")
+    var memory: UInt64?
 
     @Flag(help: "Print a JSON array.")
     var json = false
@@ -250,9 +250,11 @@ struct PolicyProbeCommand: ParsableCommand {
             guard let data = FileManager.default.contents(atPath: file) else {
                 throw CommandFailure("cannot read \(file): no such file or not readable")
             }
+            let override = (instructions != nil || memory != nil)
+                ? SandboxBudget(instructions: instructions ?? SandboxBudget.default.instructions, memory: memory ?? SandboxBudget.default.memory)
+                : nil
             let report = PolicyProbe.run(
-                source: String(decoding: data, as: UTF8.self), fileName: file,
-                loadBudget: SandboxBudget(instructions: instructions, memory: memory))
+                source: String(decoding: data, as: UTF8.self), fileName: file, loadBudget: override ?? .default, decideBudget: override)
             reports.append((file, report))
         }
         if json {

@@ -1,6 +1,6 @@
 -- expect: invalid_result
 -- phase: decide
--- message: nested deeper than 32
+-- message: appears more than once
 -- why: a result that contains itself must not send the exporter round forever
 return {
   name = "hostile", version = 1, api = 1,

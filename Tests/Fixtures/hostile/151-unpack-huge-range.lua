@@ -1,6 +1,6 @@
 -- expect: runtime_error
 -- phase: decide
--- message: too many results
+-- message: at most 256 results
 -- why: table.unpack({}, 1, 1e8) is refused before it touches the stack
 return {
   name = "hostile", version = 1, api = 1,

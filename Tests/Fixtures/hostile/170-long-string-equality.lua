@@ -1,13 +1,13 @@
 -- expect: instruction_budget
 -- phase: decide
 -- message: instruction budget
--- why: comparing two equal 400 KB strings is one VM instruction but a 400 KB memcmp: it must cost more than one instruction
+-- why: comparing two equal 16 KB strings (the longest allowed) is one VM instruction but a 16 KB memcmp: an endless loop of it must still end fast
 return {
   name = "hostile", version = 1, api = 1,
   description = "a hostile or buggy policy",
   score = function(node, ctx)
-    local a = ('x'):rep(400000)
-    local b = ('x'):rep(399999) .. 'x'
+    local a = ('x'):rep(16000)
+    local b = ('x'):rep(15999) .. 'x'
     local n = 0
     while true do if a == b then n = n + 1 end end
   end,

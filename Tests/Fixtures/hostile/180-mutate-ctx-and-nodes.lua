@@ -1,7 +1,7 @@
 -- expect: ok
 -- phase: decide
--- chosen: d
--- why: a policy may scribble on ctx and node tables; the inputs are rebuilt for every evaluation, so the result is the same every run
+-- chosen: d,b,c
+-- why: a policy may scribble on ctx and node tables (even ctx.want); the driver captured the host's view before any hook ran, so the decision is unchanged
 return {
   name = "hostile", version = 1, api = 1,
   description = "a hostile or buggy policy",

@@ -1,8 +1,7 @@
 -- expect: ok
 -- phase: decide
--- engine: invalid_result
--- chosen: invented,b,a
--- why: filter replaces a node in ctx.nodes with an invented one; the driver scores it and select may choose it; the engine must check ids against its own node list
+-- chosen: d,b,a
+-- why: filter replaces a node in ctx.nodes with an invented one; the driver keeps the host's ids, so the invented id can never be chosen
 return {
   name = "hostile", version = 1, api = 1,
   description = "a hostile or buggy policy",

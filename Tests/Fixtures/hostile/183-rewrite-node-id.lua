@@ -1,8 +1,7 @@
 -- expect: ok
 -- phase: decide
--- engine: invalid_result
--- chosen: d,d,d
--- why: filter rewrites node.id so every candidate claims to be 'd': chosen holds duplicates the engine must refuse
+-- chosen: d,b,a
+-- why: filter rewrites node.id so every candidate claims to be 'd'; the driver ranks and chooses by the host's ids captured before any hook ran
 return {
   name = "hostile", version = 1, api = 1,
   description = "a hostile or buggy policy",

@@ -1,8 +1,7 @@
 -- expect: ok
 -- phase: decide
--- engine: invalid_result
--- chosen: c,d,b
--- why: score for a later node rewrites an earlier node's ranked score; ranking follows the forged value but the verdicts keep the originals
+-- chosen: d,b,a
+-- why: score for node d rewrites node c's score field; ranking must follow the scores the hooks returned, not fields a later hook can forge
 return {
   name = "hostile", version = 1, api = 1,
   description = "a hostile or buggy policy",

@@ -1,18 +1,17 @@
 -- expect: memory_budget
 -- phase: decide
+-- costs: nondeterministic
 -- message: memory budget exhausted
--- why: a sliding-window cache of string keys, run until the cumulative cap: rehash points depend on Lua's per-state string hash seed, so where the budget runs out must not
+-- why: KNOWN LIMITATION (docs/policies.md, Determinism): a sliding window of string keys makes the table rehash at points set by Lua's per-state string hash seed, so the instruction count at which the memory cap is hit varies between processes; the outcome is memory_budget every time
 return {
   name = "hostile", version = 1, api = 1,
   description = "a hostile or buggy policy",
   score = function(node, ctx)
-    local cache, W = {}, 20
-    local prefix = ('p'):rep(300)
-    local i = 0
+    local cache, W, i = {}, 1000, 0
     while true do
       i = i + 1
-      cache[prefix .. i] = true
-      if i > W then cache[prefix .. (i - W)] = nil end
+      cache['k' .. i] = i
+      if i > W then cache['k' .. (i - W)] = nil end
     end
   end,
 }

@@ -1,7 +1,7 @@
 -- expect: runtime_error
 -- phase: decide
 -- message: attempt to call a nil value (global 'xpcall')
--- why: xpcall and utf8 are outside API level 1
+-- why: xpcall is outside API level 1 (only pcall is given)
 return {
   name = "hostile", version = 1, api = 1,
   description = "a hostile or buggy policy",

@@ -1,0 +1,72 @@
+import DSDNTestSupport
+import Foundation
+import Testing
+
+/// The hostile-policy suite run through the executable in two separate processes: every outcome is the
+/// expected class, and outcome, instructions and peak memory are identical in both processes.
+@Suite struct HostileCrossProcessTests {
+    static let directory = repositoryRoot.appendingPathComponent("Tests/Fixtures/hostile")
+
+    struct Expectation {
+        var outcome: String
+        var phase: String?
+        /// False for `-- costs: nondeterministic` (docs/policies.md, "Determinism"): outcome, message and
+        /// choice must still agree across processes, instructions and peak memory may not.
+        var costsDeterministic: Bool
+    }
+
+    /// `-- engine:` (what the full engine must decide) wins over `-- expect:` (the raw sandbox's view).
+    static func expectation(_ path: String) throws -> Expectation {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        let text = String(decoding: data.prefix(4096), as: UTF8.self)
+        var expect: String?
+        var engine: String?
+        var phase: String?
+        var costs: String?
+        for line in text.split(separator: "\n") {
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            func value(_ key: String) -> String? {
+                trimmed.hasPrefix("-- \(key):") ? trimmed.dropFirst(key.count + 4).trimmingCharacters(in: .whitespaces) : nil
+            }
+            expect = expect ?? value("expect")
+            engine = engine ?? value("engine")
+            phase = phase ?? value("phase")
+            costs = costs ?? value("costs")
+        }
+        return Expectation(outcome: engine ?? expect ?? "missing", phase: engine == nil ? phase : nil, costsDeterministic: costs != "nondeterministic")
+    }
+
+    @Test func hostileSuiteIsClassifiedAndIdenticalInTwoProcesses() async throws {
+        let files = try FileManager.default.contentsOfDirectory(atPath: Self.directory.path).filter { $0.hasSuffix(".lua") }.sorted()
+        #expect(files.count >= 40)
+        let paths = files.map { Self.directory.appendingPathComponent($0).path }
+        let arguments = ["policy", "probe", "--json", "--instructions", "2000000", "--memory", "8388608"] + paths
+        async let first = Task.detached { try CoordinatorProcess.run(arguments) }.value
+        async let second = Task.detached { try CoordinatorProcess.run(arguments) }.value
+        let (one, two) = try await (first, second)
+        // Some probes fail by design, so the command exits non-zero; both runs must agree on everything.
+        #expect(one.status == two.status)
+        let reports = try #require(try JSONSerialization.jsonObject(with: Data(one.stdout.utf8)) as? [[String: Any]])
+        let others = try #require(try JSONSerialization.jsonObject(with: Data(two.stdout.utf8)) as? [[String: Any]])
+        #expect(reports.count == files.count)
+        #expect(others.count == files.count)
+        var seen = Set<String>()
+        for ((report, other), path) in zip(zip(reports, others), paths) {
+            let expected = try Self.expectation(path)
+            let name = (path as NSString).lastPathComponent
+            var keys = ["outcome", "load", "decide", "message", "chosen"]
+            if expected.costsDeterministic { keys += ["load_instructions", "load_peak_memory", "decide_instructions", "decide_peak_memory"] }
+            for key in keys {
+                #expect("\(report[key] ?? "-")" == "\(other[key] ?? "-")", "\(name): \(key) differs between the two processes")
+            }
+            let outcome = report["outcome"] as? String ?? "?"
+            seen.insert(outcome)
+            #expect(outcome == expected.outcome, "\(name): \(outcome), expected \(expected.outcome): \(report["message"] ?? "")")
+            if let phase = expected.phase, outcome != "ok" {
+                let failedAt = (report["load"] as? String) == "ok" ? "decide" : "load"
+                #expect(failedAt == phase, "\(name): failed at \(failedAt), expected \(phase)")
+            }
+        }
+        #expect(seen.isSuperset(of: ["ok", "syntax_error", "runtime_error", "instruction_budget", "memory_budget", "invalid_result"]))
+    }
+}
