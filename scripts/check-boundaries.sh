@@ -25,16 +25,17 @@ allow_only() { # module, allowed imports...
 
 allow_only DSDNCore Crypto Collections
 allow_only DSDNDA DSDNCore Crypto Collections Synchronization
-allow_only LuaSandbox CDSDNLua
+allow_only LuaSandbox CDSDNLua CDSDNSandbox
+allow_only DSDNScheduler DSDNCore LuaSandbox
 
-# Only the sandbox wrapper imports the Lua C module.
+# Only the sandbox wrapper imports the Lua C modules (the system library and the sandbox's C half).
 while IFS= read -r line; do
     [ -z "$line" ] && continue
     case "$line" in
         Sources/LuaSandbox/*) ;;
-        *) echo "boundary violation: only LuaSandbox may import CDSDNLua: $line" >&2; status=1 ;;
+        *) echo "boundary violation: only LuaSandbox may import the Lua C modules: $line" >&2; status=1 ;;
     esac
-done < <(grep -rnE 'import +CDSDNLua' Sources Tests --include='*.swift' || true)
+done < <(grep -rnE 'import +(CDSDNLua|CDSDNSandbox)' Sources Tests --include='*.swift' || true)
 
 # Tests use Swift Testing only.
 if grep -rlq 'import XCTest' Tests; then
