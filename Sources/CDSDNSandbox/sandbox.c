@@ -13,6 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/// A string of length L is one allocation of offsetof(TString, contents) + L + 1 bytes: 24 + L + 1 on
+/// 64-bit Lua 5.4. The cap compares against that, so `..` and string.rep refuse the same lengths.
+#define DSDN_STRING_OVERHEAD 25
+
 /// The most values one library call may return (table.unpack, string.byte).
 #define DSDN_MAX_RESULTS 256
 
@@ -86,7 +90,7 @@ static void *box_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
         size_t grow = nsize - old;
         // A new string's osize is its type tag: cap strings on their own, because comparing or hashing
         // a long string is O(length) work inside one VM instruction, unseen by the count hook.
-        int too_long_string = !ptr && osize == LUA_TSTRING && nsize > box->max_string + 64;
+        int too_long_string = !ptr && osize == LUA_TSTRING && nsize > box->max_string + DSDN_STRING_OVERHEAD;
         if (box->breach != BREACH_NONE || too_long_string || nsize > box->max_alloc || box->live + grow > box->live_limit ||
             box->total + grow > box->total_limit) {
             if (box->breach == BREACH_NONE) {
@@ -333,8 +337,12 @@ static int safe_format(lua_State *L) {
             return luaL_error(L, "string.format: cannot format nan (its text differs between machines)");
         if (format[i] == 's' && argument <= lua_gettop(L)) {
             int type = lua_type(L, argument);
-            if (type != LUA_TSTRING && type != LUA_TNUMBER) {
-                lua_pushstring(L, luaL_typename(L, argument));
+            if (type == LUA_TTABLE || type == LUA_TFUNCTION || type == LUA_TUSERDATA || type == LUA_TLIGHTUSERDATA ||
+                type == LUA_TTHREAD) {
+                lua_pushstring(L, luaL_typename(L, argument));  // never an address
+                lua_replace(L, argument);
+            } else if (type == LUA_TNUMBER && !lua_isinteger(L, argument) && isnan(lua_tonumber(L, argument))) {
+                lua_pushliteral(L, "nan");  // the C library's NaN text depends on the CPU
                 lua_replace(L, argument);
             }
         }
@@ -591,22 +599,25 @@ static int read_value(lua_State *L, reader *r) {
     }
 }
 
-typedef struct writer { buffer *out; int depth; uint64_t items; const char *error; int seen; } writer;
+typedef struct writer { buffer *out; int depth; uint64_t items; const char *error; int seen; int refuse_shared; } writer;
 
 static void write_value(lua_State *L, int index, writer *w);
 
 static void write_table(lua_State *L, int index, writer *w) {
     if (w->depth >= 32) { w->error = "a table is nested deeper than 32 levels"; return; }
     // A table reachable twice (shared or cyclic) would be written once per path: refuse it.
-    const void *identity = lua_topointer(L, index);
-    if (lua_rawgetp(L, w->seen, identity) != LUA_TNIL) {
+    // Declarations may share tables (written once per path, bounded by the entry cap below).
+    if (w->refuse_shared) {
+        const void *identity = lua_topointer(L, index);
+        if (lua_rawgetp(L, w->seen, identity) != LUA_TNIL) {
+            lua_pop(L, 1);
+            w->error = "a table appears more than once in the result (shared or cyclic)";
+            return;
+        }
         lua_pop(L, 1);
-        w->error = "a table appears more than once in the result (shared or cyclic)";
-        return;
+        lua_pushboolean(L, 1);
+        lua_rawsetp(L, w->seen, identity);
     }
-    lua_pop(L, 1);
-    lua_pushboolean(L, 1);
-    lua_rawsetp(L, w->seen, identity);
     lua_Integer count = 0, max_integer = 0;
     int only_positive_integers = 1;
     lua_pushnil(L);
@@ -705,8 +716,10 @@ static void write_value(lua_State *L, int index, writer *w) {
 // Protected helpers: run with lua_pcall so an allocation failure never escapes unprotected.
 static int protected_export(lua_State *L) {
     dsdn_box *box = lua_touserdata(L, 1);
+    int refuse_shared = lua_toboolean(L, 3);
+    lua_settop(L, 2);
     lua_newtable(L);  // 3: tables already written
-    writer w = {&box->result, 0, 0, NULL, 3};
+    writer w = {&box->result, 0, 0, NULL, 3, refuse_shared};
     box->result.length = 0;
     box->result.overflow = 0;
     write_value(L, 2, &w);
@@ -998,12 +1011,13 @@ static int classify(dsdn_box *box, int status, const char *phase) {
     return outcome;
 }
 
-static int export_top(dsdn_box *box) {
+static int export_top(dsdn_box *box, int refuse_shared) {
     lua_State *L = box->L;
     lua_pushcfunction(L, protected_export);
     lua_pushlightuserdata(L, box);
     lua_pushvalue(L, -3);
-    if (lua_pcall(L, 2, 1, 0) != LUA_OK || !lua_isnil(L, -1)) {
+    lua_pushboolean(L, refuse_shared);
+    if (lua_pcall(L, 3, 1, 0) != LUA_OK || !lua_isnil(L, -1)) {
         size_t length = 0;
         const char *message = lua_tolstring(L, -1, &length);
         char text[512];
@@ -1031,6 +1045,11 @@ int dsdn_box_load(dsdn_box *box, const char *source, size_t length, const char *
     // The chunk's only upvalue is _ENV: give it the sandbox environment instead of the globals.
     lua_rawgeti(L, LUA_REGISTRYINDEX, box->env_ref);
     lua_setupvalue(L, -2, 1);
+    // A top level that calls math.random must see the same numbers everywhere: seed it with 0 (a
+    // decision reseeds with its own seed). Seeding allocates nothing.
+    lua_rawgeti(L, LUA_REGISTRYINDEX, box->randomseed_ref);
+    lua_pushinteger(L, 0);
+    lua_call(L, 1, 0);
     status = lua_pcall(L, 0, 1, 0);
     end(box);
     if (status != LUA_OK) {
@@ -1045,7 +1064,7 @@ int dsdn_box_load(dsdn_box *box, const char *source, size_t length, const char *
         lua_settop(L, base);
         return DSDN_INVALID;
     }
-    int outcome = export_top(box);
+    int outcome = export_top(box, 0);
     if (outcome == DSDN_OK) {
         luaL_unref(L, LUA_REGISTRYINDEX, box->policy_ref);
         box->policy_ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -1093,7 +1112,7 @@ int dsdn_box_decide(dsdn_box *box, const uint8_t *input, size_t length, int64_t 
         lua_settop(L, base);
         return outcome;
     }
-    int outcome = export_top(box);
+    int outcome = export_top(box, 1);
     lua_settop(L, base);
     return outcome;
 }

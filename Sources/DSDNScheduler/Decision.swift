@@ -115,7 +115,7 @@ public struct DecisionInputs: Sendable {
             LuaValue.record([
                 ("id", .string(zone.id)), ("nodes", .integer(Int64(zone.nodeIDs.count))),
                 ("capacity", .integer(Int64(clamping: zone.capacityBytes))), ("used", .integer(Int64(clamping: zone.storedBytes))),
-                ("utilization", .number(zone.capacityBytes == 0 ? 0 : Double(zone.storedBytes) / Double(zone.capacityBytes))),
+                ("utilization", .number(zone.utilization)),
             ])
         })
     }

@@ -114,6 +114,7 @@ public struct Policy: Hashable, Sendable {
     /// Loads with an explicit top-level budget, recording the load's costs in `costs`. Must run on a
     /// large-stack thread.
     static func load(source: String, fileName: String, budget: SandboxBudget, costs: inout ProbeReport) throws(PolicyError) -> Policy {
+        // Lua positions read "name.lua:LINE:"; messages name the file as the operator gave it.
         let chunkName = fileName.split(separator: "/").last.map(String.init) ?? fileName
         let evaluation: SandboxEvaluation
         if let sandbox = try? PolicySandbox() {
@@ -124,9 +125,9 @@ public struct Policy: Hashable, Sendable {
         costs.loadInstructions = evaluation.instructions
         costs.loadPeakMemory = evaluation.peakMemory
         guard evaluation.outcome == .ok, let declaration = evaluation.value else {
-            throw PolicyError(evaluation.outcome, "\(chunkName): \(evaluation.message)", instructions: evaluation.instructions, peakMemory: evaluation.peakMemory)
+            throw PolicyError(evaluation.outcome, "\(fileName): \(evaluation.message)", instructions: evaluation.instructions, peakMemory: evaluation.peakMemory)
         }
-        var policy = try parse(declaration, source: source, file: chunkName)
+        var policy = try parse(declaration, source: source, file: fileName)
         policy.loadInstructions = evaluation.instructions
         policy.loadPeakMemory = evaluation.peakMemory
         return policy
@@ -134,7 +135,13 @@ public struct Policy: Hashable, Sendable {
 
     private static func parse(_ table: LuaValue, source: String, file: String) throws(PolicyError) -> Policy {
         func invalid(_ message: String) -> PolicyError { PolicyError(.invalidResult, "\(file): \(message)") }
-        guard case .map = table else { throw invalid("the policy file must return a table") }
+        guard let fields = table.mapEntries else { throw invalid("the policy file must return a table") }
+        let known = ["api", "budget", "description", "examples", "filter", "name", "params", "score", "select", "version"]
+        for field in fields {
+            guard let key = field.key.stringValue, known.contains(key) else {
+                throw invalid("unknown declaration field \(field.key.stringValue ?? "(\(field.key.typeName) key)") (known: \(known.joined(separator: ", ")))")
+            }
+        }
         guard let name = table["name"].stringValue else { throw invalid("missing name (a string)") }
         do {
             try Validation.identifier(name, field: "name")
@@ -142,7 +149,7 @@ public struct Policy: Hashable, Sendable {
             throw invalid(error.message)
         }
         guard let version = table["version"].integerValue, version >= 1, version <= Int64(UInt32.max) else {
-            throw invalid("\(name): version must be an integer >= 1, got \(table["version"].typeName)")
+            throw invalid("\(name): version must be an integer from 1 to \(UInt32.max), got \(describe(table["version"]))")
         }
         guard table["api"].integerValue == apiLevel else {
             throw invalid("\(name): api must be \(apiLevel) (the API level this coordinator implements)")
@@ -154,8 +161,8 @@ public struct Policy: Hashable, Sendable {
         var parameters: [(name: String, value: ParameterValue)] = []
         switch table["params"] {
         case .nil: break
-        case let .map(entries):
-            for entry in entries {
+        case let value where value.mapEntries != nil && value.arrayValue?.isEmpty != false:
+            for entry in value.mapEntries ?? [] {
                 guard let key = entry.key.stringValue else { throw invalid("\(name): parameter names must be strings") }
                 switch entry.value {
                 case let .number(value) where !value.isFinite: throw invalid("\(name): parameter \(key) must be finite")
@@ -165,18 +172,34 @@ public struct Policy: Hashable, Sendable {
                 default: throw invalid("\(name): parameter \(key) must be a number, boolean or string, got \(entry.value.typeName)")
                 }
             }
-        default: throw invalid("\(name): params must be a table")
+        default: throw invalid("\(name): params must be a table of name = number, boolean or string")
         }
         var budget = SandboxBudget.default
-        if case .map = table["budget"] {
-            if let instructions = table["budget"]["instructions"].integerValue, instructions > 0 {
-                budget.instructions = min(UInt64(instructions), SandboxBudget.maxInstructions)
+        if table["budget"] != .nil {
+            guard let entries = table["budget"].mapEntries else { throw invalid("\(name): budget must be a table { instructions = N, memory = BYTES }") }
+            for entry in entries {
+                let key = entry.key.stringValue ?? "?"
+                guard let value = entry.value.integerValue, case .integer = entry.value else {
+                    throw invalid("\(name): budget.\(key) must be an integer, got \(describe(entry.value))")
+                }
+                switch key {
+                case "instructions":
+                    guard (SandboxBudget.minInstructions...SandboxBudget.maxInstructions).contains(UInt64(clamping: value)) else {
+                        throw invalid("\(name): budget.instructions must be from \(SandboxBudget.minInstructions) to \(SandboxBudget.maxInstructions), got \(value)")
+                    }
+                    budget.instructions = UInt64(value)
+                case "memory":
+                    guard (SandboxBudget.minMemory...SandboxBudget.maxMemory).contains(UInt64(clamping: value)) else {
+                        throw invalid("\(name): budget.memory must be from \(SandboxBudget.minMemory) to \(SandboxBudget.maxMemory) bytes, got \(value)")
+                    }
+                    budget.memory = UInt64(value)
+                default:
+                    throw invalid("\(name): unknown budget field \(key) (known: instructions, memory)")
+                }
             }
-            if let memory = table["budget"]["memory"].integerValue, memory > 0 {
-                budget.memory = min(UInt64(memory), SandboxBudget.maxMemory)
-            }
-        } else if table["budget"] != .nil {
-            throw invalid("\(name): budget must be a table")
+        }
+        if table["description"] != .nil && table["description"].stringValue == nil {
+            throw invalid("\(name): description must be a string, got \(table["description"].typeName)")
         }
         var examples: [PolicyExample] = []
         if table["examples"] != .nil {
@@ -190,7 +213,8 @@ public struct Policy: Hashable, Sendable {
             sourceHash: sha256(Array(source.utf8)), loadInstructions: 0, loadPeakMemory: 0)
     }
 
-    /// The parameters with `overrides` applied; an unknown override name is refused.
+    /// The parameters with `overrides` applied. An unknown name, or a value of another kind than the
+    /// default (number, boolean, string), is refused.
     public func parameters(overriding overrides: [(String, ParameterValue)]) throws(PolicyError) -> [(name: String, value: ParameterValue)] {
         var merged = parameters
         for (key, value) in overrides {
@@ -198,8 +222,33 @@ public struct Policy: Hashable, Sendable {
                 let known = parameters.map(\.name).joined(separator: ", ")
                 throw PolicyError(.invalidResult, "\(label): unknown parameter \(key) (known: \(known.isEmpty ? "none" : known))")
             }
+            guard merged[index].value.kind == value.kind else {
+                throw PolicyError(.invalidResult, "\(label): parameter \(key) is a \(merged[index].value.kind), got a \(value.kind) (\(value))")
+            }
             merged[index].value = value
         }
         return merged
+    }
+}
+
+/// A value as an operator reads it in a message.
+func describe(_ value: LuaValue) -> String {
+    switch value {
+    case let .integer(number): "\(number)"
+    case let .number(number): "\(number)"
+    case let .string(text): text.debugDescription
+    case let .bool(flag): "\(flag)"
+    default: value.typeName
+    }
+}
+
+extension ParameterValue {
+    /// `number`, `boolean` or `string`.
+    var kind: String {
+        switch self {
+        case .number: "number"
+        case .bool: "boolean"
+        case .string: "string"
+        }
     }
 }

@@ -31,8 +31,10 @@ public struct PolicyExample: Hashable, Sendable {
         let label = "\(file): \(policy): example \(name.debugDescription)"
         func invalid(_ message: String) -> PolicyError { PolicyError(.invalidResult, "\(label): \(message)") }
 
+        try Self.refuseUnknown(value, ["chunk", "expect", "name", "nodes", "params", "rejected", "scores", "want"], "example", invalid)
         let chunkTable = value["chunk"]
         guard case .map = chunkTable else { throw invalid("chunk must be a table") }
+        try Self.refuseUnknown(chunkTable, ["hash", "holders", "replicas", "size"], "chunk", invalid)
         let hash: Hash256
         if let hex = chunkTable["hash"].stringValue {
             guard let parsed = try? Hash256(hex: hex) else { throw invalid("chunk.hash must be 64 hex characters") }
@@ -43,21 +45,32 @@ public struct PolicyExample: Hashable, Sendable {
         let size = chunkTable["size"].integerValue ?? 1 << 20
         let replicas = chunkTable["replicas"].integerValue ?? 3
         guard size > 0, replicas > 0 else { throw invalid("chunk.size and chunk.replicas must be positive") }
-        let holders = Self.strings(chunkTable["holders"]) ?? []
+        guard let holders = Self.strings(chunkTable["holders"]) else { throw invalid("chunk.holders must be an array of node ids") }
+        if value["want"] != .nil, (value["want"].integerValue ?? -1) < 0 { throw invalid("want must be an integer >= 0") }
         let want = value["want"].integerValue.map(Int.init)
         chunk = ChunkRequest(hash: hash, sizeBytes: UInt64(size), replicationFactor: Int(replicas), holders: holders, want: want)
 
         guard case let .array(rawNodes) = value["nodes"] else { throw invalid("nodes must be a non-empty array") }
         var nodes: [LuaValue] = []
+        let nodeFields = ["capacity", "cpu", "gpu", "id", "io", "latency_ms", "ram_mb", "status", "used", "zone"]
         for raw in rawNodes {
             guard let id = raw["id"].stringValue else { throw invalid("every node needs an id") }
+            try Self.refuseUnknown(raw, nodeFields, "node \(id)", invalid)
             let capacity = raw["capacity"].integerValue ?? 1 << 40
             let used = raw["used"].integerValue ?? 0
+            guard capacity >= 0, used >= 0 else { throw invalid("node \(id): capacity and used must be integers >= 0") }
+            let status = raw["status"].stringValue ?? "active"
+            guard NodeStatus(name: status) != nil else { throw invalid("node \(id): status must be active, draining or down, got \(status.debugDescription)") }
+            for stat in ["cpu", "ram_mb", "gpu", "latency_ms", "io"] where raw[stat] != .nil {
+                guard let number = raw[stat].doubleValue, number.isFinite, number >= 0 else {
+                    throw invalid("node \(id): \(stat) must be a finite number >= 0")
+                }
+            }
             let statNames = ["cpu", "ram_mb", "gpu", "latency_ms", "io"]
             var fields: [(String, LuaValue)] = [
                 ("id", .string(id)), ("zone", .string(raw["zone"].stringValue ?? "")), ("capacity", .integer(capacity)),
                 ("used", .integer(used)), ("free", .integer(max(0, capacity - used))),
-                ("status", .string(raw["status"].stringValue ?? "active")),
+                ("status", .string(status)),
                 ("has_stats", .bool(statNames.contains { raw[$0] != .nil })),
             ]
             for stat in statNames { fields.append((stat, .number(raw[stat].doubleValue ?? 0))) }
@@ -67,7 +80,8 @@ public struct PolicyExample: Hashable, Sendable {
         self.nodes = nodes
 
         overrides = []
-        if case let .map(entries) = value["params"] {
+        if value["params"] != .nil {
+            guard let entries = value["params"].mapEntries else { throw invalid("params must be a table of name = value") }
             for entry in entries {
                 guard let key = entry.key.stringValue else { throw invalid("params keys must be strings") }
                 switch entry.value {
@@ -81,17 +95,29 @@ public struct PolicyExample: Hashable, Sendable {
         guard let expect = Self.strings(value["expect"]) else { throw invalid("expect must be an array of node ids") }
         self.expect = expect
         scores = []
-        if case let .map(entries) = value["scores"] {
+        if value["scores"] != .nil {
+            guard let entries = value["scores"].mapEntries else { throw invalid("scores must map node ids to numbers: { a = 1.5 }") }
             for entry in entries {
                 guard let id = entry.key.stringValue, let score = entry.value.doubleValue else { throw invalid("scores must map node ids to numbers") }
                 scores.append((id, score))
             }
         }
         rejected = []
-        if case let .map(entries) = value["rejected"] {
+        if value["rejected"] != .nil {
+            guard let entries = value["rejected"].mapEntries else { throw invalid("rejected must map node ids to reasons: { c = \"needs\" }") }
             for entry in entries {
                 guard let id = entry.key.stringValue, let reason = entry.value.stringValue else { throw invalid("rejected must map node ids to reasons") }
                 rejected.append((id, reason))
+            }
+        }
+    }
+
+    private static func refuseUnknown(
+        _ table: LuaValue, _ known: [String], _ what: String, _ invalid: (String) -> PolicyError
+    ) throws(PolicyError) {
+        for entry in table.mapEntries ?? [] {
+            guard let key = entry.key.stringValue, known.contains(key) else {
+                throw invalid("unknown \(what) field \(entry.key.stringValue ?? entry.key.typeName) (known: \(known.joined(separator: ", ")))")
             }
         }
     }
@@ -109,18 +135,23 @@ public struct PolicyExample: Hashable, Sendable {
             guard let zone = node["zone"].stringValue, !zone.isEmpty else { continue }
             var entry = zones[zone] ?? (0, 0, 0)
             entry.count += 1
-            entry.capacity += node["capacity"].integerValue ?? 0
-            entry.used += node["used"].integerValue ?? 0
+            entry.capacity = Self.saturating(entry.capacity, node["capacity"].integerValue ?? 0)
+            entry.used = Self.saturating(entry.used, node["used"].integerValue ?? 0)
             zones[zone] = entry
         }
         let zoneTables = zones.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }.map { id -> LuaValue in
             let entry = zones[id] ?? (0, 0, 0)
             return .record([
                 ("id", .string(id)), ("nodes", .integer(entry.count)), ("capacity", .integer(entry.capacity)), ("used", .integer(entry.used)),
-                ("utilization", .number(entry.capacity == 0 ? 0 : Double(entry.used) / Double(entry.capacity))),
+                ("utilization", .number(entry.capacity == 0 ? 0 : min(1, Double(entry.used) / Double(entry.capacity)))),
             ])
         }
         return DecisionInputs(nodes: nodes, zones: .array(zoneTables))
+    }
+
+    private static func saturating(_ a: Int64, _ b: Int64) -> Int64 {
+        let (sum, overflow) = a.addingReportingOverflow(b)
+        return overflow ? .max : sum
     }
 }
 

@@ -8,6 +8,10 @@ public struct SandboxBudget: Hashable, Sendable {
     public static let maxInstructions: UInt64 = 50_000_000
     /// The largest memory budget a policy may ask for.
     public static let maxMemory: UInt64 = 64 << 20
+    /// The smallest instruction budget a policy may ask for.
+    public static let minInstructions: UInt64 = 10_000
+    /// The smallest memory budget a policy may ask for.
+    public static let minMemory: UInt64 = 64 << 10
     /// The default budget.
     public static let `default` = SandboxBudget(instructions: 5_000_000, memory: 16 << 20)
 

@@ -32,29 +32,31 @@ struct PolicyReport {
     var path: String
     var policy: Policy?
     var loadError: PolicyError?
+    var readError: String?
     var examples: [ExampleResult]
 
     init(path: String) {
         self.path = path
         examples = []
-        do {
-            let policy = try loadPolicy(path)
+        guard let data = FileManager.default.contents(atPath: path) else {
+            readError = "cannot read \(path): no such file or not readable"
+            return
+        }
+        do throws(PolicyError) {
+            let policy = try Policy.load(source: String(decoding: data, as: UTF8.self), fileName: path)
             self.policy = policy
             examples = policy.runExamples()
-        } catch let failure as CommandFailure {
-            loadError = PolicyError(.invalidResult, failure.description)
-            if let outcome = SandboxOutcome.allCases.first(where: { failure.description.hasPrefix($0.rawValue + ":") }) {
-                loadError = PolicyError(outcome, String(failure.description.dropFirst(outcome.rawValue.count + 2)))
-            }
         } catch {
-            loadError = PolicyError(.invalidResult, "\(error)")
+            loadError = error
         }
     }
 
-    var passed: Bool { loadError == nil && !examples.isEmpty && examples.allSatisfy(\.passed) }
+    var passed: Bool { readError == nil && loadError == nil && !examples.isEmpty && examples.allSatisfy(\.passed) }
 
     var failureLine: String? {
-        if let loadError { return "\(path): \(loadError.outcome.rawValue): \(loadError.message)" }
+        if let readError { return readError }
+        // The message starts with the file's path.
+        if let loadError { return "\(loadError.outcome.rawValue): \(loadError.message)" }
         if examples.isEmpty { return "\(path): the policy has no examples (policy check runs them; add at least one)" }
         if let failed = examples.first(where: { !$0.passed }) {
             return "\(path): example \(failed.name.debugDescription) failed: \(failed.failures.joined(separator: "; "))"
@@ -99,8 +101,12 @@ struct PolicyReport {
 
     var json: [String: Any] {
         var object: [String: Any] = ["file": path, "ok": passed]
+        if let readError { object["error"] = readError }
         if let loadError {
-            object["load"] = ["outcome": loadError.outcome.rawValue, "message": loadError.message]
+            object["load"] = [
+                "outcome": loadError.outcome.rawValue, "message": loadError.message, "instructions": loadError.instructions,
+                "peak_memory": loadError.peakMemory,
+            ]
         }
         if let policy {
             object["load"] = ["outcome": "ok", "instructions": policy.loadInstructions, "peak_memory": policy.loadPeakMemory]
@@ -222,8 +228,8 @@ struct PolicyProbeCommand: ParsableCommand {
         abstract: "Run each policy once on a fixed four-node cluster and report outcome and costs.",
         discussion: """
             Loads each FILE and, when that works, makes one decision for a 1 KiB chunk with three replicas
-            on nodes a, b, c, d (zones z1, z2, z1, z2). Both run under the policy's own budget, or under
-            --instructions and --memory when given. Reports the classified outcome, instructions used and peak memory of both
+            on nodes a, b, c, d (zones z1, z2, z1, z2). The top level runs under the default budget and the
+            decision under the policy's own; --instructions and --memory, when given, apply to both. Reports the classified outcome, instructions used and peak memory of both
             steps, even when the policy fails. Exits non-zero if any probe did not end in ok.
 
             Examples:
