@@ -138,7 +138,7 @@ import Testing
         let cases: [(String, String)] = [
             ("return 42", "must return a table"),
             ("return { version = 1, api = 1, score = function() return 1 end }", "missing name"),
-            ("return { name = 'x', version = 0, api = 1, score = function() return 1 end }", "version must be an integer >= 1"),
+            ("return { name = 'x', version = 0, api = 1, score = function() return 1 end }", "version must be an integer from 1 to"),
             ("return { name = 'x', version = 1, api = 2, score = function() return 1 end }", "api must be 1"),
             ("return { name = 'x', version = 1, api = 1 }", "missing score hook"),
             ("return { name = 'x', version = 1, api = 1, score = function() return 1 end, params = { w = {} } }", "parameter w"),
