@@ -17,12 +17,12 @@ let package = Package(
         .executable(name: "dsdn-coordinator", targets: ["dsdn-coordinator"]),
         .library(name: "DSDNCore", targets: ["DSDNCore"]),
         .library(name: "DSDNDA", targets: ["DSDNDA"]),
-        .library(name: "LuaSandbox", targets: ["LuaSandbox"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
     ],
     targets: [
         // The system's liblua5.4 with the C shims Swift needs. Only LuaSandbox may import it.
@@ -59,6 +59,16 @@ let package = Package(
             dependencies: [
                 "DSDNCore",
                 .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The embedded, crash-safe file-log DA backend (docs/file-log.md). POSIX I/O through swift-system.
+        .target(
+            name: "DSDNFileLog",
+            dependencies: [
+                "DSDNDA",
+                "DSDNCore",
+                .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strictSettings
         ),
@@ -104,6 +114,11 @@ let package = Package(
         .testTarget(
             name: "DSDNDATests",
             dependencies: ["DSDNDA", "DSDNCore", "DSDNTestSupport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "DSDNFileLogTests",
+            dependencies: ["DSDNFileLog", "DSDNDA", "DSDNCore"],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -25,6 +25,7 @@ allow_only() { # module, allowed imports...
 
 allow_only DSDNCore Crypto Collections
 allow_only DSDNDA DSDNCore Crypto Collections Synchronization
+allow_only DSDNFileLog DSDNDA DSDNCore SystemPackage Glibc Synchronization
 allow_only LuaSandbox CDSDNLua CDSDNSandbox
 allow_only DSDNScheduler DSDNCore LuaSandbox
 

@@ -1,0 +1,666 @@
+import DSDNCore
+import DSDNDA
+import Synchronization
+
+/// The embedded, crash-safe file-log DA backend: an append-only log of checksummed records in a
+/// directory of segment files (`docs/file-log.md` gives the byte layout, the recovery rules, the locking
+/// and what fsync guarantees).
+///
+/// - ``init(directory:options:)`` opens the **writer**: it takes the exclusive `flock` on `LOCK`,
+///   verifies every record, truncates a torn tail (reported in ``recovery``) and refuses to open on
+///   corruption anywhere else. ``submit(_:to:)`` and ``submit(batch:)`` return only after `fsync`.
+/// - ``openReadOnly(directory:options:)`` opens a **follower** that takes no lock, never writes, and
+///   picks up what a writer (in this or another process) appended whenever ``head()``, a read of a
+///   height beyond the known head, ``health()`` or a ``newHeights()`` poll asks for it.
+///
+/// Every `submit` creates a new height holding its blob at index 0, like ``MemoryDA``; a batch is one
+/// height whose blobs are indexed per namespace in submission order. Commitments are SHA-256 of the
+/// data.
+///
+/// **Why a `final class` with two mutexes and not an actor.** All I/O here is blocking system calls
+/// (`pwrite`, `fsync`, `pread`); an actor would run them on its executor just the same, but it would
+/// also queue every read behind a batch's `fsync`. Here reads take the index mutex only for a lookup
+/// and then `pread` outside any lock, on bytes that were fsynced before they were published, so readers
+/// run in parallel with each other and with a writer's `fsync`. The writer mutex serializes appends (and
+/// a follower's re-scans); lock order is always writer → index. The class also lets ``newHeights()``,
+/// ``close()`` and ``recovery`` be synchronous. The cost: a submit blocks its thread for the
+/// duration of `write` + `fsync` (as it would in an actor), and a second concurrent submitter blocks
+/// on the mutex instead of suspending; the coordinator has one publisher task, so this does not arise.
+public final class FileLogDA: DALayer, Sendable {
+    /// Tunables of a file log.
+    public struct Options: Sendable, Hashable {
+        /// The default segment size: 64 MiB.
+        public static let defaultSegmentSize: Int64 = 64 * 1024 * 1024
+        /// The default cap on a blob: 2 MiB, the memory backend's.
+        public static let defaultMaxBlobSize = 2 * 1024 * 1024
+
+        /// A new segment is started before a batch that would take the current one past this size
+        /// (a batch is never split, so a single batch larger than this makes a larger segment).
+        public var segmentSize: Int64
+        /// The largest blob a submit accepts (at most ``FileLogFormat/maxPayloadLength``).
+        public var maxBlobSize: Int
+        /// How often a follower's ``FileLogDA/newHeights()`` stream checks the segment's size.
+        public var pollInterval: Duration
+
+        /// Creates options; `segmentSize` must be positive, `maxBlobSize` within the format's limit and
+        /// `pollInterval` positive.
+        public init(
+            segmentSize: Int64 = Options.defaultSegmentSize, maxBlobSize: Int = Options.defaultMaxBlobSize,
+            pollInterval: Duration = .milliseconds(200)
+        ) {
+            precondition(segmentSize > 0, "segmentSize must be positive")
+            precondition(
+                maxBlobSize >= 0 && maxBlobSize <= FileLogFormat.maxPayloadLength,
+                "maxBlobSize must be within 0...\(FileLogFormat.maxPayloadLength)")
+            precondition(pollInterval > .zero, "pollInterval must be positive")
+            self.segmentSize = segmentSize
+            self.maxBlobSize = maxBlobSize
+            self.pollInterval = pollInterval
+        }
+    }
+
+    /// What the writer cut off the end of the log when it opened.
+    public struct Recovery: Sendable, Hashable, CustomStringConvertible {
+        /// The segment file that was truncated (full path).
+        public var file: String
+        /// The byte offset it was truncated to: the start of the first record removed.
+        public var offset: Int64
+        /// How many bytes were removed.
+        public var bytes: Int64
+        /// How many complete, valid records were removed with it: those of an unfinished batch (their
+        /// height had no commit record, so the batch was never acknowledged).
+        public var completeRecordsDropped: Int
+        /// Why, in one line.
+        public var reason: String
+
+        /// One line for an operator.
+        public var description: String {
+            "truncated \(file) to byte offset \(offset), removing \(bytes) bytes: \(reason)"
+        }
+    }
+
+    /// The log directory, as given.
+    public let directory: String
+    /// The options the log was opened with.
+    public let options: Options
+    /// Whether this instance is a read-only follower.
+    public let isReadOnly: Bool
+    /// What the writer truncated when it opened, or `nil` when the log ended cleanly (always `nil` for
+    /// a follower, which never writes).
+    public let recovery: Recovery?
+
+    private let index: Mutex<IndexState>
+    private let tail: Mutex<TailState>
+    private let broadcaster = HeightBroadcaster()
+
+    // MARK: - Opening
+
+    /// Opens (creating it if needed) the log in `directory` as its single writer.
+    ///
+    /// Throws `.unavailable` when another writer holds the lock or the directory cannot be used, and
+    /// `.corrupted` (naming the file and byte offset) when a record before the torn tail is damaged.
+    public convenience init(directory: String, options: Options = Options()) throws(DAError) {
+        try FS.makeDirectory(directory)
+        let lock = try WriterLock.acquire(directory: directory)
+        let loaded: Loaded
+        do throws(DAError) {
+            loaded = try FileLogDA.load(directory: directory, writer: true)
+        } catch {
+            lock.release()
+            throw FileLogDA.refusal(directory, error)
+        }
+        self.init(directory: directory, options: options, readOnly: false, lock: lock, loaded: loaded)
+    }
+
+    /// Opens the log in `directory` read-only, to follow it while another instance or process writes.
+    /// Takes no lock and changes nothing: a torn tail is left to the writer and simply not shown.
+    ///
+    /// Throws `.unavailable` when the directory does not exist and `.corrupted` like the writer.
+    public static func openReadOnly(directory: String, options: Options = Options()) throws(DAError) -> FileLogDA {
+        guard FS.isDirectory(directory) else {
+            throw DAError(.unavailable, "file log directory \(directory) does not exist")
+        }
+        let loaded: Loaded
+        do throws(DAError) {
+            loaded = try load(directory: directory, writer: false)
+        } catch {
+            throw refusal(directory, error)
+        }
+        return FileLogDA(directory: directory, options: options, readOnly: true, lock: nil, loaded: loaded)
+    }
+
+    private init(directory: String, options: Options, readOnly: Bool, lock: WriterLock?, loaded: Loaded) {
+        self.directory = directory
+        self.options = options
+        self.isReadOnly = readOnly
+        self.recovery = loaded.recovery
+        var state = IndexState()
+        state.segments = loaded.segments
+        state.publish(loaded.records)
+        self.index = Mutex(state)
+        self.tail = Mutex(
+            TailState(
+                lock: lock, segment: loaded.segments.last, committedSize: loaded.tailCommittedSize,
+                observedSize: loaded.tailObservedSize, head: state.head))
+    }
+
+    deinit {
+        close()
+    }
+
+    /// Closes the log: releases the writer lock, ends every ``newHeights()`` stream, and makes every
+    /// later call throw `.unavailable`. Idempotent. Reads already in flight finish normally.
+    public func close() {
+        let lock: WriterLock? = tail.withLock { tail in
+            tail.closed = true
+            tail.segment = nil
+            let lock = tail.lock
+            tail.lock = nil
+            return lock
+        }
+        lock?.release()
+        index.withLock { $0 = IndexState(closed: true) }
+        broadcaster.finishAll()
+    }
+
+    // MARK: - DALayer
+
+    /// Appends `blob` to `namespace` at a new height and returns after it is fsynced.
+    ///
+    /// Throws `.blobTooLarge` above ``Options/maxBlobSize``, `.invalidRequest` on a read-only instance and
+    /// `.unavailable` on an I/O failure or after ``close()``.
+    public func submit(_ blob: [UInt8], to namespace: DANamespace) async throws(DAError) -> BlobReference {
+        try append([(namespace, blob)])[0]
+    }
+
+    /// Appends `batch` as **one new height** with one write and one `fsync`, and returns the blobs'
+    /// references in the same order. Blobs are indexed per namespace in batch order (the first blob of
+    /// each namespace is index 0). All or nothing: a batch whose commit record did not reach the disk is
+    /// removed whole when the log is next opened. An empty batch writes nothing and returns `[]`.
+    public func submit(batch: [(namespace: DANamespace, data: [UInt8])]) async throws(DAError) -> [BlobReference] {
+        try append(batch)
+    }
+
+    /// Appends `blobs`, all to `namespace`, as one new height (indices 0, 1, …) with one `fsync`.
+    public func submit(batch blobs: [[UInt8]], to namespace: DANamespace) async throws(DAError) -> [BlobReference] {
+        try append(blobs.map { (namespace, $0) })
+    }
+
+    /// The blobs of `namespace` at `height` in index order, each read from disk with `pread` and
+    /// verified against its checksums. Throws `.invalidRequest` for height 0, `.heightFromFuture` beyond
+    /// the head and `.corrupted` (file and byte offset) when the stored record no longer checks out.
+    public func blobs(of namespace: DANamespace, at height: UInt64) async throws(DAError) -> [DABlob] {
+        guard height > 0 else { throw DAError(.invalidRequest, "height 0 does not exist; heights start at 1") }
+        if isReadOnly, height > (try index.withLock { (state) throws(DAError) -> UInt64 in try state.openHead() }) {
+            _ = try refresh()
+        }
+        let located = try index.withLock { (state) throws(DAError) -> [(SegmentFile, RecordLocation)] in
+            try state.locate(namespace, at: height)
+        }
+        var result: [DABlob] = []
+        result.reserveCapacity(located.count)
+        for (segment, location) in located {
+            result.append(try Self.readRecord(segment, location, height: height, namespace: namespace))
+        }
+        return result
+    }
+
+    /// The newest committed height (0 when the log is empty). A follower re-scans first.
+    public func head() async throws(DAError) -> UInt64 {
+        if isReadOnly { return try refresh() }
+        return try index.withLock { (state) throws(DAError) -> UInt64 in try state.openHead() }
+    }
+
+    /// New heights as they are committed. For the writer, every height it commits after the call, in
+    /// order. For a follower, a task re-scans every ``Options/pollInterval`` (only when a segment's size
+    /// changed) and yields the heights it found. Either way a **wake-up signal only**: keep a cursor and
+    /// read from it. The stream ends at ``close()``, and a follower's also when a re-scan finds
+    /// corruption (which its next ``head()`` or read then throws).
+    public func newHeights() -> AsyncStream<UInt64> {
+        guard isReadOnly else { return broadcaster.subscribe() }
+        let (stream, continuation) = AsyncStream<UInt64>.makeStream(bufferingPolicy: .unbounded)
+        let start = index.withLock { $0.head }
+        let interval = options.pollInterval
+        let task = Task { [weak self] in
+            var cursor = start
+            while !Task.isCancelled {
+                do { try await Task.sleep(for: interval) } catch { break }
+                guard let self else { break }
+                let head: UInt64
+                do throws(DAError) {
+                    head = try self.refresh()
+                } catch where error.code == .corrupted || self.isClosed {
+                    break  // The consumer's next head() or read reports the corruption.
+                } catch {
+                    continue  // Transient (e.g. an I/O error): try again at the next tick.
+                }
+                while cursor < head {
+                    cursor += 1
+                    continuation.yield(cursor)
+                }
+            }
+            continuation.finish()
+        }
+        // Registered so close() finishes it. Should close() slip in before onTermination is set, the
+        // poller still stops at its next tick: refresh() then throws and `isClosed` is true.
+        guard let id = broadcaster.register(continuation) else {
+            task.cancel()
+            return stream
+        }
+        let broadcaster = self.broadcaster
+        continuation.onTermination = { _ in
+            task.cancel()
+            broadcaster.remove(id)
+        }
+        return stream
+    }
+
+    /// Ready with the head when open and usable; not ready after ``close()``, after an `fsync`
+    /// failure (the writer must be reopened), or when a follower's re-scan fails.
+    public func health() async -> DAHealth {
+        let segments = index.withLock { $0.segments.count }
+        let (closed, failure, head) = tail.withLock { ($0.closed, $0.failure, $0.head) }
+        if closed { return DAHealth(isReady: false, head: nil, detail: "file log \(directory) is closed") }
+        if isReadOnly {
+            do throws(DAError) {
+                let head = try refresh()
+                return DAHealth(
+                    isReady: true, head: head,
+                    detail: "file log \(directory) followed read-only at height \(head) in \(segments) segment(s)")
+            } catch {
+                return DAHealth(isReady: false, head: head, detail: "file log \(directory): \(error.message)")
+            }
+        }
+        if let failure {
+            return DAHealth(
+                isReady: false, head: head,
+                detail: "file log \(directory): writer stopped after \(failure); reopen the log to recover")
+        }
+        var detail = "file log \(directory): writer at height \(head) in \(segments) segment(s)"
+        if let recovery { detail += "; on open \(recovery)" }
+        return DAHealth(isReady: true, head: head, detail: detail)
+    }
+
+    /// How many `newHeights()` streams are registered.
+    public var subscriberCount: Int { broadcaster.subscriberCount }
+
+    // MARK: - Writing
+
+    private var isClosed: Bool { tail.withLock { $0.closed } }
+
+    private func append(_ items: [(namespace: DANamespace, data: [UInt8])]) throws(DAError) -> [BlobReference] {
+        guard !isReadOnly else {
+            throw DAError(.invalidRequest, "file log \(directory) is open read-only; only its writer can submit")
+        }
+        for item in items where item.data.count > options.maxBlobSize {
+            throw DAError(
+                .blobTooLarge, "blob of \(item.data.count) bytes exceeds the \(options.maxBlobSize)-byte limit")
+        }
+        guard !items.isEmpty else { return [] }
+        return try tail.withLock { (tail) throws(DAError) -> [BlobReference] in
+            guard !tail.closed else { throw DAError(.unavailable, "file log \(directory) is closed") }
+            if let failure = tail.failure {
+                throw DAError(.unavailable, "file log \(directory): writer stopped after \(failure); reopen the log")
+            }
+            let height = tail.head + 1
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(items.reduce(0) { $0 + FileLogFormat.headerSize + $1.data.count })
+            var references: [BlobReference] = []
+            references.reserveCapacity(items.count)
+            var scanned: [ScannedRecord] = []
+            scanned.reserveCapacity(items.count)
+            var counts: [DANamespace: UInt32] = [:]  // lookup only; never iterated
+            var recordOffsets: [Int64] = []
+            for (position, item) in items.enumerated() {
+                let blobIndex = counts[item.namespace, default: 0]
+                counts[item.namespace] = blobIndex + 1
+                recordOffsets.append(Int64(bytes.count))
+                RecordCodec.append(
+                    to: &bytes, height: height, namespace: item.namespace, index: blobIndex,
+                    commits: position == items.count - 1, payload: item.data)
+                references.append(
+                    BlobReference(height: height, index: blobIndex, commitment: sha256(item.data).bytes))
+                scanned.append(
+                    ScannedRecord(
+                        height: height, namespace: item.namespace, index: blobIndex, segment: 0, offset: 0,
+                        payloadLength: item.data.count))
+            }
+
+            let segment = try segmentForAppend(&tail, bytes: Int64(bytes.count))
+            let start = tail.committedSize
+            do throws(DAError) {
+                try FS.write(segment.descriptor, path: segment.path, at: start, bytes)
+            } catch {
+                // Take the partial batch back off so the next append starts at a record boundary.
+                do throws(DAError) {
+                    try FS.truncate(segment.descriptor, path: segment.path, to: start)
+                } catch {
+                    tail.failure = "a failed write that could not be undone (\(error.message))"
+                }
+                throw error
+            }
+            do throws(DAError) {
+                try FS.sync(segment.descriptor, path: segment.path)
+            } catch {
+                // After a failed fsync the kernel may have dropped the dirty pages: nothing about the
+                // file's contents can be assumed until it is re-read, so stop writing.
+                tail.failure = "a failed fsync (\(error.message))"
+                throw DAError(
+                    .unavailable,
+                    "\(error.message); the batch at height \(height) may or may not be durable; reopen the log")
+            }
+            for i in scanned.indices {
+                scanned[i].segment = segment.number
+                scanned[i].offset = start + recordOffsets[i]
+            }
+            tail.committedSize = start + Int64(bytes.count)
+            tail.observedSize = tail.committedSize
+            tail.head = height
+            index.withLock { $0.publish(scanned) }
+            broadcaster.yield(height)
+            return references
+        }
+    }
+
+    /// The segment the next batch of `bytes` goes to, starting a new one when the current one is full.
+    private func segmentForAppend(_ tail: inout TailState, bytes: Int64) throws(DAError) -> SegmentFile {
+        if let current = tail.segment,
+            tail.committedSize == 0 || tail.committedSize + bytes <= options.segmentSize
+        {
+            return current
+        }
+        let number = (tail.segment?.number ?? 0) + 1
+        let path = FS.join(directory, FileLogFormat.segmentName(number))
+        guard let descriptor = try FS.open(path, writable: true, create: true, exclusive: true) else {
+            throw DAError(.unavailable, "cannot create \(path)")
+        }
+        let segment = SegmentFile(number: number, path: path, descriptor: descriptor)
+        tail.segment = segment
+        tail.committedSize = 0
+        tail.observedSize = 0
+        index.withLock { $0.segments.append(segment) }
+        do throws(DAError) {
+            try FS.syncDirectory(directory)
+        } catch {
+            tail.failure = "a failed directory fsync (\(error.message))"
+            throw error
+        }
+        return segment
+    }
+
+    // MARK: - Reading
+
+    private static func readRecord(
+        _ segment: SegmentFile, _ location: RecordLocation, height: UInt64, namespace: DANamespace
+    ) throws(DAError) -> DABlob {
+        let size = FileLogFormat.headerSize + Int(location.payloadLength)
+        let bytes = try segment.read(at: location.offset, count: size)
+        func bad(_ reason: String) -> DAError { SegmentScanner.corrupted(segment.path, location.offset, reason) }
+        guard bytes.count == size else {
+            throw bad("record cut short (\(bytes.count) of \(size) bytes on disk)")
+        }
+        let headerBytes = bytes[0..<FileLogFormat.headerSize]
+        let header: RecordHeader
+        switch RecordCodec.decodeHeader(headerBytes) {
+        case .failure(.unrecognizable(let why)), .failure(.invalid(let why)): throw bad(why)
+        case .success(let decoded): header = decoded
+        }
+        guard header.height == height, header.index == location.index,
+            header.payloadLength == Int(location.payloadLength),
+            header.namespaceBytes.elementsEqual(namespace.bytes)
+        else {
+            throw bad("record header (height \(header.height), index \(header.index)) does not match the index")
+        }
+        let payload = bytes[FileLogFormat.headerSize...]
+        guard
+            RecordCodec.recordChecksumMatches(header: headerBytes, payload: payload, expected: header.recordChecksum)
+        else {
+            throw bad("record checksum mismatch (height \(height))")
+        }
+        let data = Array(payload)
+        return DABlob(
+            reference: BlobReference(height: height, index: location.index, commitment: sha256(data).bytes),
+            data: data)
+    }
+
+    // MARK: - Following
+
+    /// A follower's re-scan: reads what the writer committed since the last scan (only when a segment's
+    /// size changed or a new segment appeared), publishes it, and returns the head.
+    @discardableResult
+    private func refresh() throws(DAError) -> UInt64 {
+        try tail.withLock { (tail) throws(DAError) -> UInt64 in
+            guard !tail.closed else { throw DAError(.unavailable, "file log \(directory) is closed") }
+            while true {
+                if tail.segment == nil {
+                    let path = FS.join(directory, FileLogFormat.segmentName(1))
+                    guard let descriptor = try FS.open(path, writable: false, missingIsNil: true) else {
+                        return tail.head
+                    }
+                    let first = SegmentFile(number: 1, path: path, descriptor: descriptor)
+                    index.withLock { $0.segments.append(first) }
+                    tail.segment = first
+                    tail.committedSize = 0
+                    tail.observedSize = 0
+                }
+                guard let segment = tail.segment else { return tail.head }
+                // Look for the next segment before measuring this one: once it exists, this one is final.
+                let nextPath = FS.join(directory, FileLogFormat.segmentName(segment.number + 1))
+                let next = try FS.open(nextPath, writable: false, missingIsNil: true).map {
+                    SegmentFile(number: segment.number + 1, path: nextPath, descriptor: $0)
+                }
+                let size = try segment.size()
+                if size < tail.committedSize {
+                    throw DAError(
+                        .corrupted,
+                        "\(segment.path) shrank to \(size) bytes, below the \(tail.committedSize) bytes of committed records already read")
+                }
+                // Re-scan when the size changed, when the last scan ended in an uncommitted tail (a
+                // restarted writer may have cut it and written the same number of bytes back), or when
+                // the segment was just sealed.
+                if size != tail.observedSize || tail.observedSize != tail.committedSize || next != nil {
+                    var scanner = SegmentScanner(segment: segment, size: size)
+                    let scan = try scanner.scan(from: tail.committedSize, head: tail.head)
+                    if !scan.committed.isEmpty {
+                        index.withLock { $0.publish(scan.committed) }
+                        tail.head = scan.head
+                        tail.committedSize = scan.committedEnd
+                    }
+                    tail.observedSize = size
+                    if next != nil {
+                        try Self.checkSealed(segment, size: size, scan: scan)
+                    }
+                }
+                guard let next else { return tail.head }
+                index.withLock { $0.segments.append(next) }
+                tail.segment = next
+                tail.committedSize = 0
+                tail.observedSize = 0
+            }
+        }
+    }
+
+    // MARK: - Loading
+
+    private struct Loaded {
+        var segments: [SegmentFile] = []
+        var records: [ScannedRecord] = []
+        var recovery: FileLogDA.Recovery?
+        var tailCommittedSize: Int64 = 0
+        var tailObservedSize: Int64 = 0
+    }
+
+    /// A segment followed by another must end exactly after a commit record and must not be empty.
+    private static func checkSealed(_ segment: SegmentFile, size: Int64, scan: SegmentScan) throws(DAError) {
+        if let torn = scan.torn {
+            throw SegmentScanner.corrupted(
+                segment.path, torn.offset, "\(torn.reason), in a segment that is followed by another")
+        }
+        if let first = scan.pending.first {
+            throw SegmentScanner.corrupted(
+                segment.path, first.offset,
+                "height \(first.height) has no commit record, in a segment that is followed by another")
+        }
+        if size == 0 {
+            throw DAError(.corrupted, "\(segment.path) is empty but a later segment follows it")
+        }
+    }
+
+    private static func refusal(_ directory: String, _ error: DAError) -> DAError {
+        guard error.code == .corrupted else { return error }
+        return DAError(.corrupted, "file log \(directory) refuses to open: \(error.message)")
+    }
+
+    /// Lists, opens and verifies every segment; as the writer, truncates a torn tail of the last one.
+    private static func load(directory: String, writer: Bool) throws(DAError) -> Loaded {
+        let numbers = try segmentNumbers(in: directory)
+        var loaded = Loaded()
+        var head: UInt64 = 0
+        for (position, number) in numbers.enumerated() {
+            let isLast = position == numbers.count - 1
+            let path = FS.join(directory, FileLogFormat.segmentName(number))
+            guard let descriptor = try FS.open(path, writable: writer && isLast, missingIsNil: true) else {
+                throw DAError(.unavailable, "\(path) disappeared while the log was being opened")
+            }
+            let segment = SegmentFile(number: number, path: path, descriptor: descriptor)
+            loaded.segments.append(segment)
+            let size = try segment.size()
+            var scanner = SegmentScanner(segment: segment, size: size)
+            let scan = try scanner.scan(from: 0, head: head)
+            loaded.records.append(contentsOf: scan.committed)
+            head = scan.head
+            guard isLast else {
+                try checkSealed(segment, size: size, scan: scan)
+                continue
+            }
+            loaded.tailCommittedSize = scan.committedEnd
+            loaded.tailObservedSize = size
+            guard writer, !scan.isClean else { continue }
+            var reasons: [String] = []
+            if let first = scan.pending.first {
+                reasons.append(
+                    "\(scan.pending.count) complete record(s) of unfinished height \(first.height) (no commit record)")
+            }
+            if let torn = scan.torn {
+                reasons.append("torn record at byte offset \(torn.offset): \(torn.reason)")
+            }
+            try FS.truncate(descriptor, path: path, to: scan.committedEnd)
+            try FS.sync(descriptor, path: path)
+            loaded.tailObservedSize = scan.committedEnd
+            loaded.recovery = Recovery(
+                file: path, offset: scan.committedEnd, bytes: size - scan.committedEnd,
+                completeRecordsDropped: scan.pending.count, reason: reasons.joined(separator: "; "))
+        }
+        return loaded
+    }
+
+    /// The segment numbers in `directory`, sorted; they must be exactly 1...n.
+    private static func segmentNumbers(in directory: String) throws(DAError) -> [Int] {
+        var numbers: [Int] = []
+        for name in try FS.entries(of: directory) where name.hasPrefix("log-") && name.hasSuffix(".dsdnlog") {
+            guard let number = FileLogFormat.segmentNumber(ofFileName: name) else {
+                throw DAError(
+                    .corrupted,
+                    "\(FS.join(directory, name)) looks like a segment but its name is not canonical (log-NNNNNNNN.dsdnlog)"
+                )
+            }
+            numbers.append(number)
+        }
+        numbers.sort()
+        for (position, number) in numbers.enumerated() where number != position + 1 {
+            throw DAError(
+                .corrupted,
+                "\(FS.join(directory, FileLogFormat.segmentName(position + 1))) is missing (segments must be numbered from 1 without gaps)"
+            )
+        }
+        return numbers
+    }
+}
+
+/// Where one record is: 24 bytes per record in memory.
+struct RecordLocation: Hashable, Sendable {
+    var offset: Int64
+    var segment: UInt32
+    var namespace: UInt32
+    var payloadLength: UInt32
+    var index: UInt32
+}
+
+/// The published (committed, fsynced) part of the log: height → records, O(1) per lookup.
+struct IndexState {
+    var closed = false
+    /// `segments[n - 1]` is segment `n`.
+    var segments: [SegmentFile] = []
+    var namespaces: [DANamespace] = []
+    var namespaceIDs: [DANamespace: UInt32] = [:]  // lookup only; never iterated
+    /// Every committed record, in log order (height, then position in its batch).
+    var records: [RecordLocation] = []
+    /// `heightStarts[h - 1]` is the position in `records` of the first record of height `h`.
+    var heightStarts: [Int] = []
+
+    var head: UInt64 { UInt64(heightStarts.count) }
+
+    func openHead() throws(DAError) -> UInt64 {
+        guard !closed else { throw DAError(.unavailable, "file log is closed") }
+        return head
+    }
+
+    mutating func publish(_ scanned: [ScannedRecord]) {
+        records.reserveCapacity(records.count + scanned.count)
+        for record in scanned {
+            if record.height > head { heightStarts.append(records.count) }
+            let namespaceID: UInt32
+            if let known = namespaceIDs[record.namespace] {
+                namespaceID = known
+            } else {
+                namespaceID = UInt32(namespaces.count)
+                namespaces.append(record.namespace)
+                namespaceIDs[record.namespace] = namespaceID
+            }
+            records.append(
+                RecordLocation(
+                    offset: record.offset, segment: UInt32(record.segment), namespace: namespaceID,
+                    payloadLength: UInt32(record.payloadLength), index: record.index))
+        }
+    }
+
+    func locate(_ namespace: DANamespace, at height: UInt64) throws(DAError) -> [(SegmentFile, RecordLocation)] {
+        let head = try openHead()
+        guard height <= head else {
+            throw DAError(.heightFromFuture, "height \(height) is beyond the head \(head)")
+        }
+        guard let namespaceID = namespaceIDs[namespace] else { return [] }
+        let start = heightStarts[Int(height - 1)]
+        let end = height < head ? heightStarts[Int(height)] : records.count
+        var found: [(SegmentFile, RecordLocation)] = []
+        for location in records[start..<end] where location.namespace == namespaceID {
+            found.append((segments[Int(location.segment) - 1], location))
+        }
+        return found
+    }
+}
+
+/// The writer's (or a follower's scanning) position at the end of the log.
+struct TailState {
+    /// The writer's lock; `nil` for a follower and after close.
+    var lock: WriterLock?
+    /// The last segment; `nil` before the first one exists.
+    var segment: SegmentFile?
+    /// The end of the last commit record in `segment`: where the writer appends and a follower resumes.
+    var committedSize: Int64
+    /// The segment size at the last scan (a follower re-scans only when it changes).
+    var observedSize: Int64
+    /// The newest committed height.
+    var head: UInt64
+    /// Why the writer stopped accepting appends (after a failed fsync).
+    var failure: String?
+    var closed = false
+
+    init(lock: WriterLock?, segment: SegmentFile?, committedSize: Int64, observedSize: Int64, head: UInt64) {
+        self.lock = lock
+        self.segment = segment
+        self.committedSize = committedSize
+        self.observedSize = observedSize
+        self.head = head
+    }
+}

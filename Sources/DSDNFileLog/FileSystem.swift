@@ -1,0 +1,223 @@
+import DSDNDA
+import Glibc
+import SystemPackage
+
+/// One open segment file. Immutable; the descriptor closes when the last reference goes away, so a
+/// read that copied a reference out of the index can finish even if the log is closed meanwhile.
+final class SegmentFile: Sendable {
+    /// 1-based segment number.
+    let number: Int
+    /// The full path.
+    let path: String
+    let descriptor: FileDescriptor
+
+    init(number: Int, path: String, descriptor: FileDescriptor) {
+        self.number = number
+        self.path = path
+        self.descriptor = descriptor
+    }
+
+    deinit {
+        try? descriptor.close()
+    }
+
+    /// Up to `count` bytes at `offset`; fewer only at the end of the file.
+    func read(at offset: Int64, count: Int) throws(DAError) -> [UInt8] {
+        try FS.read(descriptor, path: path, at: offset, count: count)
+    }
+
+    /// The file's current size.
+    func size() throws(DAError) -> Int64 {
+        try FS.size(of: descriptor, path: path)
+    }
+}
+
+/// Thin, typed-throwing wrappers over the POSIX calls the log needs. Every failure becomes a
+/// `DAError(.unavailable, ...)` that names the path and the system's reason.
+enum FS {
+    static func join(_ directory: String, _ name: String) -> String {
+        directory.hasSuffix("/") ? directory + name : directory + "/" + name
+    }
+
+    static func errnoText(_ code: Int32) -> String {
+        String(describing: Errno(rawValue: code))
+    }
+
+    static func failure(_ what: String, _ error: any Error) -> DAError {
+        DAError(.unavailable, "\(what): \(error)")
+    }
+
+    /// Opens `path`; `nil` when it does not exist and `missingIsNil` is set.
+    static func open(
+        _ path: String, writable: Bool, create: Bool = false, exclusive: Bool = false, missingIsNil: Bool = false
+    ) throws(DAError) -> FileDescriptor? {
+        var options: FileDescriptor.OpenOptions = [.closeOnExec]
+        if create { options.insert(.create) }
+        if exclusive { options.insert(.exclusiveCreate) }
+        do {
+            return try FileDescriptor.open(
+                FilePath(path), writable ? .readWrite : .readOnly, options: options,
+                permissions: create ? [.ownerReadWrite, .groupRead, .otherRead] : nil)
+        } catch Errno.noSuchFileOrDirectory where missingIsNil {
+            return nil
+        } catch {
+            throw failure("cannot open \(path)", error)
+        }
+    }
+
+    static func read(_ descriptor: FileDescriptor, path: String, at offset: Int64, count: Int) throws(DAError)
+        -> [UInt8]
+    {
+        guard count > 0 else { return [] }
+        var filled = 0
+        var bytes = [UInt8](repeating: 0, count: count)
+        do {
+            try bytes.withUnsafeMutableBytes { buffer in
+                while filled < count {
+                    let n = try descriptor.read(
+                        fromAbsoluteOffset: offset + Int64(filled),
+                        into: UnsafeMutableRawBufferPointer(rebasing: buffer[filled...]))
+                    if n == 0 { break }
+                    filled += n
+                }
+            }
+        } catch {
+            throw failure("cannot read \(path) at byte offset \(offset + Int64(filled))", error)
+        }
+        if filled < count { bytes.removeLast(count - filled) }
+        return bytes
+    }
+
+    static func write(_ descriptor: FileDescriptor, path: String, at offset: Int64, _ bytes: [UInt8])
+        throws(DAError)
+    {
+        do {
+            try descriptor.writeAll(toAbsoluteOffset: offset, bytes)
+        } catch {
+            throw failure("cannot write \(bytes.count) bytes to \(path) at byte offset \(offset)", error)
+        }
+    }
+
+    static func size(of descriptor: FileDescriptor, path: String) throws(DAError) -> Int64 {
+        var info = stat()
+        guard fstat(descriptor.rawValue, &info) == 0 else {
+            throw DAError(.unavailable, "cannot stat \(path): \(errnoText(errno))")
+        }
+        return Int64(info.st_size)
+    }
+
+    static func sync(_ descriptor: FileDescriptor, path: String) throws(DAError) {
+        while fsync(descriptor.rawValue) != 0 {
+            let code = errno
+            if code == EINTR { continue }
+            throw DAError(.unavailable, "fsync of \(path) failed: \(errnoText(code))")
+        }
+    }
+
+    static func truncate(_ descriptor: FileDescriptor, path: String, to size: Int64) throws(DAError) {
+        do {
+            try descriptor.resize(to: size)
+        } catch {
+            throw failure("cannot truncate \(path) to \(size) bytes", error)
+        }
+    }
+
+    /// fsyncs a directory so that entries created in it (a new segment, the LOCK file) are durable.
+    static func syncDirectory(_ path: String) throws(DAError) {
+        let descriptor: FileDescriptor
+        do {
+            descriptor = try FileDescriptor.open(FilePath(path), .readOnly, options: [.directory, .closeOnExec])
+        } catch {
+            throw failure("cannot open directory \(path)", error)
+        }
+        defer { try? descriptor.close() }
+        try sync(descriptor, path: path)
+    }
+
+    /// Whether `path` is an existing directory.
+    static func isDirectory(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// Creates `path` (one level) if it does not exist, and makes the new entry durable.
+    static func makeDirectory(_ path: String) throws(DAError) {
+        if isDirectory(path) { return }
+        if mkdir(path, 0o755) != 0 {
+            let code = errno
+            if code == EEXIST && isDirectory(path) { return }
+            throw DAError(.unavailable, "cannot create directory \(path): \(errnoText(code))")
+        }
+        try syncDirectory(parent(of: path))
+    }
+
+    static func parent(of path: String) -> String {
+        var trimmed = Substring(path)
+        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
+        guard let slash = trimmed.lastIndex(of: "/") else { return "." }
+        return slash == trimmed.startIndex ? "/" : String(trimmed[..<slash])
+    }
+
+    /// The names of the entries of a directory, unsorted.
+    static func entries(of path: String) throws(DAError) -> [String] {
+        guard let directory = opendir(path) else {
+            throw DAError(.unavailable, "cannot list directory \(path): \(errnoText(errno))")
+        }
+        defer { closedir(directory) }
+        var names: [String] = []
+        while true {
+            errno = 0
+            guard let entry = readdir(directory) else {
+                let code = errno
+                if code != 0 {
+                    throw DAError(.unavailable, "cannot list directory \(path): \(errnoText(code))")
+                }
+                break
+            }
+            let name = withUnsafePointer(to: &entry.pointee.d_name) { tuple in
+                tuple.withMemoryRebound(to: CChar.self, capacity: MemoryLayout.size(ofValue: tuple.pointee)) {
+                    String(cString: $0)
+                }
+            }
+            names.append(name)
+        }
+        return names
+    }
+}
+
+/// The exclusive writer lock: `flock(LOCK_EX | LOCK_NB)` on `LOCK` in the log directory. `flock` locks
+/// belong to the open file description, so a second writer in the same process conflicts too, and the
+/// kernel drops the lock when the holder exits or crashes: there is never a stale lock to clean up.
+struct WriterLock: Sendable {
+    let descriptor: FileDescriptor
+
+    static func acquire(directory: String) throws(DAError) -> WriterLock {
+        let path = FS.join(directory, "LOCK")
+        guard let descriptor = try FS.open(path, writable: true, create: true) else {
+            throw DAError(.unavailable, "cannot open \(path)")
+        }
+        while flock(descriptor.rawValue, LOCK_EX | LOCK_NB) != 0 {
+            let code = errno
+            if code == EINTR { continue }
+            let holder = String(decoding: (try? FS.read(descriptor, path: path, at: 0, count: 64)) ?? [], as: UTF8.self)
+                .split(whereSeparator: { $0 == "\n" }).first.map { " (pid \($0))" } ?? ""
+            try? descriptor.close()
+            if code == EWOULDBLOCK {
+                throw DAError(
+                    .unavailable,
+                    "file log \(directory) is locked: another coordinator\(holder) holds its writer lock \(path); "
+                        + "only one writer may open a log directory (open it read-only to follow it)")
+            }
+            throw DAError(.unavailable, "cannot lock \(path): \(FS.errnoText(code))")
+        }
+        // Informational only (the lock itself is the flock): who holds it, for the message above.
+        _ = try? descriptor.resize(to: 0)
+        _ = try? descriptor.writeAll(toAbsoluteOffset: 0, Array("\(getpid())\n".utf8))
+        return WriterLock(descriptor: descriptor)
+    }
+
+    /// Releases the lock (closing the descriptor drops the flock).
+    func release() {
+        try? descriptor.close()
+    }
+}
