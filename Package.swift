@@ -84,6 +84,12 @@ let package = Package(
             dependencies: ["DSDNCore"],
             swiftSettings: strictSettings
         ),
+        // The coordinator runtime: DA consumer, event publisher, state rebuilder. No Foundation.
+        .target(
+            name: "DSDNRuntime",
+            dependencies: ["DSDNCore", "DSDNDA"],
+            swiftSettings: strictSettings
+        ),
         .target(
             name: "DSDNTestSupport",
             dependencies: ["DSDNCore", "DSDNDA", "DSDNInterchange"],
@@ -119,6 +125,11 @@ let package = Package(
         .testTarget(
             name: "DSDNFileLogTests",
             dependencies: ["DSDNFileLog", "DSDNDA", "DSDNCore"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "DSDNRuntimeTests",
+            dependencies: ["DSDNRuntime", "DSDNCore", "DSDNDA", "DSDNFileLog", "DSDNTestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -28,6 +28,7 @@ allow_only DSDNDA DSDNCore Crypto Collections Synchronization
 allow_only DSDNFileLog DSDNDA DSDNCore SystemPackage Glibc Synchronization
 allow_only LuaSandbox CDSDNLua CDSDNSandbox
 allow_only DSDNScheduler DSDNCore LuaSandbox
+allow_only DSDNRuntime DSDNCore DSDNDA Logging Synchronization
 
 # Only the sandbox wrapper imports the Lua C modules (the system library and the sandbox's C half).
 while IFS= read -r line; do

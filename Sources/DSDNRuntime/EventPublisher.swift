@@ -1,0 +1,372 @@
+import DSDNCore
+import DSDNDA
+
+/// Where a published event landed.
+public struct PublishReceipt: Hashable, Sendable {
+    /// The blob that carries the event.
+    public var reference: BlobReference
+    /// The blob's (publisher, sequence) identity.
+    public var sequence: UInt64
+}
+
+/// An enqueued event; await ``PublishTicket/inclusion()`` for the DA inclusion of its blob.
+public struct PublishTicket: Sendable {
+    let id: UInt64
+    let publisher: EventPublisher
+
+    /// Waits until the event's blob is on the DA and returns where. Throws the ``RuntimeError`` that made
+    /// publishing fail (`unpublishable`, `daUnavailable`, `daFailure`, `stopped`).
+    public func inclusion() async throws(RuntimeError) -> PublishReceipt {
+        try await publisher.awaitTicket(id)
+    }
+}
+
+/// Batches events into blobs and posts them to the DA, one blob at a time.
+///
+/// **Acknowledgement.** ``publish(_:)`` returns only when the event's blob is included on the DA: a
+/// caller that got a receipt can never lose the event, even if this process is killed right after. (The
+/// alternative, a durable local outbox drained after a restart, is not implemented.) Callers that do not
+/// need the acknowledgement can ``enqueue(_:)`` and await the ticket later or never; an event that was
+/// only enqueued is lost if the process dies before its blob is included. Await each ticket at most once:
+/// its result is handed to the first waiter and then forgotten.
+///
+/// **Batching.** Events are posted when `batchSize` are pending (a batch size of 0 means 1), on
+/// ``flush()``, on each `flushInterval` tick of the background flusher (``startFlusher()``), and on
+/// ``stop()``. A batch whose encoded blob exceeds `maxBlobBytes` is split in half, recursively, and the
+/// halves are posted in order; a single event that alone exceeds the cap is refused at ``enqueue(_:)``.
+///
+/// **Identity and order.** Every blob gets the next sequence of this publisher id (strictly increasing,
+/// starting after `lastSequence`). Blobs are submitted serially, each only after the previous one is
+/// included, so blob N+1 can never land before blob N (docs/events.md §7).
+///
+/// **Retries.** A retryable DA error is retried with backoff, resubmitting the *same bytes* under the
+/// *same sequence*. After an ambiguous failure (`unavailable` from `submit`: the blob may have landed)
+/// the publisher first scans the heights produced since its first attempt for a blob of its namespace
+/// with the same commitment, and takes that inclusion instead of resubmitting. The scan is an
+/// optimisation, not a correctness requirement: a resubmitted copy carries the same (publisher,
+/// sequence), so the state machine counts it as a duplicate and nothing is applied twice.
+public actor EventPublisher {
+    /// Tuning.
+    public struct Options: Sendable {
+        /// Events per blob that trigger a post (0 means 1).
+        public var batchSize: Int
+        /// The background flusher's interval.
+        public var flushInterval: Duration
+        /// The largest encoded blob posted, in bytes.
+        public var maxBlobBytes: Int
+        /// Submit attempts per blob before its events fail with `daUnavailable`; `nil` retries forever.
+        public var maxAttempts: Int?
+        /// Backoff between attempts.
+        public var backoff: Backoff
+        /// How the publisher waits (backoff and flush interval).
+        public var sleeper: Sleeper
+        /// How commitments are computed for the inclusion check after an ambiguous failure.
+        public var commitment: CommitmentScheme
+
+        /// Creates options. Defaults: 100 events, 5 s, 2 MiB, retry forever, 1 s → 60 s backoff on the
+        /// continuous clock, SHA-256 commitments.
+        public init(
+            batchSize: Int = 100,
+            flushInterval: Duration = .seconds(5),
+            maxBlobBytes: Int = 2 * 1024 * 1024,
+            maxAttempts: Int? = nil,
+            backoff: Backoff = .standard,
+            sleeper: Sleeper = .continuous,
+            commitment: CommitmentScheme = .sha256
+        ) {
+            self.batchSize = max(1, batchSize)
+            self.flushInterval = flushInterval
+            self.maxBlobBytes = maxBlobBytes
+            self.maxAttempts = maxAttempts.map { max(1, $0) }
+            self.backoff = backoff
+            self.sleeper = sleeper
+            self.commitment = commitment
+        }
+    }
+
+    /// Operational counters.
+    public struct Counters: Hashable, Sendable {
+        /// Events accepted by ``enqueue(_:)``.
+        public var eventsEnqueued: UInt64 = 0
+        /// Events whose blob was included.
+        public var eventsPublished: UInt64 = 0
+        /// Events whose publishing failed.
+        public var eventsFailed: UInt64 = 0
+        /// Blobs included (by a submit or found by the inclusion check).
+        public var blobsPublished: UInt64 = 0
+        /// Submit calls made.
+        public var submitAttempts: UInt64 = 0
+        /// Submits that failed with a retryable error.
+        public var submitFailures: UInt64 = 0
+        /// Blobs found on the DA by the inclusion check after an ambiguous failure (not resubmitted).
+        public var landedDespiteFailure: UInt64 = 0
+        /// Blobs resubmitted after an ambiguous failure the check could not resolve.
+        public var resubmissions: UInt64 = 0
+        /// Batches split because their blob exceeded the size cap.
+        public var splits: UInt64 = 0
+    }
+
+    /// The DA posted to.
+    public nonisolated let da: any DALayer
+    /// The namespace posted to.
+    public nonisolated let namespace: DANamespace
+    /// This publisher's id in every envelope.
+    public nonisolated let publisherID: String
+    /// Tuning.
+    public nonisolated let options: Options
+
+    /// The last sequence used (the next blob gets `lastSequence + 1`).
+    public private(set) var lastSequence: UInt64
+    /// Operational counters.
+    public private(set) var counters = Counters()
+
+    private var pending: [(id: UInt64, event: Event)] = []
+    private var nextTicket: UInt64 = 0
+    private var results: [UInt64: Result<PublishReceipt, RuntimeError>] = [:]
+    private var waiters: [UInt64: CheckedContinuation<PublishReceipt, any Error>] = [:]
+    private var drainTail: Task<Void, Never>?
+    private var flusher: Task<Void, Never>?
+    private var stopped = false
+
+    /// Creates a publisher. `lastSequence` is the highest sequence this publisher id ever used (read it
+    /// from the derived state's cursor after a restart: `state.cursor.publisherSequences[id]`), so new
+    /// blobs are never mistaken for duplicates.
+    public init(
+        da: any DALayer,
+        namespace: DANamespace,
+        publisherID: String,
+        lastSequence: UInt64 = 0,
+        options: Options = Options()
+    ) throws(RuntimeError) {
+        do {
+            try Validation.identifier(publisherID, field: "publisher_id")
+        } catch {
+            throw RuntimeError(.unpublishable, "invalid publisher id: \(error.message)")
+        }
+        self.da = da
+        self.namespace = namespace
+        self.publisherID = publisherID
+        self.lastSequence = lastSequence
+        self.options = options
+    }
+
+    /// Events waiting to be posted.
+    public var pendingCount: Int { pending.count }
+
+    /// Whether the background flusher runs.
+    public var isFlusherRunning: Bool { flusher != nil }
+
+    // MARK: - Publishing
+
+    /// Publishes `event` and returns when its blob is included on the DA (see the type's documentation).
+    @discardableResult
+    public func publish(_ event: Event) async throws(RuntimeError) -> PublishReceipt {
+        let ticket = try enqueue(event)
+        return try await awaitTicket(ticket.id)
+    }
+
+    /// Queues `event` for the next blob and returns at once. Posts a batch when `batchSize` events are
+    /// pending. Throws `unpublishable` when the event cannot be encoded or alone exceeds the blob-size
+    /// cap, and `stopped` after ``stop()``.
+    public func enqueue(_ event: Event) throws(RuntimeError) -> PublishTicket {
+        guard !stopped else { throw RuntimeError(.stopped, "the publisher is stopped") }
+        let size: Int
+        do {
+            size = try BlobCodec.encode(BlobEnvelope(publisherID: publisherID, sequence: UInt64.max, events: [event])).count
+        } catch {
+            throw RuntimeError(.unpublishable, "event cannot be encoded: \(error)")
+        }
+        guard size <= options.maxBlobBytes else {
+            throw RuntimeError(.unpublishable, "event needs a \(size)-byte blob, over the \(options.maxBlobBytes)-byte cap")
+        }
+        nextTicket += 1
+        pending.append((nextTicket, event))
+        counters.eventsEnqueued += 1
+        if pending.count >= options.batchSize { scheduleDrain(force: false) }
+        return PublishTicket(id: nextTicket, publisher: self)
+    }
+
+    /// Posts every pending event now (in blobs of at most `batchSize` events) and returns after every
+    /// blob submitted so far was included or failed. Posts nothing when nothing is pending.
+    public func flush() async {
+        await scheduleDrain(force: true).value
+    }
+
+    /// Starts the background flusher, which flushes every `flushInterval`. Throws `alreadyStarted` when
+    /// it already runs and `stopped` after ``stop()``.
+    public func startFlusher() throws(RuntimeError) {
+        guard !stopped else { throw RuntimeError(.stopped, "the publisher is stopped") }
+        guard flusher == nil else { throw RuntimeError(.alreadyStarted, "the background flusher is already running") }
+        let interval = options.flushInterval
+        let sleeper = options.sleeper
+        flusher = Task { [weak self] in
+            while !Task.isCancelled {
+                do { try await sleeper.sleep(for: interval) } catch { return }
+                guard let self else { return }
+                await self.flush()
+            }
+        }
+    }
+
+    /// Stops: ends the background flusher, refuses new events, posts everything pending (final flush)
+    /// and waits for it. Idempotent.
+    public func stop() async {
+        stopped = true
+        flusher?.cancel()
+        flusher = nil
+        await flush()
+    }
+
+    // MARK: - Tickets
+
+    func awaitTicket(_ id: UInt64) async throws(RuntimeError) -> PublishReceipt {
+        if let result = results.removeValue(forKey: id) { return try result.get() }
+        do {
+            return try await withCheckedThrowingContinuation { continuation in
+                waiters[id] = continuation
+            }
+        } catch let error as RuntimeError {
+            throw error
+        } catch {
+            throw RuntimeError(.stopped, "waiting for inclusion was interrupted: \(error)")
+        }
+    }
+
+    private func resolve(_ ids: [UInt64], _ result: Result<PublishReceipt, RuntimeError>) {
+        for id in ids {
+            if let waiter = waiters.removeValue(forKey: id) {
+                waiter.resume(with: result.mapError { $0 as any Error })
+            } else {
+                results[id] = result
+            }
+        }
+        switch result {
+        case .success: counters.eventsPublished += UInt64(ids.count)
+        case .failure: counters.eventsFailed += UInt64(ids.count)
+        }
+    }
+
+    // MARK: - Draining (serial)
+
+    /// Chains a drain after the previous one, so only one drain (and one submit) runs at a time.
+    @discardableResult
+    private func scheduleDrain(force: Bool) -> Task<Void, Never> {
+        let previous = drainTail
+        let task = Task {
+            await previous?.value
+            await self.drain(force: force)
+        }
+        drainTail = task
+        return task
+    }
+
+    private func drain(force: Bool) async {
+        while pending.count >= options.batchSize || (force && !pending.isEmpty) {
+            let take = min(options.batchSize, pending.count)
+            let batch = Array(pending.prefix(take))
+            pending.removeFirst(take)
+            await post(batch)
+        }
+    }
+
+    /// Encodes `batch`, splitting in half while the blob exceeds the cap, and submits the parts in order.
+    private func post(_ batch: [(id: UInt64, event: Event)]) async {
+        let encoded: [UInt8]
+        do {
+            encoded = try BlobCodec.encode(
+                BlobEnvelope(publisherID: publisherID, sequence: lastSequence + 1, events: batch.map(\.event)))
+        } catch {
+            if batch.count > 1 {
+                await split(batch)
+            } else {
+                resolve(batch.map(\.id), .failure(RuntimeError(.unpublishable, "event cannot be encoded: \(error)")))
+            }
+            return
+        }
+        if encoded.count > options.maxBlobBytes {
+            if batch.count > 1 {
+                await split(batch)
+            } else {
+                resolve(batch.map(\.id), .failure(RuntimeError(
+                    .unpublishable, "event needs a \(encoded.count)-byte blob, over the \(options.maxBlobBytes)-byte cap")))
+            }
+            return
+        }
+        lastSequence += 1
+        let sequence = lastSequence
+        let ids = batch.map(\.id)
+        switch await submit(encoded, sequence: sequence) {
+        case let .success(reference):
+            counters.blobsPublished += 1
+            resolve(ids, .success(PublishReceipt(reference: reference, sequence: sequence)))
+        case let .failure(error):
+            resolve(ids, .failure(error))
+        }
+    }
+
+    private func split(_ batch: [(id: UInt64, event: Event)]) async {
+        counters.splits += 1
+        let middle = batch.count / 2
+        await post(Array(batch[..<middle]))
+        await post(Array(batch[middle...]))
+    }
+
+    /// Submits one blob with retries; after an ambiguous failure, looks for it on the DA first.
+    private func submit(_ blob: [UInt8], sequence: UInt64) async -> Result<BlobReference, RuntimeError> {
+        let commitment = options.commitment.commitment(of: blob)
+        // Heights above `scannedThrough` may hold an earlier attempt of this blob.
+        var scannedThrough: UInt64? = try? await da.head()
+        var ambiguous = false
+        var attempt = 0
+        while true {
+            if ambiguous, let commitment, let found = await findLanded(commitment, after: &scannedThrough) {
+                counters.landedDespiteFailure += 1
+                return .success(found)
+            }
+            if ambiguous { counters.resubmissions += 1 }
+            attempt += 1
+            counters.submitAttempts += 1
+            do {
+                return .success(try await da.submit(blob, to: namespace))
+            } catch {
+                guard error.isRetryable else {
+                    let code: RuntimeError.Code = error.code == .blobTooLarge ? .unpublishable : .daFailure
+                    return .failure(RuntimeError(code, "DA refused blob \(publisherID)#\(sequence): \(error)"))
+                }
+                counters.submitFailures += 1
+                ambiguous = ambiguous || error.code == .unavailable
+                if let maxAttempts = options.maxAttempts, attempt >= maxAttempts {
+                    // One last look: the blob may have landed on an ambiguous failure.
+                    if ambiguous, let commitment, let found = await findLanded(commitment, after: &scannedThrough) {
+                        counters.landedDespiteFailure += 1
+                        return .success(found)
+                    }
+                    return .failure(RuntimeError(
+                        .daUnavailable, "blob \(publisherID)#\(sequence) not included after \(attempt) attempts: \(error.message)"))
+                }
+                do {
+                    try await options.sleeper.sleep(for: options.backoff.delay(attempt: attempt))
+                } catch {
+                    return .failure(RuntimeError(.stopped, "cancelled while retrying blob \(publisherID)#\(sequence)"))
+                }
+            }
+        }
+    }
+
+    /// Scans the heights after `scannedThrough` up to the head for a blob with `commitment` in this
+    /// namespace. Advances `scannedThrough` past every height it read; stops at the first read error
+    /// (the caller then resubmits, which is harmless).
+    private func findLanded(_ commitment: [UInt8], after scannedThrough: inout UInt64?) async -> BlobReference? {
+        guard let start = scannedThrough, let head = try? await da.head() else { return nil }
+        var height = start + 1
+        while height <= head {
+            guard let blobs = try? await da.blobs(of: namespace, at: height) else { return nil }
+            if let match = blobs.first(where: { $0.reference.commitment == commitment }) {
+                return match.reference
+            }
+            scannedThrough = height
+            height += 1
+        }
+        return nil
+    }
+}

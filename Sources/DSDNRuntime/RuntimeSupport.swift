@@ -1,0 +1,220 @@
+import DSDNCore
+import DSDNDA
+
+/// An error of the coordinator runtime, classified so callers (the CLI, the service) can map it to an
+/// exit code or a health state. `message` is one line for an operator; `height` and `index` name the DA
+/// position involved, when there is one.
+public struct RuntimeError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The class of a runtime error.
+    public enum Code: String, Sendable, Hashable {
+        /// A height range that cannot be read: `from` is 0, or `from` > `to`.
+        case invalidRange = "invalid_range"
+        /// The DA stayed unavailable after the bounded retries.
+        case daUnavailable = "da_unavailable"
+        /// The DA no longer serves the height (pruned history). Nothing is ever skipped.
+        case prunedHistory = "pruned_history"
+        /// A height beyond the DA's head was requested.
+        case futureHeight = "future_height"
+        /// A blob's bytes did not match the DA's commitment, on every re-read.
+        case commitmentMismatch = "commitment_mismatch"
+        /// The rebuilt state's checksum is not the expected one.
+        case checksumMismatch = "checksum_mismatch"
+        /// The DA refused the call for a reason retrying cannot fix (unauthorized, corrupted storage,
+        /// invalid namespace or request).
+        case daFailure = "da_failure"
+        /// An event or batch cannot be published (it does not encode, or one event alone exceeds the
+        /// blob-size cap).
+        case unpublishable = "unpublishable"
+        /// The component was stopped (or cancelled) before the request completed.
+        case stopped = "stopped"
+        /// The component is already running (e.g. a background flusher started twice).
+        case alreadyStarted = "already_started"
+    }
+
+    /// The class.
+    public var code: Code
+    /// One line for an operator.
+    public var message: String
+    /// The DA height involved, if any.
+    public var height: UInt64?
+    /// The blob index within `height` involved, if any.
+    public var index: UInt32?
+
+    /// Creates an error.
+    public init(_ code: Code, _ message: String, height: UInt64? = nil, index: UInt32? = nil) {
+        self.code = code
+        self.message = message
+        self.height = height
+        self.index = index
+    }
+
+    /// `code: message`.
+    public var description: String { "\(code.rawValue): \(message)" }
+}
+
+/// Exponential backoff: `initial`, doubling per consecutive failure, capped at `maximum`.
+public struct Backoff: Hashable, Sendable {
+    /// The runtime default: 1 s doubling to 60 s (PRODUCT.md §2).
+    public static let standard = Backoff(initial: .seconds(1), maximum: .seconds(60))
+
+    /// The first delay.
+    public var initial: Duration
+    /// The largest delay.
+    public var maximum: Duration
+
+    /// Creates a backoff; `maximum` below `initial` is raised to `initial`.
+    public init(initial: Duration, maximum: Duration) {
+        self.initial = initial
+        self.maximum = max(initial, maximum)
+    }
+
+    /// The delay before retry number `attempt` (1 for the first retry).
+    public func delay(attempt: Int) -> Duration {
+        var delay = initial
+        var step = 1
+        while step < attempt && delay < maximum {
+            delay = delay * 2
+            step += 1
+        }
+        return min(delay, maximum)
+    }
+}
+
+/// How the runtime waits: an injected sleep so tests never depend on wall-clock time.
+///
+/// Production code uses ``continuous`` (or any `Clock`); tests pass a sleeper that records the requested
+/// durations and returns at once, or one that waits for the test to release it. A sleeper throws
+/// `CancellationError` when its task is cancelled.
+public struct Sleeper: Sendable {
+    private let body: @Sendable (Duration) async throws -> Void
+
+    /// A sleeper running `body`.
+    public init(_ body: @escaping @Sendable (Duration) async throws -> Void) {
+        self.body = body
+    }
+
+    /// Sleeps on `clock`.
+    public static func clock<C: Clock>(_ clock: C) -> Sleeper where C.Duration == Duration {
+        Sleeper { duration in try await clock.sleep(for: duration) }
+    }
+
+    /// Sleeps on the continuous clock.
+    public static var continuous: Sleeper { .clock(ContinuousClock()) }
+
+    /// Waits `duration` (or whatever the injected body does).
+    public func sleep(for duration: Duration) async throws {
+        try await body(duration)
+    }
+}
+
+/// How blob bytes are checked against the DA's commitment before they reach the state machine
+/// (docs/events.md §7: the bytes must be the bytes on the DA).
+public struct CommitmentScheme: Sendable {
+    private let compute: (@Sendable ([UInt8]) -> [UInt8])?
+    /// A short name for logs and reports.
+    public let name: String
+
+    /// A scheme computing the commitment of a blob with `compute`.
+    public init(name: String, compute: @escaping @Sendable ([UInt8]) -> [UInt8]) {
+        self.name = name
+        self.compute = compute
+    }
+
+    private init(unverifiedNamed name: String) {
+        self.name = name
+        self.compute = nil
+    }
+
+    /// SHA-256 of the blob's bytes: the commitment of `MemoryDA` and `FileLogDA`.
+    public static let sha256 = CommitmentScheme(name: "sha256") { DSDNCore.sha256($0).bytes }
+
+    /// No verification, for backends whose commitment cannot be recomputed from the bytes alone
+    /// (Celestia's share commitment, until it is implemented).
+    public static let unverified = CommitmentScheme(unverifiedNamed: "unverified")
+
+    /// The commitment of `data`, or `nil` when this scheme does not verify.
+    public func commitment(of data: [UInt8]) -> [UInt8]? { compute?(data) }
+
+    /// Whether `blob`'s bytes match its reference's commitment (always true when unverified).
+    public func matches(_ blob: DABlob) -> Bool {
+        guard let compute else { return true }
+        return compute(blob.data) == blob.reference.commitment
+    }
+}
+
+/// Blob-level outcome counts of a stretch of DA history.
+public struct DeliveryCounts: Hashable, Sendable {
+    /// Blobs offered to the state machine.
+    public var blobsSeen: UInt64 = 0
+    /// Blobs applied.
+    public var blobsApplied: UInt64 = 0
+    /// Blobs skipped as duplicates by (publisher, sequence).
+    public var blobsDuplicate: UInt64 = 0
+    /// Rejected blobs, indexed by `RejectionReason.rawValue` (slot 0 unused), like the cursor.
+    public var rejectionCounts = [UInt64](repeating: 0, count: 8)
+    /// Blobs refused as out of order: a reader bug, never expected.
+    public var blobsOutOfOrder: UInt64 = 0
+    /// Events applied.
+    public var eventsApplied: UInt64 = 0
+
+    /// Creates zero counts.
+    public init() {}
+
+    /// Rejected blobs of all reasons.
+    public var blobsRejected: UInt64 { rejectionCounts.reduce(0, +) }
+
+    /// Rejected blobs for one reason.
+    public func rejections(_ reason: RejectionReason) -> UInt64 { rejectionCounts[Int(reason.rawValue)] }
+
+    mutating func record(_ outcome: BlobOutcome) {
+        blobsSeen += 1
+        switch outcome {
+        case let .applied(events):
+            blobsApplied += 1
+            eventsApplied += UInt64(events)
+        case .duplicate:
+            blobsDuplicate += 1
+        case let .rejected(rejection):
+            rejectionCounts[Int(rejection.reason.rawValue)] += 1
+        case .outOfOrder:
+            blobsOutOfOrder += 1
+        }
+    }
+}
+
+/// Reads one height's blobs and verifies each against its commitment, re-reading a mismatching height
+/// up to `maxRereads` times. Shared by the rebuilder and the consumer so both apply exactly the same bytes.
+struct VerifiedReader: Sendable {
+    let da: any DALayer
+    let namespace: DANamespace
+    let scheme: CommitmentScheme
+    let maxRereads: Int
+
+    enum Failure: Error {
+        /// The DA call failed.
+        case da(DAError)
+        /// Every read of the height had a blob whose bytes did not match its commitment.
+        case mismatch(height: UInt64, index: UInt32, reads: Int)
+    }
+
+    /// The verified blobs of `height`, sorted by index, and how many re-reads a mismatch caused.
+    func read(_ height: UInt64) async throws(Failure) -> (blobs: [DABlob], rereads: Int) {
+        var rereads = 0
+        while true {
+            let blobs: [DABlob]
+            do {
+                blobs = try await da.blobs(of: namespace, at: height)
+            } catch {
+                throw .da(error)
+            }
+            if let bad = blobs.first(where: { !scheme.matches($0) }) {
+                if rereads >= maxRereads {
+                    throw .mismatch(height: height, index: bad.reference.index, reads: rereads + 1)
+                }
+                rereads += 1
+                continue
+            }
+            return (blobs.sorted { $0.reference.index < $1.reference.index }, rereads)
+        }
+    }
+}

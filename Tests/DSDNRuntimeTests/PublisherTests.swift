@@ -1,0 +1,157 @@
+import DSDNCore
+import DSDNDA
+import Testing
+
+@testable import DSDNRuntime
+
+@Suite struct PublisherTests {
+    func node(_ i: Int) -> Event {
+        .nodeRegistered(nodeID: "node-\(i)", zone: "zone-\(i % 3)", addr: "10.0.0.\(i % 250):7000", capacityBytes: 1 << 40)
+    }
+
+    func makePublisher(_ da: MemoryDA, batchSize: Int, maxBlobBytes: Int = 2 * 1024 * 1024, sleeper: Sleeper = RecordingSleeper().sleeper, lastSequence: UInt64 = 0) throws -> EventPublisher {
+        try EventPublisher(
+            da: da, namespace: testNamespace, publisherID: "pub-1", lastSequence: lastSequence,
+            options: fastPublisherOptions(batchSize: batchSize, sleeper: sleeper, maxBlobBytes: maxBlobBytes))
+    }
+
+    func envelopes(_ da: MemoryDA) async throws -> [BlobEnvelope] {
+        try await da.allBlobs(of: testNamespace).map { try BlobCodec.decode($0.data) }
+    }
+
+    @Test func belowBatchSizeNothingIsPostedAndReachingItPostsOneBlob() async throws {
+        let da = MemoryDA()
+        let publisher = try makePublisher(da, batchSize: 5)
+        var tickets: [PublishTicket] = []
+        for i in 0..<4 { tickets.append(try await publisher.enqueue(node(i))) }
+        #expect(try await da.head() == 0)
+        #expect(await publisher.pendingCount == 4)
+        tickets.append(try await publisher.enqueue(node(4)))
+        let receipt = try await tickets[4].inclusion()
+        #expect(receipt.sequence == 1)
+        #expect(try await tickets[0].inclusion() == receipt)
+        #expect(try await da.head() == 1)
+        let posted = try await envelopes(da)
+        #expect(posted.count == 1)
+        #expect(posted.first?.events == (0..<5).map(node))
+        #expect(await publisher.pendingCount == 0)
+    }
+
+    @Test func emptyFlushPostsNothing() async throws {
+        let da = MemoryDA()
+        let publisher = try makePublisher(da, batchSize: 5)
+        await publisher.flush()
+        #expect(try await da.head() == 0)
+        #expect(await publisher.counters.submitAttempts == 0)
+        #expect(await publisher.lastSequence == 0)
+    }
+
+    @Test func batchSizeZeroMeansOne() async throws {
+        let da = MemoryDA()
+        let publisher = try makePublisher(da, batchSize: 0)
+        #expect(publisher.options.batchSize == 1)
+        let first = try await publisher.publish(node(0))
+        let second = try await publisher.publish(node(1))
+        #expect(first.reference.height == 1 && second.reference.height == 2)
+        #expect(try await envelopes(da).map(\.events.count) == [1, 1])
+    }
+
+    @Test func stopFlushesAndRefusesNewEvents() async throws {
+        let da = MemoryDA()
+        let publisher = try makePublisher(da, batchSize: 100)
+        var tickets: [PublishTicket] = []
+        for i in 0..<3 { tickets.append(try await publisher.enqueue(node(i))) }
+        #expect(try await da.head() == 0)
+        await publisher.stop()
+        #expect(try await da.head() == 1)
+        for ticket in tickets { #expect(try await ticket.inclusion().sequence == 1) }
+        let error = await runtimeError { try await publisher.enqueue(node(9)) }
+        #expect(error?.code == .stopped)
+    }
+
+    @Test func flusherTickPostsAndStartingTwiceThrows() async throws {
+        let da = MemoryDA()
+        let ticks = TickSleeper()
+        let publisher = try makePublisher(da, batchSize: 100, sleeper: ticks.sleeper)
+        try await publisher.startFlusher()
+        let error = await runtimeError { try await publisher.startFlusher() }
+        #expect(error?.code == .alreadyStarted)
+        let ticket = try await publisher.enqueue(node(0))
+        #expect(try await da.head() == 0)
+        ticks.tick()
+        let receipt = try await ticket.inclusion()
+        #expect(receipt.reference.height == 1)
+        await publisher.stop()
+        #expect(await publisher.isFlusherRunning == false)
+        let afterStop = await runtimeError { try await publisher.startFlusher() }
+        #expect(afterStop?.code == .stopped)
+    }
+
+    @Test func hundredConcurrentPublishesLoseNothing() async throws {
+        let da = MemoryDA()
+        let publisher = try makePublisher(da, batchSize: 10)
+        let receipts = try await withThrowingTaskGroup(of: PublishReceipt.self) { group in
+            for i in 0..<100 { group.addTask { try await publisher.publish(node(i)) } }
+            var all: [PublishReceipt] = []
+            for try await receipt in group { all.append(receipt) }
+            return all
+        }
+        #expect(receipts.count == 100)
+        let posted = try await envelopes(da)
+        #expect(posted.map(\.sequence) == Array(1...10))
+        #expect(posted.allSatisfy { $0.events.count == 10 })
+        let ids = posted.flatMap(\.events).compactMap { event -> String? in
+            if case let .nodeRegistered(nodeID, _, _, _) = event { nodeID } else { nil }
+        }
+        #expect(Set(ids) == Set((0..<100).map { "node-\($0)" }))
+        #expect(ids.count == 100)
+    }
+
+    @Test func blobSizeCapSplitsALargeBatch() async throws {
+        let da = MemoryDA()
+        let cap = 600
+        let publisher = try makePublisher(da, batchSize: 64, maxBlobBytes: cap)
+        let events = (0..<64).map(node)
+        var tickets: [PublishTicket] = []
+        for event in events { tickets.append(try await publisher.enqueue(event)) }
+        for ticket in tickets { _ = try await ticket.inclusion() }
+        let blobs = await da.allBlobs(of: testNamespace)
+        #expect(blobs.count > 1)
+        #expect(blobs.allSatisfy { $0.data.count <= cap })
+        let posted = try await envelopes(da)
+        #expect(posted.flatMap(\.events) == events)  // order preserved across the split
+        #expect(posted.map(\.sequence) == Array(1...UInt64(posted.count)))
+        #expect(await publisher.counters.splits > 0)
+        // One event that alone exceeds the cap is refused up front.
+        let huge = Event.nodeRegistered(nodeID: String(repeating: "n", count: 128), zone: String(repeating: "z", count: 128), addr: String(repeating: "h", count: 240) + ":1", capacityBytes: 1)
+        let small = try makePublisher(da, batchSize: 1, maxBlobBytes: 300)
+        let error = await runtimeError { try await small.enqueue(huge) }
+        #expect(error?.code == .unpublishable)
+    }
+
+    @Test func sequencesContinueAfterLastSequenceAndRetriesReuseThem() async throws {
+        let da = MemoryDA(faults: .init(seed: 1, failurePerMillion: 500_000))
+        let sleeper = RecordingSleeper()
+        let publisher = try makePublisher(da, batchSize: 2, sleeper: sleeper.sleeper, lastSequence: 41)
+        for i in 0..<20 { _ = try await publisher.enqueue(node(i)) }
+        await publisher.flush()
+        let posted = try await envelopes(da)
+        #expect(posted.map(\.sequence) == Array(42...51))
+        #expect(await publisher.counters.submitFailures > 0)
+        #expect(sleeper.durations.first == .seconds(1))
+    }
+
+    @Test func nonRetryableFailureFailsTheTickets() async throws {
+        let da = MemoryDA(maxBlobSize: 100)
+        let publisher = try makePublisher(da, batchSize: 3)
+        let tickets = try await [publisher.enqueue(node(0)), publisher.enqueue(node(1)), publisher.enqueue(node(2))]
+        let error = await runtimeError { try await tickets[2].inclusion() }
+        #expect(error?.code == .unpublishable)
+        #expect(await publisher.counters.eventsFailed == 3)
+    }
+
+    @Test func invalidPublisherID() async {
+        let error = await runtimeError { try EventPublisher(da: MemoryDA(), namespace: testNamespace, publisherID: "has space") }
+        #expect(error?.code == .unpublishable)
+    }
+}
