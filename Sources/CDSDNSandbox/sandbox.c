@@ -20,11 +20,16 @@
 /// The most values one library call may return (table.unpack, string.byte).
 #define DSDN_MAX_RESULTS 256
 
+/// The size of the integer range i..j, without signed overflow.
+static lua_Unsigned range_size(lua_Integer i, lua_Integer j) {
+    return j >= i ? (lua_Unsigned)j - (lua_Unsigned)i + 1 : 0;
+}
+
 enum breach { BREACH_NONE = 0, BREACH_INSTRUCTIONS, BREACH_MEMORY, BREACH_INVALID };
 
 typedef struct buffer {
     uint8_t *bytes;
-    size_t length, capacity;
+    size_t length, capacity, limit;
     int overflow;
 } buffer;
 
@@ -52,7 +57,7 @@ static int buf_reserve(buffer *b, size_t extra) {
     if (b->length + extra <= b->capacity) return 1;
     size_t capacity = b->capacity ? b->capacity : 4096;
     while (capacity < b->length + extra) capacity *= 2;
-    if (capacity > ((size_t)256 << 20)) { b->overflow = 1; return 0; }
+    if (capacity > b->limit) { b->overflow = 1; return 0; }
     uint8_t *bytes = realloc(b->bytes, capacity);
     if (!bytes) { b->overflow = 1; return 0; }
     b->bytes = bytes;
@@ -173,13 +178,25 @@ static int safe_tostring(lua_State *L) {
 /// bytewise. Other key types are refused.
 typedef struct key_entry { int is_string; lua_Number number; lua_Integer integer; int is_integer; const char *s; size_t len; int slot; } key_entry;
 
+/// i < f, exactly (as Lua compares an integer with a float: no rounding of the integer).
+static int int_less_float(lua_Integer i, double f) {
+    if (f >= 9223372036854775808.0) return 1;
+    if (f < -9223372036854775808.0) return 0;
+    double floor_f = floor(f);
+    return floor_f == f ? i < (lua_Integer)f : i <= (lua_Integer)floor_f;
+}
+
+static int int_equals_float(lua_Integer i, double f) {
+    return f >= -9223372036854775808.0 && f < 9223372036854775808.0 && floor(f) == f && (lua_Integer)f == i;
+}
+
 static int key_less(const key_entry *a, const key_entry *b) {
     if (a->is_string != b->is_string) return !a->is_string;
     if (!a->is_string) {
         if (a->is_integer && b->is_integer) return a->integer < b->integer;
-        lua_Number x = a->is_integer ? (lua_Number)a->integer : a->number;
-        lua_Number y = b->is_integer ? (lua_Number)b->integer : b->number;
-        return x < y;
+        if (a->is_integer) return int_less_float(a->integer, b->number);
+        if (b->is_integer) return !int_less_float(b->integer, a->number) && !int_equals_float(b->integer, a->number);
+        return a->number < b->number;
     }
     size_t n = a->len < b->len ? a->len : b->len;
     int c = memcmp(a->s, b->s, n);
@@ -378,8 +395,8 @@ static int safe_byte(lua_State *L) {
     if (i < 0) i = len + i + 1 > 0 ? len + i + 1 : 1;
     if (j < 0) j = len + j + 1;
     if (j > len) j = len;
-    if (j - i + 1 > DSDN_MAX_RESULTS)
-        return luaL_error(L, "string.byte: at most %d results, asked for %I", DSDN_MAX_RESULTS, j - i + 1);
+    if (range_size(i, j) > DSDN_MAX_RESULTS)
+        return luaL_error(L, "string.byte: at most %d results, asked for %I", DSDN_MAX_RESULTS, (lua_Integer)range_size(i, j));
     return charged_by_length(L);
 }
 
@@ -392,15 +409,19 @@ static int charged_by_arguments(lua_State *L) {
     return lua_gettop(L);
 }
 
-/// Wraps a table function that works in proportion to the length of its first (table) argument.
+/// Wraps a table function that works in proportion to the length of its first (table) argument, or,
+/// for unpack (upvalue 2 = 1) and concat (upvalue 2 = 2), to the index range it is asked for.
 static int charged_by_table(lua_State *L) {
     lua_Unsigned length = lua_type(L, 1) == LUA_TTABLE ? lua_rawlen(L, 1) : 0;
-    if (lua_type(L, 1) == LUA_TTABLE && lua_toboolean(L, lua_upvalueindex(2))) {
-        // table.unpack: the work is the range asked for.
+    lua_Integer kind = lua_tointeger(L, lua_upvalueindex(2));
+    if (lua_type(L, 1) == LUA_TTABLE && kind == 1) {
         lua_Integer i = luaL_optinteger(L, 2, 1), j = luaL_opt(L, luaL_checkinteger, 3, (lua_Integer)length);
-        length = j >= i ? (lua_Unsigned)(j - i) + 1 : 0;
+        length = range_size(i, j);
         if (length > DSDN_MAX_RESULTS)
             return luaL_error(L, "table.unpack: at most %d results, asked for %I", DSDN_MAX_RESULTS, (lua_Integer)length);
+    } else if (lua_type(L, 1) == LUA_TTABLE && kind == 2) {
+        lua_Integer i = luaL_optinteger(L, 3, 1), j = luaL_opt(L, luaL_checkinteger, 4, (lua_Integer)length);
+        length = range_size(i, j);
     }
     charge(L, (uint64_t)length + 1);
     lua_pushvalue(L, lua_upvalueindex(1));
@@ -470,7 +491,7 @@ static void copy_fields(lua_State *L, int from, int to, const char *const *names
 
 static void wrap_field(lua_State *L, int from, int to, const char *name, lua_CFunction wrapper, int extra) {
     lua_getfield(L, from, name);
-    if (extra) lua_pushboolean(L, 1);
+    if (extra) lua_pushinteger(L, extra);
     lua_pushcclosure(L, wrapper, extra ? 2 : 1);
     lua_setfield(L, to, name);
 }
@@ -522,7 +543,7 @@ static void push_policy_env(lua_State *L) {
     int table = lua_gettop(L);
     lua_newtable(L);
     int safe_table = lua_gettop(L);
-    wrap_field(L, table, safe_table, "concat", charged_by_table, 0);
+    wrap_field(L, table, safe_table, "concat", charged_by_table, 2);
     wrap_field(L, table, safe_table, "insert", charged_by_table, 0);
     wrap_field(L, table, safe_table, "remove", charged_by_table, 0);
     wrap_field(L, table, safe_table, "unpack", charged_by_table, 1);
@@ -710,7 +731,7 @@ static void write_value(lua_State *L, int index, writer *w) {
         case LUA_TFUNCTION: buf_u8(w->out, DSDN_TAG_FUNCTION); break;
         default: buf_u8(w->out, DSDN_TAG_OTHER); break;
     }
-    if (w->out->overflow) w->error = "a result is larger than 256 MiB";
+    if (w->out->overflow) w->error = w->refuse_shared ? "a result is larger than 64 MiB" : "a declaration is larger than 16 MiB";
 }
 
 // Protected helpers: run with lua_pcall so an allocation failure never escapes unprotected.
@@ -722,6 +743,7 @@ static int protected_export(lua_State *L) {
     writer w = {&box->result, 0, 0, NULL, 3, refuse_shared};
     box->result.length = 0;
     box->result.overflow = 0;
+    box->result.limit = refuse_shared ? (size_t)64 << 20 : (size_t)16 << 20;
     write_value(L, 2, &w);
     if (w.error) { lua_pushstring(L, w.error); return 1; }
     return 0;
@@ -1030,10 +1052,20 @@ static int export_top(dsdn_box *box, int refuse_shared) {
     return DSDN_OK;
 }
 
-int dsdn_box_load(dsdn_box *box, const char *source, size_t length, const char *chunkname, const dsdn_limits *limits) {
+int dsdn_box_load(dsdn_box *box, const char *source, size_t length, const char *chunkname, const dsdn_limits *limits,
+                  int export_declaration) {
     lua_State *L = box->L;
     int base = lua_gettop(L);
     box->result.length = 0;
+    // A top level that calls math.random must see the same numbers everywhere: seed it with 0 (a
+    // decision reseeds with its own seed), protected and before the budget applies.
+    lua_rawgeti(L, LUA_REGISTRYINDEX, box->randomseed_ref);
+    lua_pushinteger(L, 0);
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+        set_message(box, "math.randomseed failed", 22);
+        lua_settop(L, base);
+        return DSDN_INVALID;
+    }
     begin(box, limits);
     int status = luaL_loadbufferx(L, source, length, chunkname, "t");  // text only: bytecode can crash Lua
     if (status != LUA_OK) {
@@ -1045,11 +1077,6 @@ int dsdn_box_load(dsdn_box *box, const char *source, size_t length, const char *
     // The chunk's only upvalue is _ENV: give it the sandbox environment instead of the globals.
     lua_rawgeti(L, LUA_REGISTRYINDEX, box->env_ref);
     lua_setupvalue(L, -2, 1);
-    // A top level that calls math.random must see the same numbers everywhere: seed it with 0 (a
-    // decision reseeds with its own seed). Seeding allocates nothing.
-    lua_rawgeti(L, LUA_REGISTRYINDEX, box->randomseed_ref);
-    lua_pushinteger(L, 0);
-    lua_call(L, 1, 0);
     status = lua_pcall(L, 0, 1, 0);
     end(box);
     if (status != LUA_OK) {
@@ -1064,7 +1091,7 @@ int dsdn_box_load(dsdn_box *box, const char *source, size_t length, const char *
         lua_settop(L, base);
         return DSDN_INVALID;
     }
-    int outcome = export_top(box, 0);
+    int outcome = export_declaration ? export_top(box, 0) : DSDN_OK;
     if (outcome == DSDN_OK) {
         luaL_unref(L, LUA_REGISTRYINDEX, box->policy_ref);
         box->policy_ref = luaL_ref(L, LUA_REGISTRYINDEX);

@@ -161,6 +161,7 @@ public struct StateMachine: Sendable {
             if record != state.nodes[Int(symbol)] { setNode(symbol, record) }
 
         case let .nodeUnregistered(nodeID):
+            try Validation.identifier(nodeID, field: "node_id")
             guard let symbol = state.nodeNames.lookup(nodeID), state.nodes[Int(symbol)] != nil else { return }
             markReplicasLost(onNode: symbol)
             setNode(symbol, nil)
@@ -219,6 +220,7 @@ public struct StateMachine: Sendable {
             setChunk(hash, record)
 
         case let .replicaRemoved(hash, nodeID):
+            try Validation.identifier(nodeID, field: "node_id")
             guard var record = state.chunks[hash], let symbol = state.nodeNames.lookup(nodeID),
                 let position = record.replicas.firstIndex(ofNode: symbol)
             else { return }

@@ -104,7 +104,8 @@ public enum EventJSON {
     public static func decodeNumberedLines(_ text: String) throws(LineError) -> [(line: Int, event: Event)] {
         var events: [(line: Int, event: Event)] = []
         var lineNumber = 0
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        // "\r\n" is one Character in Swift: split on both so CRLF files read line by line.
+        for line in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
             lineNumber += 1
             let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
             if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }

@@ -182,5 +182,5 @@ public struct DecisionInputs: Sendable {
         return bytes
     }
 
-    func contains(_ id: String) -> Bool { nodeIndex[id] != nil }
+    func index(of id: String) -> Int? { nodeIndex[id] }
 }

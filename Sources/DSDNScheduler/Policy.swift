@@ -163,7 +163,9 @@ public struct Policy: Hashable, Sendable {
         case .nil: break
         case let value where value.mapEntries != nil && value.arrayValue?.isEmpty != false:
             for entry in value.mapEntries ?? [] {
-                guard let key = entry.key.stringValue else { throw invalid("\(name): parameter names must be strings") }
+                guard let key = entry.key.stringValue, (try? Validation.identifier(key, field: "parameter")) != nil else {
+                    throw invalid("\(name): parameter names must be identifiers (printable ASCII, no spaces), got \(describe(entry.key))")
+                }
                 switch entry.value {
                 case let .number(value) where !value.isFinite: throw invalid("\(name): parameter \(key) must be finite")
                 case .integer, .number: parameters.append((key, .number(entry.value)))

@@ -19,6 +19,21 @@ public struct ProbeReport: Hashable, Sendable {
 
     /// The final outcome: the decision's, or the load's when loading failed.
     public var outcome: SandboxOutcome { decide ?? load }
+
+    /// Creates a report.
+    public init(
+        load: SandboxOutcome, loadInstructions: UInt64, loadPeakMemory: UInt64, decide: SandboxOutcome?,
+        decideInstructions: UInt64, decidePeakMemory: UInt64, chosen: [String], message: String
+    ) {
+        self.load = load
+        self.loadInstructions = loadInstructions
+        self.loadPeakMemory = loadPeakMemory
+        self.decide = decide
+        self.decideInstructions = decideInstructions
+        self.decidePeakMemory = decidePeakMemory
+        self.chosen = chosen
+        self.message = message
+    }
 }
 
 /// Runs a policy once on a fixed four-node cluster: the quickest way to see how a policy (or a hostile

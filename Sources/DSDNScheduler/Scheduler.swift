@@ -35,7 +35,7 @@ public enum Scheduler {
         let encoded = inputs.encode(chunk: chunk, parameters: parameters, seed: seed)
 
         guard let sandbox = try? PolicySandbox() else { return .failure(PolicyError(.memoryBudget, "cannot create a Lua state")) }
-        let load = sandbox.load(source: policy.source, chunkName: policy.name, budget: policy.budget)
+        let load = sandbox.load(source: policy.source, chunkName: policy.name, budget: policy.budget, exportDeclaration: false)
         guard load.outcome == .ok else {
             return .failure(PolicyError(load.outcome, "\(policy.label): \(load.message)", instructions: load.instructions, peakMemory: load.peakMemory))
         }
@@ -92,7 +92,9 @@ public enum Scheduler {
                         throw invalid("score terms of node \(id) must be a table of name = number, got \(rawTerms.typeName)")
                     }
                     for entry in entries {
-                        guard let name = entry.key.stringValue else { throw invalid("score terms of node \(id) must have string names") }
+                        guard let name = entry.key.stringValue, (try? Validation.identifier(name, field: "term")) != nil else {
+                            throw invalid("score terms of node \(id) must be named by identifiers (printable ASCII), got \(describe(entry.key))")
+                        }
                         guard let term = entry.value.doubleValue, term.isFinite else {
                             let got = entry.value.doubleValue.map { $0.isNaN ? "nan" : ($0 > 0 ? "inf" : "-inf") } ?? entry.value.typeName
                             throw invalid("score term \(name) of node \(id) must be a finite number, got \(got)")
@@ -118,14 +120,17 @@ public enum Scheduler {
         }
         guard rawChosen.count <= want else { throw invalid("select returned \(rawChosen.count) nodes but only \(want) are wanted") }
         var chosen: [String] = []
-        var seen = Set<String>()
-        let candidates = Set(verdicts.filter(\.passed).map(\.nodeID))
+        var seen = Set<Int>()
         for entry in rawChosen {
             guard let id = entry.stringValue else { throw invalid("select must return node ids as strings, got \(entry.typeName)") }
-            guard inputs.contains(id) else { throw invalid("select returned unknown node id \(id.debugDescription)") }
-            guard candidates.contains(id) else { throw invalid("select returned node \(id) which did not pass the filter") }
-            guard seen.insert(id).inserted else { throw invalid("select returned node \(id) twice") }
-            chosen.append(id)
+            // Ids are matched byte for byte (Swift's String equality would accept a canonically equivalent
+            // spelling), and the host's own string is what goes out.
+            guard let index = inputs.index(of: id), inputs.nodeIDs[index].utf8.elementsEqual(id.utf8) else {
+                throw invalid("select returned unknown node id \(id.debugDescription)")
+            }
+            guard verdicts[index].passed else { throw invalid("select returned node \(id) which did not pass the filter") }
+            guard seen.insert(index).inserted else { throw invalid("select returned node \(id) twice") }
+            chosen.append(inputs.nodeIDs[index])
         }
         return (verdicts, chosen)
     }

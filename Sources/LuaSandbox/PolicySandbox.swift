@@ -109,11 +109,12 @@ public final class PolicySandbox {
     deinit { dsdn_box_free(box) }
 
     /// Compiles `source` in text mode and runs its top level under `budget`. On success `value` is the
-    /// table the file returned (functions appear as `.function`).
-    public func load(source: String, chunkName: String, budget: SandboxBudget) -> SandboxEvaluation {
+    /// table the file returned (functions appear as `.function`), unless `exportDeclaration` is false
+    /// (decisions, which need only the loaded policy).
+    public func load(source: String, chunkName: String, budget: SandboxBudget, exportDeclaration: Bool = true) -> SandboxEvaluation {
         var limits = budget.limits
         let code = source.utf8CString.withUnsafeBufferPointer { buffer in
-            dsdn_box_load(box, buffer.baseAddress, buffer.count - 1, "=" + chunkName, &limits)
+            dsdn_box_load(box, buffer.baseAddress, buffer.count - 1, "=" + chunkName, &limits, exportDeclaration ? 1 : 0)
         }
         return evaluation(code)
     }
@@ -145,12 +146,12 @@ public final class PolicySandbox {
         var message = messagePointer.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: messageLength), as: UTF8.self) } ?? ""
         if outcome == .ok {
             var length = 0
-            if let bytes = dsdn_box_result(box, &length) {
+            if let bytes = dsdn_box_result(box, &length), length > 0 {
                 let raw = UnsafeRawBufferPointer(start: bytes, count: length)
                 value = LuaTransport.decode(raw)
                 valueBytes = Array(raw)
             }
-            if value == nil {
+            if value == nil && length > 0 {
                 outcome = .invalidResult
                 message = "the result could not be read back"
             }

@@ -30,9 +30,9 @@ struct GenerateCommand: ParsableCommand {
     var zones: Int = 5
 
     func validate() throws {
-        guard events >= 0 else { throw ValidationError("--events must be zero or more, got \(events)") }
-        guard nodes >= 1 else { throw ValidationError("--nodes must be at least 1, got \(nodes)") }
-        guard zones >= 1 else { throw ValidationError("--zones must be at least 1, got \(zones)") }
+        guard (0...100_000_000).contains(events) else { throw ValidationError("--events must be from 0 to 100000000, got \(events)") }
+        guard (1...1_000_000).contains(nodes) else { throw ValidationError("--nodes must be from 1 to 1000000, got \(nodes)") }
+        guard (1...10_000).contains(zones) else { throw ValidationError("--zones must be from 1 to 10000, got \(zones)") }
     }
 
     func run() throws {

@@ -122,7 +122,7 @@ struct PlaceCommand: ParsableCommand {
                 if let reason = verdict.reason { entry["reason"] = reason }
                 if let score = verdict.score { entry["score"] = score }
                 if let rank = verdict.rank { entry["rank"] = rank }
-                if !verdict.terms.isEmpty { entry["terms"] = Dictionary(uniqueKeysWithValues: verdict.terms.map { ($0.name, $0.value) }) }
+                if !verdict.terms.isEmpty { entry["terms"] = Dictionary(verdict.terms.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first }) }
                 return entry
             },
         ]

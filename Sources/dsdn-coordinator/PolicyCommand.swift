@@ -13,13 +13,23 @@ struct PolicyCommand: ParsableCommand {
     )
 }
 
-/// Reads a policy file and loads it, or fails with one line.
-func loadPolicy(_ path: String) throws -> Policy {
+/// Reads a policy file as UTF-8 text, or fails with one line. The source hash is of exactly these bytes.
+func readPolicySource(_ path: String) throws -> String {
     guard let data = FileManager.default.contents(atPath: path) else {
         throw CommandFailure("cannot read \(path): no such file or not readable")
     }
-    // Bytes that are not UTF-8 (such as a bytecode dump) still reach the compiler, which refuses them.
-    let source = String(decoding: data, as: UTF8.self)
+    if data.first == 0x1B {
+        throw CommandFailure("syntax_error: \(path): attempt to load a binary chunk (policies are Lua text; bytecode is refused)")
+    }
+    guard let source = String(validating: Array(data), as: UTF8.self) else {
+        throw CommandFailure("\(path): not UTF-8 text (policy files are Lua source in UTF-8)")
+    }
+    return source
+}
+
+/// Reads a policy file and loads it, or fails with one line.
+func loadPolicy(_ path: String) throws -> Policy {
+    let source = try readPolicySource(path)
     do {
         return try Policy.load(source: source, fileName: path)
     } catch {
@@ -38,12 +48,15 @@ struct PolicyReport {
     init(path: String) {
         self.path = path
         examples = []
-        guard let data = FileManager.default.contents(atPath: path) else {
-            readError = "cannot read \(path): no such file or not readable"
+        let source: String
+        do {
+            source = try readPolicySource(path)
+        } catch {
+            readError = "\(error)"
             return
         }
         do throws(PolicyError) {
-            let policy = try Policy.load(source: String(decoding: data, as: UTF8.self), fileName: path)
+            let policy = try Policy.load(source: source, fileName: path)
             self.policy = policy
             examples = policy.runExamples()
         } catch {
@@ -113,7 +126,7 @@ struct PolicyReport {
             object["policy"] = [
                 "name": policy.name, "version": policy.version, "api": Policy.apiLevel, "source_hash": policy.sourceHash.hex,
                 "description": policy.description,
-                "params": Dictionary(uniqueKeysWithValues: policy.parameters.map { ($0.name, $0.value.description) }),
+                "params": Dictionary(policy.parameters.map { ($0.name, $0.value.description) }, uniquingKeysWith: { first, _ in first }),
                 "budget": ["instructions": policy.budget.instructions, "memory": policy.budget.memory],
                 "hooks": ["filter": policy.hasFilter, "score": true, "select": policy.hasSelect],
             ]
@@ -253,14 +266,25 @@ struct PolicyProbeCommand: ParsableCommand {
     func run() throws {
         var reports: [(String, ProbeReport)] = []
         for file in files {
-            guard let data = FileManager.default.contents(atPath: file) else {
+            guard FileManager.default.isReadableFile(atPath: file) else {
                 throw CommandFailure("cannot read \(file): no such file or not readable")
+            }
+            let source: String
+            do {
+                source = try readPolicySource(file)
+            } catch {
+                // Bytecode or bytes that are not UTF-8 cannot be compiled: a per-file syntax error.
+                let message = "\(error)".replacingOccurrences(of: "syntax_error: ", with: "")
+                reports.append((file, ProbeReport(
+                    load: .syntaxError, loadInstructions: 0, loadPeakMemory: 0, decide: nil, decideInstructions: 0,
+                    decidePeakMemory: 0, chosen: [], message: message)))
+                continue
             }
             let override = (instructions != nil || memory != nil)
                 ? SandboxBudget(instructions: instructions ?? SandboxBudget.default.instructions, memory: memory ?? SandboxBudget.default.memory)
                 : nil
             let report = PolicyProbe.run(
-                source: String(decoding: data, as: UTF8.self), fileName: file, loadBudget: override ?? .default, decideBudget: override)
+                source: source, fileName: file, loadBudget: override ?? .default, decideBudget: override)
             reports.append((file, report))
         }
         if json {
@@ -318,8 +342,8 @@ struct PolicyDigestCommand: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard nodes >= 1 else { throw ValidationError("--nodes must be at least 1, got \(nodes)") }
-        guard decisions >= 1 else { throw ValidationError("--decisions must be at least 1, got \(decisions)") }
+        guard (1...100_000).contains(nodes) else { throw ValidationError("--nodes must be from 1 to 100000, got \(nodes)") }
+        guard (1...1_000_000).contains(decisions) else { throw ValidationError("--decisions must be from 1 to 1000000, got \(decisions)") }
     }
 
     func run() throws {

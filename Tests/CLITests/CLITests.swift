@@ -61,7 +61,7 @@ import Testing
     @Test(arguments: [
         (["state", "/nonexistent/history.jsonl"], "cannot read"),
         (["state", "-"], "line 2: not valid JSON"),
-        (["generate", "--nodes", "0"], "--nodes must be at least 1"),
+        (["generate", "--nodes", "0"], "--nodes must be from 1 to"),
         (["state", "--bogus", "x"], "Unknown option"),
         (["frobnicate"], "Unexpected argument"),
     ])

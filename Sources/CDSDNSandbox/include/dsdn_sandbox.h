@@ -44,8 +44,10 @@ dsdn_box *dsdn_box_new(void);
 void dsdn_box_free(dsdn_box *box);
 
 /// Compiles `source` in text mode, runs its top level under `limits`, and keeps the table it returns as
-/// the policy. On DSDN_OK the result buffer holds the exported policy table (functions as tag FUNCTION).
-int dsdn_box_load(dsdn_box *box, const char *source, size_t length, const char *chunkname, const dsdn_limits *limits);
+/// the policy. With `export_declaration`, on DSDN_OK the result buffer holds the exported policy table
+/// (functions as tag FUNCTION; at most 16 MiB).
+int dsdn_box_load(dsdn_box *box, const char *source, size_t length, const char *chunkname, const dsdn_limits *limits,
+                  int export_declaration);
 
 /// Runs one decision: decodes `input` (a MAP with "ctx" and "nodes"), seeds math.random with `seed`,
 /// calls the driver under `limits`, and exports its result into the result buffer.
