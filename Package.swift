@@ -102,6 +102,9 @@ let package = Package(
                 "DSDNInterchange",
                 "DSDNScheduler",
                 "LuaSandbox",
+                "DSDNDA",
+                "DSDNFileLog",
+                "DSDNRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings

@@ -2,7 +2,7 @@ import ArgumentParser
 
 /// The `dsdn-coordinator` command: the composition root of the coordinator.
 @main
-struct Coordinator: ParsableCommand {
+struct Coordinator: AsyncParsableCommand {
     /// The version printed by `--version`.
     static let version = "0.1.0"
 
@@ -17,7 +17,7 @@ struct Coordinator: ParsableCommand {
               dsdn-coordinator state examples/small-cluster.jsonl
             """,
         version: version,
-        subcommands: [StateCommand.self, GenerateCommand.self, PolicyCommand.self, PlaceCommand.self]
+        subcommands: [StateCommand.self, GenerateCommand.self, EventsCommand.self, RebuildCommand.self, PolicyCommand.self, PlaceCommand.self]
     )
 }
 

@@ -1,0 +1,46 @@
+import ArgumentParser
+import DSDNDA
+import DSDNFileLog
+
+/// `--da` and `--namespace`, shared by every command that reads or writes the DA.
+struct DAOptions: ParsableArguments {
+    @Option(
+        name: .customLong("da"),
+        help: "The DA: file:PATH, the embedded crash-safe log in directory PATH.")
+    var address: String = "file:.dsdn/da"
+
+    @Option(help: "The namespace name; its 10 user bytes are the first 10 bytes of SHA-256(name).")
+    var namespace: String = "dsdn"
+
+    func validate() throws {
+        _ = try directory()
+    }
+
+    /// The file log's directory, or a one-line refusal for every other address.
+    func directory() throws -> String {
+        if address.hasPrefix("file:") {
+            let path = String(address.dropFirst("file:".count))
+            guard !path.isEmpty else { throw ValidationError("--da file: needs a directory, e.g. file:.dsdn/da") }
+            return path
+        }
+        if address.hasPrefix("memory:") {
+            throw ValidationError("--da memory: keeps nothing between processes; use file:PATH")
+        }
+        if address.hasPrefix("celestia://") {
+            throw ValidationError("--da celestia:// is not available yet; use file:PATH")
+        }
+        throw ValidationError("--da must be file:PATH, got \(address.debugDescription)")
+    }
+
+    var daNamespace: DANamespace { DANamespace(name: namespace) }
+
+    /// Opens the log as its single writer (creating it), or read-only to follow it.
+    func open(readOnly: Bool) throws -> FileLogDA {
+        let directory = try directory()
+        do {
+            return readOnly ? try FileLogDA.openReadOnly(directory: directory) : try FileLogDA(directory: directory)
+        } catch {
+            throw CommandFailure("\(address): \(error.message)")
+        }
+    }
+}
