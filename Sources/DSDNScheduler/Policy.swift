@@ -104,16 +104,14 @@ public struct Policy: Hashable, Sendable {
     /// Compiles `source` in a fresh sandbox, runs its top level and validates the declaration.
     /// `fileName` names the chunk in error messages.
     public static func load(source: String, fileName: String) throws(PolicyError) -> Policy {
-        var costs = ProbeReport(
-            load: .ok, loadInstructions: 0, loadPeakMemory: 0, decide: nil, decideInstructions: 0, decidePeakMemory: 0, chosen: [], message: "")
-        return try PolicySandbox.withLargeStack { () -> Result<Policy, PolicyError> in
-            Result { () throws(PolicyError) in try load(source: source, fileName: fileName, budget: .default, costs: &costs) }
+        try PolicySandbox.withLargeStack { () -> Result<Policy, PolicyError> in
+            Result { () throws(PolicyError) in try load(source: source, fileName: fileName, budget: .default) }
         }.get()
     }
 
-    /// Loads with an explicit top-level budget, recording the load's costs in `costs`. Must run on a
-    /// large-stack thread.
-    static func load(source: String, fileName: String, budget: SandboxBudget, costs: inout ProbeReport) throws(PolicyError) -> Policy {
+    /// Loads with an explicit top-level budget. The load's costs end up in the policy, or in the error.
+    /// Must run on a large-stack thread.
+    static func load(source: String, fileName: String, budget: SandboxBudget) throws(PolicyError) -> Policy {
         // Lua positions read "name.lua:LINE:"; messages name the file as the operator gave it.
         let chunkName = fileName.split(separator: "/").last.map(String.init) ?? fileName
         let evaluation: SandboxEvaluation
@@ -122,12 +120,18 @@ public struct Policy: Hashable, Sendable {
         } else {
             evaluation = SandboxEvaluation(outcome: .memoryBudget, value: nil, message: "cannot create a Lua state", instructions: 0, peakMemory: 0)
         }
-        costs.loadInstructions = evaluation.instructions
-        costs.loadPeakMemory = evaluation.peakMemory
         guard evaluation.outcome == .ok, let declaration = evaluation.value else {
             throw PolicyError(evaluation.outcome, "\(fileName): \(evaluation.message)", instructions: evaluation.instructions, peakMemory: evaluation.peakMemory)
         }
-        var policy = try parse(declaration, source: source, file: fileName)
+        var policy: Policy
+        do {
+            policy = try parse(declaration, source: source, file: fileName)
+        } catch {
+            var located = error
+            located.instructions = evaluation.instructions
+            located.peakMemory = evaluation.peakMemory
+            throw located
+        }
         policy.loadInstructions = evaluation.instructions
         policy.loadPeakMemory = evaluation.peakMemory
         return policy

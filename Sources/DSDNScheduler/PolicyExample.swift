@@ -129,7 +129,13 @@ public struct PolicyExample: Hashable, Sendable {
     }
 
     /// The decision inputs this example describes (zones derived from its nodes).
-    var inputs: DecisionInputs {
+    var inputs: DecisionInputs { DecisionInputs(nodeTables: nodes) }
+}
+
+extension DecisionInputs {
+    /// Inputs from explicit node tables (examples, probes), already in id order, with the zone
+    /// summaries derived from them as they are from a state.
+    init(nodeTables nodes: [LuaValue]) {
         var zones: [String: (count: Int64, capacity: Int64, used: Int64)] = [:]
         for node in nodes {
             guard let zone = node["zone"].stringValue, !zone.isEmpty else { continue }
@@ -146,7 +152,7 @@ public struct PolicyExample: Hashable, Sendable {
                 ("utilization", .number(entry.capacity == 0 ? 0 : min(1, Double(entry.used) / Double(entry.capacity)))),
             ])
         }
-        return DecisionInputs(nodes: nodes, zones: .array(zoneTables))
+        self.init(nodes: nodes, zones: .array(zoneTables))
     }
 
     private static func saturating(_ a: Int64, _ b: Int64) -> Int64 {

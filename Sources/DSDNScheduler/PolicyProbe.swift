@@ -66,17 +66,17 @@ public enum PolicyProbe {
                 chosen: [], message: "")
             var policy: Policy
             do throws(PolicyError) {
-                policy = try Policy.load(source: source, fileName: fileName, budget: loadBudget, costs: &report)
+                policy = try Policy.load(source: source, fileName: fileName, budget: loadBudget)
             } catch {
                 report.load = error.outcome
+                report.loadInstructions = error.instructions
+                report.loadPeakMemory = error.peakMemory
                 report.message = error.message
                 return report
             }
-            let zones = LuaValue.array([
-                .record([("id", .string("z1")), ("nodes", .integer(2)), ("capacity", .integer(1 << 41)), ("used", .integer(2 << 30)), ("utilization", .number(Double(2 << 30) / Double(1 << 41)))]),
-                .record([("id", .string("z2")), ("nodes", .integer(2)), ("capacity", .integer(1 << 41)), ("used", .integer(4 << 30)), ("utilization", .number(Double(4 << 30) / Double(1 << 41)))]),
-            ])
-            let inputs = DecisionInputs(nodes: nodes, zones: zones)
+            report.loadInstructions = policy.loadInstructions
+            report.loadPeakMemory = policy.loadPeakMemory
+            let inputs = DecisionInputs(nodeTables: nodes)
             if let decideBudget { policy.budget = decideBudget }
             switch Scheduler.decide(chunk, inputs: inputs, policy: policy, parameters: policy.parameters) {
             case let .success(decision):
