@@ -23,6 +23,13 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
         // The system's liblua5.4 with the C shims Swift needs. Only LuaSandbox may import it.
@@ -90,6 +97,61 @@ let package = Package(
             dependencies: ["DSDNCore", "DSDNDA"],
             swiftSettings: strictSettings
         ),
+        // The running coordinator: composition of consumer, publisher with its durable outbox, the
+        // scheduling loop, metrics and the Hummingbird HTTP API, as services under ServiceLifecycle.
+        .target(
+            name: "DSDNService",
+            dependencies: [
+                "DSDNCore",
+                "DSDNDA",
+                "DSDNFileLog",
+                "DSDNRuntime",
+                "DSDNScheduler",
+                "DSDNInterchange",
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The Celestia DA backend: a JSON-RPC client of celestia-node (docs/celestia.md). The heavy HTTP
+        // client dependency is isolated here.
+        .target(
+            name: "DSDNCelestia",
+            dependencies: [
+                "DSDNCore",
+                "DSDNDA",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // A Celestia-compatible JSON-RPC server with injectable faults, for tests and for trying the
+        // coordinator by hand (`celestia-test-server`).
+        .target(
+            name: "CelestiaTestServer",
+            dependencies: [
+                "DSDNDA",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "celestia-test-server",
+            dependencies: [
+                "CelestiaTestServer",
+                "DSDNDA",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .target(
             name: "DSDNTestSupport",
             dependencies: ["DSDNCore", "DSDNDA", "DSDNInterchange"],
@@ -105,7 +167,11 @@ let package = Package(
                 "DSDNDA",
                 "DSDNFileLog",
                 "DSDNRuntime",
+                "DSDNService",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSettings
         ),
@@ -146,8 +212,30 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "DSDNServiceTests",
+            dependencies: [
+                "DSDNService", "DSDNRuntime", "DSDNCore", "DSDNDA", "DSDNFileLog", "DSDNScheduler",
+                "DSDNTestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "DSDNCelestiaTests",
+            dependencies: [
+                "DSDNCelestia", "CelestiaTestServer", "DSDNDA", "DSDNCore", "DSDNRuntime", "DSDNTestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "CLITests",
-            dependencies: ["dsdn-coordinator", "DSDNCore", "DSDNInterchange", "DSDNTestSupport"],
+            dependencies: [
+                "dsdn-coordinator", "celestia-test-server", "DSDNCore", "DSDNInterchange", "DSDNTestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
             swiftSettings: strictSettings
         ),
     ]

@@ -62,6 +62,8 @@ public struct StateMachine: Sendable {
 
     private var journal: [Undo] = []
     private var journaling = false
+    /// Superseded placements in the batch being applied; added to the cursor only if the batch commits.
+    private var pendingSuperseded: UInt64 = 0
 
     private enum Undo: Sendable {
         case node(UInt32, NodeRecord?)
@@ -117,6 +119,7 @@ public struct StateMachine: Sendable {
     public mutating func apply(events: [Event]) throws(ApplyError) {
         journal.removeAll(keepingCapacity: true)
         journaling = true
+        pendingSuperseded = 0
         defer { journaling = false }
         for (index, event) in events.enumerated() {
             do {
@@ -129,6 +132,7 @@ public struct StateMachine: Sendable {
             }
         }
         state.cursor.eventsApplied += UInt64(events.count)
+        state.cursor.placementsSuperseded += pendingSuperseded
     }
 
     /// Applies one event (a batch of one).
@@ -136,8 +140,37 @@ public struct StateMachine: Sendable {
         try apply(events: [event])
     }
 
-    private mutating func rollBack() {
-        while let entry = journal.popLast() {
+    /// Checks whether `events` would apply as one batch after `pending` (batches accepted earlier and
+    /// not applied yet; a pending batch that would fail is skipped, as the DA would reject it), and
+    /// leaves the state exactly as it was. Throws the error `apply(events:)` would throw for `events`.
+    public mutating func dryRun(_ events: [Event], after pending: [[Event]] = []) throws(ApplyError) {
+        journal.removeAll(keepingCapacity: true)
+        journaling = true
+        defer {
+            rollBack()
+            journaling = false
+        }
+        for batch in pending {
+            let mark = journal.count
+            do {
+                for event in batch { try apply(event) }
+            } catch {
+                rollBack(to: mark)
+            }
+        }
+        for (index, event) in events.enumerated() {
+            do {
+                try apply(event)
+            } catch {
+                var located = error
+                located.eventIndex = index
+                throw located
+            }
+        }
+    }
+
+    private mutating func rollBack(to mark: Int = 0) {
+        while journal.count > mark, let entry = journal.popLast() {
             switch entry {
             case let .node(symbol, record): setNode(symbol, record, journal: false)
             case let .chunk(hash, record): setChunk(hash, record, journal: false)
@@ -191,24 +224,37 @@ public struct StateMachine: Sendable {
         case let .chunkRemoved(hash):
             if state.chunks[hash] != nil { setChunk(hash, nil) }
 
-        case let .replicaAdded(hash, nodeID, index, addedAt, _):
+        case let .replicaAdded(hash, nodeID, index, addedAt, provenance):
             try Validation.identifier(nodeID, field: "node_id")
+            // A scheduler's placement (it carries provenance) that lost a race to an earlier one is a
+            // counted no-op, never an error: the first placement of a replica slot wins (first-wins).
+            let isPlacement = provenance != nil
             guard var record = state.chunks[hash] else {
+                if isPlacement { pendingSuperseded += 1; return }
                 throw ApplyError(.unknownChunk, "chunk \(hash) does not exist")
             }
             guard let symbol = state.nodeNames.lookup(nodeID), let node = state.nodes[Int(symbol)] else {
+                if isPlacement { pendingSuperseded += 1; return }
                 throw ApplyError(.unknownNode, "node \(nodeID) does not exist")
             }
-            guard node.status != .down else { throw ApplyError(.nodeDown, "node \(nodeID) is down") }
+            guard node.status != .down else {
+                if isPlacement { pendingSuperseded += 1; return }
+                throw ApplyError(.nodeDown, "node \(nodeID) is down")
+            }
             guard index < record.replicationFactor else {
                 throw ApplyError(.invalidField, "replica_index \(index) is out of range for replication_factor \(record.replicationFactor)")
             }
             let own = record.replicas.firstIndex(ofNode: symbol)
             if let own, !record.replicas[own].isLost {
-                if record.replicas[own].index == index { return }
+                if record.replicas[own].index == index {
+                    if isPlacement { pendingSuperseded += 1 }
+                    return
+                }
+                if isPlacement { pendingSuperseded += 1; return }
                 throw ApplyError(.nodeAlreadyHoldsChunk, "node \(nodeID) already holds replica index \(record.replicas[own].index) of chunk \(hash)")
             }
             if let holder = record.replicas.first(where: { $0.index == index && !$0.isLost }) {
+                if isPlacement { pendingSuperseded += 1; return }
                 throw ApplyError(.replicaIndexInUse, "replica index \(index) of chunk \(hash) is already used by node \(state.nodeNames[holder.node])")
             }
             let replica = Replica(node: symbol, addedAtMillis: addedAt, index: index, isLost: false)

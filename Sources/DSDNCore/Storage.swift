@@ -177,6 +177,9 @@ public struct DeliveryCursor: Hashable, Sendable {
     public internal(set) var blobsDuplicate: UInt64 = 0
     /// Events applied (including events that were no-ops, such as an identical re-registration).
     public internal(set) var eventsApplied: UInt64 = 0
+    /// Placements (`ReplicaAdded` with provenance) that were no-ops because an earlier placement took
+    /// their replica slot, or their chunk, node or node status changed since the decision (first-wins).
+    public internal(set) var placementsSuperseded: UInt64 = 0
     /// Rejected blobs per reason, indexed by `RejectionReason.rawValue`.
     public internal(set) var rejectionCounts = [UInt64](repeating: 0, count: 8)
     /// The most recent rejections, oldest first.

@@ -12,6 +12,12 @@ public enum EventJSON {
         /// What is wrong.
         public var message: String
 
+        /// Creates an error for `line` (0 when not from a file).
+        public init(line: Int, message: String) {
+            self.line = line
+            self.message = message
+        }
+
         /// `line N: message`.
         public var description: String { line > 0 ? "line \(line): \(message)" : message }
     }

@@ -106,6 +106,8 @@ public actor DAConsumer {
     public private(set) var counters = Counters()
     private var running = false
     private var waiters: [(height: UInt64, continuation: CheckedContinuation<Void, any Error>)] = []
+    private var observers: [Int: AsyncStream<UInt64>.Continuation] = [:]  // lookup only; never iterated for order
+    private var nextObserver = 0
 
     /// Creates a consumer that continues after `appliedHeight` with `machine` (a fresh machine and 0 to
     /// follow from the beginning; a rebuilt machine and its last height to continue after a rebuild).
@@ -129,8 +131,32 @@ public actor DAConsumer {
     /// A snapshot of the derived state: an independent value readers may keep.
     public func snapshot() -> DerivedState { machine.state }
 
+    /// Checks `events` against the current state after `pending` (see `StateMachine.dryRun`), leaving
+    /// the state unchanged. Used to refuse an event before it is acknowledged rather than have its blob
+    /// rejected later.
+    public func dryRun(_ events: [Event], after pending: [[Event]] = []) throws(ApplyError) {
+        try machine.dryRun(events, after: pending)
+    }
+
     /// The content checksum of the current state.
     public func checksum() -> Hash256 { machine.state.checksum() }
+
+    /// A stream of applied heights (the newest applied height after each height is applied), for
+    /// components that react to new state, such as the scheduling loop. A slow reader sees only the
+    /// newest height; the stream ends when the consumer stops.
+    public func appliedHeights() -> AsyncStream<UInt64> {
+        let (stream, continuation) = AsyncStream<UInt64>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        nextObserver += 1
+        let key = nextObserver
+        observers[key] = continuation
+        if appliedHeight > 0 { continuation.yield(appliedHeight) }
+        continuation.onTermination = { [weak self] _ in
+            Task { await self?.removeObserver(key) }
+        }
+        return stream
+    }
+
+    private func removeObserver(_ key: Int) { observers[key] = nil }
 
     /// Suspends until `height` is applied. Throws the consumer's error if it fails or stops first.
     public func waitUntilApplied(_ height: UInt64) async throws {
@@ -217,6 +243,8 @@ public actor DAConsumer {
             }
         }
         health = .stopped
+        for observer in observers.values { observer.finish() }
+        observers = [:]
         resumeWaiters(throwing: RuntimeError(.stopped, "the consumer stopped at height \(appliedHeight)", height: appliedHeight))
     }
 
@@ -237,6 +265,7 @@ public actor DAConsumer {
         }
         appliedHeight = height
         counters.heightsApplied += 1
+        for observer in observers.values { observer.yield(height) }
         if !waiters.isEmpty {
             var remaining: [(height: UInt64, continuation: CheckedContinuation<Void, any Error>)] = []
             for waiter in waiters {
@@ -258,6 +287,8 @@ public actor DAConsumer {
 
     private func fail(_ error: RuntimeError) {
         health = .failed(error)
+        for observer in observers.values { observer.finish() }
+        observers = [:]
         resumeWaiters(throwing: error)
     }
 

@@ -11,7 +11,8 @@ public struct PublishReceipt: Hashable, Sendable {
 
 /// An enqueued event; await ``PublishTicket/inclusion()`` for the DA inclusion of its blob.
 public struct PublishTicket: Sendable {
-    let id: UInt64
+    /// The event's publisher-local id (its id in the journal, when there is one).
+    public let id: UInt64
     let publisher: EventPublisher
 
     /// Waits until the event's blob is on the DA and returns where. Throws the ``RuntimeError`` that made
@@ -23,12 +24,17 @@ public struct PublishTicket: Sendable {
 
 /// Batches events into blobs and posts them to the DA, one blob at a time.
 ///
-/// **Acknowledgement.** ``publish(_:)`` returns only when the event's blob is included on the DA: a
-/// caller that got a receipt can never lose the event, even if this process is killed right after. (The
-/// alternative, a durable local outbox drained after a restart, is not implemented.) Callers that do not
-/// need the acknowledgement can ``enqueue(_:)`` and await the ticket later or never; an event that was
-/// only enqueued is lost if the process dies before its blob is included. Await each ticket at most once:
-/// its result is handed to the first waiter and then forgotten.
+/// **Acknowledgement.** Two ways, both durable:
+/// - ``publish(_:)`` returns only when the event's blob is included on the DA.
+/// - With a ``PublisherJournal`` (the service's durable outbox), ``enqueue(_:)`` returns only after the
+///   events were made durable in the journal, so an enqueued event survives `kill -9`: after a restart
+///   ``restore(_:appliedSequence:)`` resubmits what was not applied. Without a journal an event that was
+///   only enqueued is lost if the process dies before its blob is included.
+///
+/// Await each ticket at most once: its result is handed to the first waiter and then forgotten.
+///
+/// **Backpressure.** At most `maxBacklog` events may be accepted and not yet included; beyond that
+/// ``enqueue(_:)`` throws `backpressure` and accepts nothing.
 ///
 /// **Batching.** Events are posted when `batchSize` are pending (a batch size of 0 means 1), on
 /// ``flush()``, on each `flushInterval` tick of the background flusher (``startFlusher()``), and on
@@ -62,6 +68,8 @@ public actor EventPublisher {
         public var sleeper: Sleeper
         /// How commitments are computed for the inclusion check after an ambiguous failure.
         public var commitment: CommitmentScheme
+        /// Events accepted and not yet included beyond which ``enqueue(_:)`` refuses (`backpressure`).
+        public var maxBacklog: Int
 
         /// Creates options. Defaults: 100 events, 5 s, 2 MiB, retry forever, 1 s → 60 s backoff on the
         /// continuous clock, SHA-256 commitments.
@@ -72,7 +80,8 @@ public actor EventPublisher {
             maxAttempts: Int? = nil,
             backoff: Backoff = .standard,
             sleeper: Sleeper = .continuous,
-            commitment: CommitmentScheme = .sha256
+            commitment: CommitmentScheme = .sha256,
+            maxBacklog: Int = 10_000
         ) {
             self.batchSize = max(1, batchSize)
             self.flushInterval = flushInterval
@@ -81,6 +90,7 @@ public actor EventPublisher {
             self.backoff = backoff
             self.sleeper = sleeper
             self.commitment = commitment
+            self.maxBacklog = max(1, maxBacklog)
         }
     }
 
@@ -104,6 +114,12 @@ public actor EventPublisher {
         public var resubmissions: UInt64 = 0
         /// Batches split because their blob exceeded the size cap.
         public var splits: UInt64 = 0
+        /// Enqueue calls refused because the backlog was full.
+        public var backpressureRefusals: UInt64 = 0
+        /// Sealed blobs resubmitted after a restart (from the journal).
+        public var restoredBlobs: UInt64 = 0
+        /// Events restored from the journal after a restart.
+        public var restoredEvents: UInt64 = 0
     }
 
     /// The DA posted to.
@@ -120,7 +136,14 @@ public actor EventPublisher {
     /// Operational counters.
     public private(set) var counters = Counters()
 
+    /// The durable journal, if any.
+    public nonisolated let journal: (any PublisherJournal)?
+
     private var pending: [(id: UInt64, event: Event)] = []
+    private var resealed: [SealedBatch] = []
+    private var outstanding = 0
+    private var detached = Set<UInt64>()
+    private var journalBroken: RuntimeError?
     private var nextTicket: UInt64 = 0
     private var results: [UInt64: Result<PublishReceipt, RuntimeError>] = [:]
     private var waiters: [UInt64: CheckedContinuation<PublishReceipt, any Error>] = [:]
@@ -136,7 +159,8 @@ public actor EventPublisher {
         namespace: DANamespace,
         publisherID: String,
         lastSequence: UInt64 = 0,
-        options: Options = Options()
+        options: Options = Options(),
+        journal: (any PublisherJournal)? = nil
     ) throws(RuntimeError) {
         do {
             try Validation.identifier(publisherID, field: "publisher_id")
@@ -148,10 +172,14 @@ public actor EventPublisher {
         self.publisherID = publisherID
         self.lastSequence = lastSequence
         self.options = options
+        self.journal = journal
     }
 
-    /// Events waiting to be posted.
-    public var pendingCount: Int { pending.count }
+    /// Events waiting to be posted (not yet in a blob), including restored sealed blobs' events.
+    public var pendingCount: Int { pending.count + resealed.reduce(0) { $0 + $1.events.count } }
+
+    /// Events accepted and not yet included or failed.
+    public var backlog: Int { outstanding }
 
     /// Whether the background flusher runs.
     public var isFlusherRunning: Bool { flusher != nil }
@@ -165,25 +193,78 @@ public actor EventPublisher {
         return try await awaitTicket(ticket.id)
     }
 
-    /// Queues `event` for the next blob and returns at once. Posts a batch when `batchSize` events are
-    /// pending. Throws `unpublishable` when the event cannot be encoded or alone exceeds the blob-size
-    /// cap, and `stopped` after ``stop()``.
+    /// Queues `event` for the next blob and returns at once (see ``enqueue(_:)-([Event])``).
     public func enqueue(_ event: Event) throws(RuntimeError) -> PublishTicket {
+        // One event in, one ticket out.
+        try enqueue([event])[0]
+    }
+
+    /// Queues `events`, in order, for the next blobs and returns at once, all or nothing. With a journal
+    /// they are durable when this returns. Posts a batch when `batchSize` events are pending. Throws
+    /// `unpublishable` when an event cannot be encoded or alone exceeds the blob-size cap, `backpressure`
+    /// when the backlog is full, `journalFailure` when the journal cannot record, and `stopped` after
+    /// ``stop()``.
+    public func enqueue(_ events: [Event]) throws(RuntimeError) -> [PublishTicket] {
         guard !stopped else { throw RuntimeError(.stopped, "the publisher is stopped") }
-        let size: Int
-        do {
-            size = try BlobCodec.encode(BlobEnvelope(publisherID: publisherID, sequence: UInt64.max, events: [event])).count
-        } catch {
-            throw RuntimeError(.unpublishable, "event cannot be encoded: \(error)")
+        if let journalBroken { throw journalBroken }
+        for (position, event) in events.enumerated() {
+            let size: Int
+            do {
+                size = try BlobCodec.encode(BlobEnvelope(publisherID: publisherID, sequence: UInt64.max, events: [event])).count
+            } catch {
+                throw RuntimeError(.unpublishable, "event \(position) cannot be encoded: \(error)")
+            }
+            guard size <= options.maxBlobBytes else {
+                throw RuntimeError(.unpublishable, "event \(position) needs a \(size)-byte blob, over the \(options.maxBlobBytes)-byte cap")
+            }
         }
-        guard size <= options.maxBlobBytes else {
-            throw RuntimeError(.unpublishable, "event needs a \(size)-byte blob, over the \(options.maxBlobBytes)-byte cap")
+        guard outstanding + events.count <= options.maxBacklog else {
+            counters.backpressureRefusals += 1
+            throw RuntimeError(
+                .backpressure, "the publish backlog is full (\(outstanding) of \(options.maxBacklog) events waiting for the DA); retry later")
         }
-        nextTicket += 1
-        pending.append((nextTicket, event))
-        counters.eventsEnqueued += 1
+        let records = events.enumerated().map { JournaledEvent(id: nextTicket + 1 + UInt64($0.offset), event: $0.element) }
+        if let journal {
+            do throws(RuntimeError) {
+                try journal.recordAccepted(records)
+            } catch {
+                journalBroken = RuntimeError(.journalFailure, "the outbox cannot record events: \(error.message)")
+                throw RuntimeError(.journalFailure, "the outbox cannot record events: \(error.message)")
+            }
+        }
+        nextTicket += UInt64(events.count)
+        pending.append(contentsOf: records.map { ($0.id, $0.event) })
+        outstanding += events.count
+        counters.eventsEnqueued += UInt64(events.count)
         if pending.count >= options.batchSize { scheduleDrain(force: false) }
-        return PublishTicket(id: nextTicket, publisher: self)
+        return records.map { PublishTicket(id: $0.id, publisher: self) }
+    }
+
+    /// Takes back what a journal held after a restart: sealed blobs whose sequence is at most
+    /// `appliedSequence` (this publisher's highest sequence in the rebuilt state) are done; later ones are
+    /// resubmitted first, with their sequence; unsealed events follow in new blobs. Call once, before
+    /// enqueuing anything new. Nobody awaits restored events: their results are only counted.
+    public func restore(_ backlog: JournalBacklog, appliedSequence: UInt64) {
+        lastSequence = max(lastSequence, appliedSequence)
+        nextTicket = max(nextTicket, backlog.lastEventID)
+        for batch in backlog.sealed {
+            if batch.sequence <= appliedSequence {
+                try? journal?.recordIncluded(sequence: batch.sequence)
+                continue
+            }
+            lastSequence = max(lastSequence, batch.sequence)
+            resealed.append(batch)
+            outstanding += batch.events.count
+            counters.restoredEvents += UInt64(batch.events.count)
+            for event in batch.events { detached.insert(event.id) }
+        }
+        for event in backlog.unsealed {
+            pending.append((event.id, event.event))
+            detached.insert(event.id)
+            outstanding += 1
+            counters.restoredEvents += 1
+        }
+        if !resealed.isEmpty || !pending.isEmpty { scheduleDrain(force: true) }
     }
 
     /// Posts every pending event now (in blobs of at most `batchSize` events) and returns after every
@@ -233,7 +314,9 @@ public actor EventPublisher {
     }
 
     private func resolve(_ ids: [UInt64], _ result: Result<PublishReceipt, RuntimeError>) {
+        outstanding -= ids.count
         for id in ids {
+            if detached.remove(id) != nil { continue }
             if let waiter = waiters.removeValue(forKey: id) {
                 waiter.resume(with: result.mapError { $0 as any Error })
             } else {
@@ -261,6 +344,10 @@ public actor EventPublisher {
     }
 
     private func drain(force: Bool) async {
+        while !resealed.isEmpty {
+            let batch = resealed.removeFirst()
+            await postSealed(batch)
+        }
         while pending.count >= options.batchSize || (force && !pending.isEmpty) {
             let take = min(options.batchSize, pending.count)
             let batch = Array(pending.prefix(take))
@@ -295,9 +382,37 @@ public actor EventPublisher {
         lastSequence += 1
         let sequence = lastSequence
         let ids = batch.map(\.id)
+        if let journal {
+            do throws(RuntimeError) {
+                try journal.recordSealed(sequence: sequence, ids: ids)
+            } catch {
+                let failure = RuntimeError(.journalFailure, "the outbox cannot record blob \(publisherID)#\(sequence): \(error.message)")
+                journalBroken = failure
+                resolve(ids, .failure(failure))
+                return
+            }
+        }
+        await submitSealed(encoded, sequence: sequence, ids: ids)
+    }
+
+    /// Resubmits a blob sealed before a restart: same sequence, same events, so the same bytes.
+    private func postSealed(_ batch: SealedBatch) async {
+        let ids = batch.events.map(\.id)
+        do {
+            let encoded = try BlobCodec.encode(
+                BlobEnvelope(publisherID: publisherID, sequence: batch.sequence, events: batch.events.map(\.event)))
+            counters.restoredBlobs += 1
+            await submitSealed(encoded, sequence: batch.sequence, ids: ids)
+        } catch {
+            resolve(ids, .failure(RuntimeError(.unpublishable, "restored blob #\(batch.sequence) cannot be encoded: \(error)")))
+        }
+    }
+
+    private func submitSealed(_ encoded: [UInt8], sequence: UInt64, ids: [UInt64]) async {
         switch await submit(encoded, sequence: sequence) {
         case let .success(reference):
             counters.blobsPublished += 1
+            try? journal?.recordIncluded(sequence: sequence)
             resolve(ids, .success(PublishReceipt(reference: reference, sequence: sequence)))
         case let .failure(error):
             resolve(ids, .failure(error))

@@ -29,6 +29,10 @@ public struct RuntimeError: Error, Hashable, Sendable, CustomStringConvertible {
         case stopped = "stopped"
         /// The component is already running (e.g. a background flusher started twice).
         case alreadyStarted = "already_started"
+        /// The publisher's backlog is full: retry later. Nothing was accepted.
+        case backpressure = "backpressure"
+        /// The durable journal (outbox) could not record an event or blob: nothing more is accepted.
+        case journalFailure = "journal_failure"
     }
 
     /// The class.

@@ -43,4 +43,24 @@ struct DAOptions: ParsableArguments {
             throw CommandFailure("\(address): \(error.message)")
         }
     }
+
+    /// Opens the DA for a long-running coordinator: the file log as a shared writer (several
+    /// coordinators and `events import` may append to one log, one append at a time).
+    func openForService() throws -> OpenedDA {
+        let directory = try directory()
+        do {
+            let log = try FileLogDA(directory: directory)
+            return OpenedDA(layer: log, close: { log.close() })
+        } catch {
+            throw CommandFailure("\(address): \(error.message)")
+        }
+    }
+}
+
+/// An open DA backend and how to close it.
+struct OpenedDA {
+    /// The backend.
+    let layer: any DALayer
+    /// Releases it (locks, connections).
+    let close: @Sendable () -> Void
 }

@@ -1,0 +1,1 @@
+// The Celestia-compatible test server (being written).

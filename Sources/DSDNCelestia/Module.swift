@@ -1,0 +1,1 @@
+// The Celestia DA backend (being written).

@@ -1,0 +1,94 @@
+import DSDNCore
+import DSDNDA
+import DSDNRuntime
+import DSDNScheduler
+
+/// Everything a running coordinator is configured with. The command line builds it; tests build it
+/// directly.
+public struct CoordinatorConfiguration: Sendable {
+    /// The coordinator's own directory: the durable outbox, the lock, the publisher id.
+    public var dataDirectory: String
+    /// The namespace followed and published to.
+    public var namespace: DANamespace
+    /// This coordinator's publisher id (unique per coordinator; it names every blob it publishes).
+    public var publisherID: String
+    /// The placement policy; `nil` turns the scheduling loop off.
+    public var policy: Policy?
+    /// Parameter overrides for the policy.
+    public var policyOverrides: [(String, ParameterValue)]
+    /// Publisher tuning (batching, size cap, backlog, retries).
+    public var publisher: EventPublisher.Options
+    /// Consumer tuning (backoff, polling).
+    public var consumer: DAConsumer.Options
+    /// Scheduling loop tuning.
+    public var scheduling: SchedulingOptions
+    /// HTTP API settings.
+    public var api: APIConfiguration
+
+    /// Creates a configuration with the documented defaults.
+    public init(
+        dataDirectory: String,
+        namespace: DANamespace,
+        publisherID: String,
+        policy: Policy? = nil,
+        policyOverrides: [(String, ParameterValue)] = [],
+        publisher: EventPublisher.Options = EventPublisher.Options(),
+        consumer: DAConsumer.Options = DAConsumer.Options(),
+        scheduling: SchedulingOptions = SchedulingOptions(),
+        api: APIConfiguration = APIConfiguration()
+    ) {
+        self.dataDirectory = dataDirectory
+        self.namespace = namespace
+        self.publisherID = publisherID
+        self.policy = policy
+        self.policyOverrides = policyOverrides
+        self.publisher = publisher
+        self.consumer = consumer
+        self.scheduling = scheduling
+        self.api = api
+    }
+}
+
+/// How the scheduling loop places replicas.
+public struct SchedulingOptions: Sendable, Hashable {
+    /// Chunks placed per round at most (a round runs after each applied height).
+    public var maxChunksPerRound: Int
+    /// Whether placements wait until the consumer has caught up with the DA head (always true in
+    /// production: a coordinator behind the head would place from stale state).
+    public var onlyWhenCaughtUp: Bool
+
+    /// Creates options. Defaults: 256 chunks per round, only when caught up.
+    public init(maxChunksPerRound: Int = 256, onlyWhenCaughtUp: Bool = true) {
+        self.maxChunksPerRound = max(1, maxChunksPerRound)
+        self.onlyWhenCaughtUp = onlyWhenCaughtUp
+    }
+}
+
+/// Where and how the HTTP API listens.
+public struct APIConfiguration: Sendable, Hashable {
+    /// The default port.
+    public static let defaultPort = 45831
+
+    /// The address to bind (loopback by default).
+    public var host: String
+    /// The port (0 picks a free one; the bound port is reported once listening).
+    public var port: Int
+    /// The bearer token `POST /v1/events` requires; `nil` refuses every event submission.
+    public var token: String?
+    /// The largest request body accepted, in bytes.
+    public var maxBodyBytes: Int
+    /// The most events one `POST /v1/events` may carry.
+    public var maxEventsPerRequest: Int
+
+    /// Creates settings. Defaults: 127.0.0.1:45831, no token, 1 MiB bodies, 1,000 events per request.
+    public init(
+        host: String = "127.0.0.1", port: Int = APIConfiguration.defaultPort, token: String? = nil,
+        maxBodyBytes: Int = 1 << 20, maxEventsPerRequest: Int = 1_000
+    ) {
+        self.host = host
+        self.port = port
+        self.token = token
+        self.maxBodyBytes = maxBodyBytes
+        self.maxEventsPerRequest = maxEventsPerRequest
+    }
+}

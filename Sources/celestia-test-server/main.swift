@@ -1,0 +1,2 @@
+// Entry point until the server lands.
+print("celestia-test-server: not built yet")
