@@ -154,7 +154,12 @@ let package = Package(
         ),
         .target(
             name: "DSDNTestSupport",
-            dependencies: ["DSDNCore", "DSDNDA", "DSDNInterchange"],
+            dependencies: [
+                "DSDNCore", "DSDNDA", "DSDNInterchange",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: strictSettings
         ),
         .executableTarget(

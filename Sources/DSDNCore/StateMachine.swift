@@ -99,7 +99,12 @@ public struct StateMachine: Sendable {
         do {
             try apply(events: envelope.events)
         } catch {
-            return reject(position, .invalidEvent, "publisher \(envelope.publisherID) sequence \(envelope.sequence): \(error)")
+            let rejection = BlobRejection(
+                position: position, reason: .invalidEvent,
+                message: "publisher \(envelope.publisherID) sequence \(envelope.sequence): \(error)",
+                publisherID: envelope.publisherID, sequence: envelope.sequence, eventIndex: error.eventIndex)
+            state.cursor.recordRejection(rejection)
+            return .rejected(rejection)
         }
         state.cursor.publisherSequences[envelope.publisherID] = envelope.sequence
         state.cursor.blobsApplied += 1

@@ -159,6 +159,25 @@ public struct BlobRejection: Hashable, Sendable {
     public var reason: RejectionReason
     /// What was wrong.
     public var message: String
+    /// The publisher id, when the envelope decoded.
+    public var publisherID: String?
+    /// The blob's sequence, when the envelope decoded.
+    public var sequence: UInt64?
+    /// The position of the refused event inside the blob, for `invalid_event`.
+    public var eventIndex: Int?
+
+    /// Creates a rejection.
+    public init(
+        position: BlobPosition, reason: RejectionReason, message: String, publisherID: String? = nil,
+        sequence: UInt64? = nil, eventIndex: Int? = nil
+    ) {
+        self.position = position
+        self.reason = reason
+        self.message = message
+        self.publisherID = publisherID
+        self.sequence = sequence
+        self.eventIndex = eventIndex
+    }
 }
 
 /// The delivery bookkeeping: which blobs were applied, skipped or refused. Kept apart from the content

@@ -108,6 +108,7 @@ public actor DAConsumer {
     private var waiters: [(height: UInt64, continuation: CheckedContinuation<Void, any Error>)] = []
     private var observers: [Int: AsyncStream<UInt64>.Continuation] = [:]  // lookup only; never iterated for order
     private var nextObserver = 0
+    private var rejectionObservers: [Int: AsyncStream<BlobRejection>.Continuation] = [:]  // lookup only
 
     /// Creates a consumer that continues after `appliedHeight` with `machine` (a fresh machine and 0 to
     /// follow from the beginning; a rebuilt machine and its last height to continue after a rebuild).
@@ -156,7 +157,23 @@ public actor DAConsumer {
         return stream
     }
 
-    private func removeObserver(_ key: Int) { observers[key] = nil }
+    private func removeObserver(_ key: Int) {
+        observers[key] = nil
+        rejectionObservers[key] = nil
+    }
+
+    /// A stream of every blob rejection from now on, in canonical order (unbounded buffer), so a
+    /// publisher can notice that one of its own blobs was refused. Ends when the consumer stops.
+    public func rejections() -> AsyncStream<BlobRejection> {
+        let (stream, continuation) = AsyncStream<BlobRejection>.makeStream()
+        nextObserver += 1
+        let key = nextObserver
+        rejectionObservers[key] = continuation
+        continuation.onTermination = { [weak self] _ in
+            Task { await self?.removeObserver(key) }
+        }
+        return stream
+    }
 
     /// Suspends until `height` is applied. Throws the consumer's error if it fails or stops first.
     public func waitUntilApplied(_ height: UInt64) async throws {
@@ -245,6 +262,8 @@ public actor DAConsumer {
         health = .stopped
         for observer in observers.values { observer.finish() }
         observers = [:]
+        for observer in rejectionObservers.values { observer.finish() }
+        rejectionObservers = [:]
         resumeWaiters(throwing: RuntimeError(.stopped, "the consumer stopped at height \(appliedHeight)", height: appliedHeight))
     }
 
@@ -262,6 +281,9 @@ public actor DAConsumer {
         for blob in blobs {
             let outcome = machine.apply(blob: blob.data, at: BlobPosition(height: height, index: blob.reference.index))
             counters.delivery.record(outcome)
+            if case let .rejected(rejection) = outcome {
+                for observer in rejectionObservers.values { observer.yield(rejection) }
+            }
         }
         appliedHeight = height
         counters.heightsApplied += 1
@@ -289,6 +311,8 @@ public actor DAConsumer {
         health = .failed(error)
         for observer in observers.values { observer.finish() }
         observers = [:]
+        for observer in rejectionObservers.values { observer.finish() }
+        rejectionObservers = [:]
         resumeWaiters(throwing: error)
     }
 

@@ -144,6 +144,10 @@ public actor EventPublisher {
     private var outstanding = 0
     private var detached = Set<UInt64>()
     private var journalBroken: RuntimeError?
+    /// The events of the most recently included blobs, by sequence (at most `recentBlobLimit`).
+    private var recentBlobs: [UInt64: [Event]] = [:]  // lookup only
+    private var recentOrder: [UInt64] = []
+    private static let recentBlobLimit = 4_096
     private var nextTicket: UInt64 = 0
     private var results: [UInt64: Result<PublishReceipt, RuntimeError>] = [:]
     private var waiters: [UInt64: CheckedContinuation<PublishReceipt, any Error>] = [:]
@@ -408,7 +412,20 @@ public actor EventPublisher {
         }
     }
 
+    /// The events of a blob this publisher sealed recently (the last 4,096), e.g. to recover the
+    /// valid events of a blob the state machine refused.
+    public func events(ofSequence sequence: UInt64) -> [Event]? { recentBlobs[sequence] }
+
+    private func remember(_ sequence: UInt64, _ encoded: [UInt8]) {
+        guard let envelope = try? BlobCodec.decode(encoded) else { return }
+        recentBlobs[sequence] = envelope.events
+        recentOrder.append(sequence)
+        if recentOrder.count > Self.recentBlobLimit { recentBlobs[recentOrder.removeFirst()] = nil }
+    }
+
     private func submitSealed(_ encoded: [UInt8], sequence: UInt64, ids: [UInt64]) async {
+        // Remembered before submitting: the consumer may apply (and refuse) the blob before the submit returns.
+        remember(sequence, encoded)
         switch await submit(encoded, sequence: sequence) {
         case let .success(reference):
             counters.blobsPublished += 1

@@ -64,6 +64,19 @@ public actor CoordinatorNode: Service {
         case landed(UInt64)
     }
 
+    /// Counters of the recovery of this coordinator's own refused blobs.
+    public struct RecoveryCounters: Hashable, Sendable {
+        /// Own blobs the state machine refused (an event became invalid between acceptance and landing).
+        public var blobsRefused: UInt64 = 0
+        /// Events of refused blobs published again.
+        public var eventsRepublished: UInt64 = 0
+        /// Events dropped because they are invalid against the state they landed on.
+        public var eventsDropped: UInt64 = 0
+    }
+
+    /// Recovery counters.
+    public private(set) var recoveryCounters = RecoveryCounters()
+
     /// Counters of the scheduling loop.
     public struct PlacementCounters: Hashable, Sendable {
         /// Scheduling rounds run.
@@ -110,7 +123,12 @@ public actor CoordinatorNode: Service {
                 "publisher": "\(configuration.publisherID)", "namespace": "\(configuration.namespace)",
                 "outbox_backlog": "\(outbox.backlog.events.count)",
             ])
+        let rejections = await consumer.rejections()
         try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { [self] in
+                // Ends when the consumer stops.
+                for await rejection in rejections { await self.recover(rejection) }
+            }
             group.addTask {
                 do {
                     try await consumer.run()
@@ -352,6 +370,49 @@ public actor CoordinatorNode: Service {
 
     private func dropAccepted(_ id: Int) { accepted.removeAll { $0.id == id } }
 
+    /// One of this coordinator's blobs was refused as a whole because one event became invalid between
+    /// acceptance and landing (another writer changed the state). The refused event is dropped, with a
+    /// log line naming it; every other event of the blob is checked again and published again, so an
+    /// acknowledged event is lost only if it is itself invalid where it lands.
+    private func recover(_ rejection: BlobRejection) async {
+        guard rejection.publisherID == configuration.publisherID, let sequence = rejection.sequence else { return }
+        recoveryCounters.blobsRefused += 1
+        guard let events = await publisher.events(ofSequence: sequence) else {
+            logger.error("own blob refused and its events are no longer known", metadata: ["sequence": "\(sequence)", "reason": "\(rejection.message)"])
+            return
+        }
+        var remaining = events
+        var drops: [(Event, String)] = []
+        if let index = rejection.eventIndex, remaining.indices.contains(index) {
+            drops.append((remaining.remove(at: index), rejection.message))
+        }
+        while !remaining.isEmpty {
+            do {
+                try await consumer.dryRun(remaining, after: accepted.map(\.events))
+                break
+            } catch {
+                guard let index = error.eventIndex, remaining.indices.contains(index) else {
+                    drops += remaining.map { ($0, error.description) }
+                    remaining = []
+                    break
+                }
+                drops.append((remaining.remove(at: index), error.description))
+            }
+        }
+        for (event, why) in drops {
+            recoveryCounters.eventsDropped += 1
+            logger.warning("dropped an accepted event that became invalid", metadata: ["event": "\(event.type)", "sequence": "\(sequence)", "reason": "\(why)"])
+        }
+        guard !remaining.isEmpty else { return }
+        do {
+            _ = try await publisher.enqueue(remaining)
+            recoveryCounters.eventsRepublished += UInt64(remaining.count)
+            logger.notice("republished the valid events of a refused blob", metadata: ["sequence": "\(sequence)", "events": "\(remaining.count)"])
+        } catch {
+            logger.error("could not republish the events of refused blob \(sequence): \(error)")
+        }
+    }
+
     // MARK: - Reading
 
     /// A point-in-time status for `/health` and `/v1/state`.
@@ -363,7 +424,7 @@ public actor CoordinatorNode: Service {
             namespace: configuration.namespace.description, appliedHeight: await consumer.appliedHeight,
             head: await consumer.head, consumerHealth: health, summary: state.summary(), cursor: state.cursor,
             publisherSequence: await publisher.lastSequence, publishBacklog: await publisher.backlog,
-            outboxEvents: outbox.outstandingCount, placements: placementCounters,
+            outboxEvents: outbox.outstandingCount, placements: placementCounters, recovery: recoveryCounters,
             policy: configuration.policy.map { "\($0.name)@\($0.version)" })
     }
 
@@ -407,6 +468,8 @@ public struct CoordinatorStatus: Sendable {
     public var outboxEvents: Int
     /// Scheduling counters.
     public var placements: CoordinatorNode.PlacementCounters
+    /// Recovery of refused own blobs.
+    public var recovery: CoordinatorNode.RecoveryCounters
     /// The active policy, `name@version`.
     public var policy: String?
 

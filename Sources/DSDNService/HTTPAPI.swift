@@ -116,9 +116,16 @@ struct Handlers: Sendable {
             "publisher_id": status.publisherID, "publisher_sequence": status.publisherSequence,
             "publish_backlog": status.publishBacklog, "outbox_events": status.outboxEvents,
             "namespace": status.namespace, "placements_published": status.placements.placed,
-            "policy_errors": status.placements.policyErrors,
+            "policy_errors": status.placements.policyErrors, "own_blobs_refused": status.recovery.blobsRefused,
+            "events_republished": status.recovery.eventsRepublished, "events_dropped": status.recovery.eventsDropped,
         ]
         body["policy"] = status.policy ?? NSNull()
+        body["recent_rejections"] = cursor.recentRejections.map { rejection -> [String: Any] in
+            [
+                "height": rejection.position.height, "index": rejection.position.index,
+                "reason": "\(rejection.reason)", "message": rejection.message,
+            ]
+        }
         return jsonResponse(.ok, body)
     }
 

@@ -1,0 +1,243 @@
+import DSDNCore
+import DSDNDA
+import DSDNFileLog
+import DSDNInterchange
+import DSDNRuntime
+import DSDNScheduler
+import DSDNTestSupport
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+import Testing
+
+@testable import DSDNService
+
+/// A coordinator (consumer, publisher with outbox, scheduling loop, Hummingbird API) running in this
+/// process on a real file log and a real socket.
+final class RunningCoordinator: Sendable {
+    let node: CoordinatorNode
+    let client: APITestClient
+    let group: ServiceGroup
+    let task: Task<Void, any Error>
+    let log: FileLogDA?
+
+    static let token = "secret-token"
+
+    init(
+        directory: TemporaryDirectory, policy: Policy? = nil, publisherID: String = "coordinator-a", batchSize: Int = 100,
+        flushInterval: Duration = .milliseconds(20), sharedDA: (any DALayer)? = nil
+    ) async throws {
+        log = sharedDA == nil ? try FileLogDA(directory: directory.path("da")) : nil
+        let da: any DALayer = try sharedDA ?? (log ?? FileLogDA(directory: directory.path("da")))
+        var logger = Logger(label: "test")
+        logger.logLevel = .warning
+        let configuration = CoordinatorConfiguration(
+            dataDirectory: directory.path("coordinator-\(publisherID)"), namespace: DANamespace(name: "service-tests"),
+            publisherID: publisherID, policy: policy,
+            publisher: EventPublisher.Options(batchSize: batchSize, flushInterval: flushInterval),
+            api: APIConfiguration(host: "127.0.0.1", port: 0, token: Self.token, maxBodyBytes: 64 * 1024, maxEventsPerRequest: 50))
+        node = try CoordinatorNode(configuration: configuration, da: da, logger: logger)
+        let (ports, portContinuation) = AsyncStream<Int>.makeStream()
+        let application = CoordinatorAPI.application(node: node, logger: logger) { port in portContinuation.yield(port) }
+        group = ServiceGroup(services: [node, application], logger: logger)
+        let group = self.group
+        task = Task { try await group.run() }
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next() else { throw ServeProcessError("the API never listened") }
+        client = APITestClient(baseURL: "http://127.0.0.1:\(port)")
+        await node.waitUntilReady()
+    }
+
+    func stop() async throws {
+        await group.triggerGracefulShutdown()
+        try await task.value
+        log?.close()
+    }
+}
+
+@Suite struct CoordinatorAPITests {
+    let smallCluster: String = {
+        // The example ships with the repository; reading it cannot fail in a checkout.
+        (try? String(contentsOf: repositoryRoot.appendingPathComponent("examples/small-cluster.jsonl"), encoding: .utf8)) ?? ""
+    }()
+
+    @Test func publishedEventsAreAppliedAndShownByTheAPI() async throws {
+        let directory = try TemporaryDirectory()
+        let coordinator = try await RunningCoordinator(directory: directory)
+        let client = coordinator.client
+
+        let health = try await client.get("/health")
+        #expect(health.status == 200)
+        #expect(health.json["status"] as? String == "ready")
+
+        let posted = try await client.post("/v1/events?wait=true", body: smallCluster, token: RunningCoordinator.token)
+        #expect(posted.status == 200, "\(posted.body)")
+        #expect(posted.json["accepted"] as? Int64 == 48)
+        #expect((posted.json["height"] as? Int64 ?? 0) >= 1)
+
+        let state = try await client.get("/v1/state")
+        #expect(state.json["checksum"] as? String == GoldenVectors.smallClusterChecksum)
+        #expect(state.json["nodes"] as? Int64 == 6)
+        #expect(state.json["chunks"] as? Int64 == 7)
+
+        let nodes = try await client.get("/v1/nodes?zone=eu-west")
+        #expect(((nodes.json["nodes"] as? [any Sendable]) ?? []).count == 2)
+        let node = try await client.get("/v1/nodes/fra-1")
+        #expect(node.json["zone"] as? String == "eu-central")
+        #expect(try await client.get("/v1/nodes/nope").status == 404)
+        let zones = try await client.get("/v1/zones")
+        #expect(((zones.json["zones"] as? [any Sendable]) ?? []).count == 3)
+
+        let events = try EventJSON.decodeLines(smallCluster)
+        guard case let .chunkDeclared(hash, _, _, _, _) = events.first(where: { $0.type == .chunkDeclared }) else {
+            Issue.record("the example declares no chunk")
+            return
+        }
+        let chunk = try await client.get("/v1/chunks/\(hash)")
+        #expect(chunk.status == 200)
+        #expect(chunk.json["hash"] as? String == hash.description)
+        #expect(try await client.get("/v1/chunks/xyz").status == 400)
+
+        let metrics = try await client.get("/metrics")
+        #expect(metrics.body.contains("dsdn_events_applied_total 48"))
+        #expect(metrics.body.contains("dsdn_da_applied_height"))
+        try await coordinator.stop()
+
+        // The log holds exactly what the coordinator derived: a rebuild gives the same checksum.
+        let log = try FileLogDA.openReadOnly(directory: directory.path("da"))
+        defer { log.close() }
+        let rebuilt = try await StateRebuilder(da: log, namespace: DANamespace(name: "service-tests")).rebuild()
+        #expect(rebuilt.machine.state.checksum().description == GoldenVectors.smallClusterChecksum)
+    }
+
+    @Test func submissionsNeedTheTokenValidEventsAndBoundedBodies() async throws {
+        let directory = try TemporaryDirectory()
+        let coordinator = try await RunningCoordinator(directory: directory)
+        let client = coordinator.client
+        let register = EventJSON.encode(Fixtures.register("n1"))
+
+        let anonymous = try await client.post("/v1/events", body: register)
+        #expect(anonymous.status == 401)
+        #expect(anonymous.json.keys.contains("error"))
+        #expect(try await client.post("/v1/events", body: register, token: "wrong").status == 401)
+
+        let malformed = try await client.post("/v1/events", body: "{\"type\":\"NodeRegistered\"}", token: RunningCoordinator.token)
+        #expect(malformed.status == 400)
+
+        // Refused against the state: nothing is accepted, nothing is published.
+        let invalid = try await client.post(
+            "/v1/events", body: EventJSON.encode(Fixtures.replica(Fixtures.hash(1), on: "n1", index: 0)), token: RunningCoordinator.token)
+        #expect(invalid.status == 422)
+        #expect((invalid.json["error"] as? [String: any Sendable])?["code"] as? String == "invalid_event")
+
+        let tooMany = (0..<51).map { EventJSON.encode(Fixtures.register("n\($0)")) }.joined(separator: "\n")
+        #expect(try await client.post("/v1/events", body: tooMany, token: RunningCoordinator.token).status == 413)
+        let huge = String(repeating: " ", count: 70 * 1024) + register
+        #expect(try await client.post("/v1/events", body: huge, token: RunningCoordinator.token).status == 413)
+
+        // A declaration accepted earlier (not yet applied) makes a later replica valid.
+        let accepted = try await client.post("/v1/events", body: register, token: RunningCoordinator.token)
+        #expect(accepted.status == 202)
+        let replica = EventJSON.encode(Fixtures.declare(Fixtures.hash(2))) + "\n" + EventJSON.encode(Fixtures.replica(Fixtures.hash(2), on: "n1", index: 0))
+        #expect(try await client.post("/v1/events?wait=true", body: replica, token: RunningCoordinator.token).status == 200)
+        let state = try await client.get("/v1/state")
+        #expect(state.json["blobs_rejected"] as? Int64 == 0)
+        #expect(state.json["live_replicas"] as? Int64 == 1)
+        #expect(try await client.get("/v1/unknown").status == 404)
+        try await coordinator.stop()
+    }
+
+    @Test func theSchedulingLoopPlacesADeclaredChunkWithProvenance() async throws {
+        let directory = try TemporaryDirectory()
+        let source = try String(contentsOf: repositoryRoot.appendingPathComponent("policies/zone-spread.lua"), encoding: .utf8)
+        let policy = try Policy.load(source: source, fileName: "zone-spread.lua")
+        let coordinator = try await RunningCoordinator(directory: directory, policy: policy)
+        let client = coordinator.client
+        let nodes = [("a1", "za"), ("a2", "za"), ("b1", "zb"), ("c1", "zc")].map { Fixtures.register($0.0, zone: $0.1) }
+        let chunk = Fixtures.hash(0x42)
+        let body = (nodes + [Fixtures.declare(chunk, replicationFactor: 3)]).map(EventJSON.encode).joined(separator: "\n")
+        #expect(try await client.post("/v1/events?wait=true", body: body, token: RunningCoordinator.token).status == 200)
+
+        let placed = try await client.waitFor("/v1/chunks/\(chunk)") { ($0["live_replicas"] as? Int64) == 3 }
+        #expect(placed.json["live_replicas"] as? Int64 == 3)
+        let replicas = (placed.json["replicas"] as? [any Sendable] ?? []).compactMap { $0 as? [String: any Sendable] }
+        // zone-spread puts the three replicas in three zones.
+        #expect(Set(replicas.compactMap { $0["node_id"] as? String }).count == 3)
+        #expect(!Set(replicas.compactMap { $0["node_id"] as? String }).isSuperset(of: ["a1", "a2"]))
+
+        // The published events name the policy and the input digest.
+        try await coordinator.stop()
+        let log = try FileLogDA.openReadOnly(directory: directory.path("da"))
+        defer { log.close() }
+        var provenances: [PlacementProvenance] = []
+        for height in 1...(try await log.head()) {
+            for blob in try await log.blobs(of: DANamespace(name: "service-tests"), at: height) {
+                for event in try BlobCodec.decode(blob.data).events {
+                    if case let .replicaAdded(_, _, _, _, provenance?) = event { provenances.append(provenance) }
+                }
+            }
+        }
+        #expect(provenances.count == 3)
+        #expect(provenances.allSatisfy { $0.policyName == "zone-spread" && $0.policySourceHash == policy.sourceHash })
+
+        // Re-running the policy on the recorded inputs reproduces the decision (decision as event).
+        #expect(Set(provenances.map(\.inputDigest)).count == 1)
+    }
+
+    @Test func previewExplainsAPlacementWithoutPublishing() async throws {
+        let directory = try TemporaryDirectory()
+        let source = try String(contentsOf: repositoryRoot.appendingPathComponent("policies/weighted-score.lua"), encoding: .utf8)
+        let coordinator = try await RunningCoordinator(directory: directory, policy: try Policy.load(source: source, fileName: "weighted-score.lua"))
+        let client = coordinator.client
+        let body = [Fixtures.register("n1"), Fixtures.register("n2")].map(EventJSON.encode).joined(separator: "\n")
+        #expect(try await client.post("/v1/events?wait=true", body: body, token: RunningCoordinator.token).status == 200)
+        let preview = try await client.post("/v1/placement/preview", body: #"{"size_bytes": 1000, "replication_factor": 2, "explain": true}"#)
+        #expect(preview.status == 200, "\(preview.body)")
+        #expect((preview.json["chosen"] as? [any Sendable])?.count == 2)
+        #expect((preview.json["verdicts"] as? [any Sendable])?.count == 2)
+        let before = try await client.get("/v1/state")
+        #expect(before.json["live_replicas"] as? Int64 == 0)
+        let bad = try await client.post("/v1/placement/preview", body: #"{"size_bytes": 0}"#)
+        #expect(bad.status == 400)
+        let unknown = try await client.post("/v1/placement/preview", body: #"{"chunk_hash": "\#(Fixtures.hash(9))"}"#)
+        #expect(unknown.status == 404)
+        try await coordinator.stop()
+    }
+}
+
+/// An accepted event that another writer made invalid before it landed costs only itself: the rest of
+/// its refused blob is published again.
+@Suite struct RefusedBlobRecoveryTests {
+    @Test func theValidEventsOfARefusedOwnBlobArePublishedAgain() async throws {
+        let directory = try TemporaryDirectory()
+        let memory = MemoryDA()
+        let chunk = Fixtures.hash(0x77)
+        // Flushes happen only when the test asks.
+        let x = try await RunningCoordinator(directory: directory, publisherID: "coord-x", flushInterval: .seconds(3_600), sharedDA: memory)
+        let y = try await RunningCoordinator(directory: directory, publisherID: "coord-y", flushInterval: .seconds(3_600), sharedDA: memory)
+        let setup = [Fixtures.register("n1"), Fixtures.declare(chunk)].map(EventJSON.encode).joined(separator: "\n")
+        #expect(try await x.client.post("/v1/events", body: setup, token: RunningCoordinator.token).status == 202)
+        await x.node.publisher.flush()
+        _ = try await x.client.waitFor("/v1/state") { ($0["chunks"] as? Int64) == 1 }
+        _ = try await y.client.waitFor("/v1/state") { ($0["chunks"] as? Int64) == 1 }
+
+        // Y removes the chunk; X, not knowing yet, accepts a replica of it together with a registration.
+        #expect(try await y.client.post("/v1/events", body: EventJSON.encode(.chunkRemoved(hash: chunk)), token: RunningCoordinator.token).status == 202)
+        let mixed = [Fixtures.register("n2"), Fixtures.replica(chunk, on: "n1", index: 0)].map(EventJSON.encode).joined(separator: "\n")
+        #expect(try await x.client.post("/v1/events", body: mixed, token: RunningCoordinator.token).status == 202)
+        await y.node.publisher.flush()
+        await x.node.publisher.flush()
+
+        let state = try await x.client.waitFor("/v1/state") { ($0["nodes"] as? Int64) == 2 && ($0["publish_backlog"] as? Int64) == 0 }
+        #expect(state.json["own_blobs_refused"] as? Int64 == 1)
+        #expect(state.json["events_dropped"] as? Int64 == 1)
+        #expect(state.json["events_republished"] as? Int64 == 1)
+        #expect(state.json["chunks"] as? Int64 == 0)
+        #expect(try await x.client.get("/v1/nodes/n2").status == 200)
+        let other = try await y.client.waitFor("/v1/state") { ($0["nodes"] as? Int64) == 2 }
+        #expect(other.json["checksum"] as? String == state.json["checksum"] as? String)
+        try await x.stop()
+        try await y.stop()
+    }
+}
