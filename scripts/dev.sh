@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's two commands, for a fresh Debian machine with only the Swift toolchain installed:
-#   scripts/dev.sh run    set up, build and run the coordinator on the embedded default
+#   scripts/dev.sh run    set up, build and serve the coordinator on the embedded default (extra
+#                         arguments go to `dsdn-coordinator serve`)
 #   scripts/dev.sh test   set up, build and run every test; ends with "N passed, N failed"
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,8 +26,9 @@ run() {
     swift build --product dsdn-coordinator
     local bin
     bin="$(swift build --show-bin-path)/dsdn-coordinator"
-    echo "==> deriving the state of examples/small-cluster.jsonl" >&2
-    "$bin" state examples/small-cluster.jsonl "$@"
+    echo "==> starting the coordinator on the embedded log (.dsdn/da), seeded from examples/small-cluster.jsonl" >&2
+    echo "    try: curl -s http://127.0.0.1:45831/v1/state   (Ctrl-C stops it cleanly)" >&2
+    exec "$bin" serve --seed examples/small-cluster.jsonl "$@"
 }
 
 test_all() {

@@ -12,6 +12,12 @@ import Synchronization
 /// - ``openReadOnly(directory:options:)`` opens a **follower** that takes no lock, never writes, and
 ///   picks up what a writer (in this or another process) appended whenever ``head()``, a read of a
 ///   height beyond the known head, ``health()`` or a ``newHeights()`` poll asks for it.
+/// - ``openShared(directory:options:)`` opens a **shared writer**: one of several instances (in any
+///   processes) that take turns appending to the same directory. Between appends it holds no lock and
+///   follows the log like a follower. Each ``submit(_:to:)`` / ``submit(batch:)`` takes the exclusive
+///   `flock` on `LOCK` (waiting up to ``Options/lockWaitTimeout``), catches up with what the others
+///   committed, cuts a torn tail a crashed writer left (reported in ``recoveries``), appends the batch as
+///   the next height with one `fsync`, and releases the lock.
 ///
 /// Every `submit` creates a new height holding its blob at index 0, like ``MemoryDA``; a batch is one
 /// height whose blobs are indexed per namespace in submission order. Commitments are SHA-256 of the
@@ -22,7 +28,8 @@ import Synchronization
 /// also queue every read behind a batch's `fsync`. Here reads take the index mutex only for a lookup
 /// and then `pread` outside any lock, on bytes that were fsynced before they were published, so readers
 /// run in parallel with each other and with a writer's `fsync`. The writer mutex serializes appends (and
-/// a follower's re-scans); lock order is always writer → index. The class also lets ``newHeights()``,
+/// a follower's re-scans); lock order is always writer → index (a shared writer takes the `LOCK` flock
+/// before both, waiting for it suspended and holding neither). The class also lets ``newHeights()``,
 /// ``close()`` and ``recovery`` be synchronous. The cost: a submit blocks its thread for the
 /// duration of `write` + `fsync` (as it would in an actor), and a second concurrent submitter blocks
 /// on the mutex instead of suspending; the coordinator has one publisher task, so this does not arise.
@@ -39,27 +46,35 @@ public final class FileLogDA: DALayer, Sendable {
         public var segmentSize: Int64
         /// The largest blob a submit accepts (at most ``FileLogFormat/maxPayloadLength``).
         public var maxBlobSize: Int
-        /// How often a follower's ``FileLogDA/newHeights()`` stream checks the segment's size.
+        /// How often a follower's (or a shared writer's) ``FileLogDA/newHeights()`` stream checks the
+        /// segment's size.
         public var pollInterval: Duration
+        /// How long a shared writer's submit waits for the `LOCK` file's `flock` before it gives up with
+        /// `.unavailable` (default 10 s; `.zero` tries once). Only ``FileLogDA/openShared(directory:options:)``
+        /// instances wait: the exclusive writer's open still fails at once when the lock is held.
+        public var lockWaitTimeout: Duration
 
-        /// Creates options; `segmentSize` must be positive, `maxBlobSize` within the format's limit and
-        /// `pollInterval` positive.
+        /// Creates options; `segmentSize` must be positive, `maxBlobSize` within the format's limit,
+        /// `pollInterval` positive and `lockWaitTimeout` not negative.
         public init(
             segmentSize: Int64 = Options.defaultSegmentSize, maxBlobSize: Int = Options.defaultMaxBlobSize,
-            pollInterval: Duration = .milliseconds(200)
+            pollInterval: Duration = .milliseconds(200), lockWaitTimeout: Duration = .seconds(10)
         ) {
             precondition(segmentSize > 0, "segmentSize must be positive")
             precondition(
                 maxBlobSize >= 0 && maxBlobSize <= FileLogFormat.maxPayloadLength,
                 "maxBlobSize must be within 0...\(FileLogFormat.maxPayloadLength)")
             precondition(pollInterval > .zero, "pollInterval must be positive")
+            precondition(lockWaitTimeout >= .zero, "lockWaitTimeout must not be negative")
             self.segmentSize = segmentSize
             self.maxBlobSize = maxBlobSize
             self.pollInterval = pollInterval
+            self.lockWaitTimeout = lockWaitTimeout
         }
     }
 
-    /// What the writer cut off the end of the log when it opened.
+    /// What a writer cut off the end of the log: the exclusive writer when it opened, or a shared writer,
+    /// under the lock, before one of its appends.
     public struct Recovery: Sendable, Hashable, CustomStringConvertible {
         /// The segment file that was truncated (full path).
         public var file: String
@@ -85,17 +100,35 @@ public final class FileLogDA: DALayer, Sendable {
     public let options: Options
     /// Whether this instance is a read-only follower.
     public let isReadOnly: Bool
-    /// What the writer truncated when it opened, or `nil` when the log ended cleanly (always `nil` for
-    /// a follower, which never writes).
+    /// Whether this instance is a shared writer (``openShared(directory:options:)``).
+    public let isShared: Bool
+    /// What the exclusive writer truncated when it opened, or `nil` when the log ended cleanly (always
+    /// `nil` for a follower, which never writes, and for a shared writer, which cuts only under the lock
+    /// before an append: see ``recoveries``).
     public let recovery: Recovery?
+
+    /// Every truncation this instance made, oldest first: for the exclusive writer at most one, the same
+    /// as ``recovery``; for a shared writer one per torn or unfinished tail (left by a writer that crashed
+    /// mid-append) that it cut under the lock before appending; always empty for a follower.
+    public var recoveries: [Recovery] { tail.withLock { $0.recoveries } }
+
+    private enum Mode { case writer, follower, shared }
+    private let mode: Mode
+    /// Whether this instance follows appends made by others (a follower or a shared writer).
+    private var follows: Bool { mode != .writer }
 
     private let index: Mutex<IndexState>
     private let tail: Mutex<TailState>
     private let broadcaster = HeightBroadcaster()
 
+    /// Test seam: when set, a shared append calls it while it holds the `LOCK` flock, after catching up
+    /// and cutting any torn tail, right before it writes its batch.
+    let sharedAppendProbe = Mutex<(@Sendable () -> Void)?>(nil)
+
     // MARK: - Opening
 
-    /// Opens (creating it if needed) the log in `directory` as its single writer.
+    /// Opens (creating it if needed) the log in `directory` as its single, exclusive writer, holding the
+    /// `LOCK` flock until ``close()`` (see ``openShared(directory:options:)`` for writers that take turns).
     ///
     /// Throws `.unavailable` when another writer holds the lock or the directory cannot be used, and
     /// `.corrupted` (naming the file and byte offset) when a record before the torn tail is damaged.
@@ -104,12 +137,12 @@ public final class FileLogDA: DALayer, Sendable {
         let lock = try WriterLock.acquire(directory: directory)
         let loaded: Loaded
         do throws(DAError) {
-            loaded = try FileLogDA.load(directory: directory, writer: true)
+            loaded = try FileLogDA.load(directory: directory, mode: .writer)
         } catch {
             lock.release()
             throw FileLogDA.refusal(directory, error)
         }
-        self.init(directory: directory, options: options, readOnly: false, lock: lock, loaded: loaded)
+        self.init(directory: directory, options: options, mode: .writer, lock: lock, loaded: loaded)
     }
 
     /// Opens the log in `directory` read-only, to follow it while another instance or process writes.
@@ -122,26 +155,57 @@ public final class FileLogDA: DALayer, Sendable {
         }
         let loaded: Loaded
         do throws(DAError) {
-            loaded = try load(directory: directory, writer: false)
+            loaded = try load(directory: directory, mode: .follower)
         } catch {
             throw refusal(directory, error)
         }
-        return FileLogDA(directory: directory, options: options, readOnly: true, lock: nil, loaded: loaded)
+        return FileLogDA(directory: directory, options: options, mode: .follower, lock: nil, loaded: loaded)
     }
 
-    private init(directory: String, options: Options, readOnly: Bool, lock: WriterLock?, loaded: Loaded) {
+    /// Opens (creating the directory if needed) the log in `directory` as one of several **shared
+    /// writers**, in this or other processes, that take turns appending.
+    ///
+    /// Opening takes no lock and changes nothing (it reads and verifies the log like a follower, and
+    /// leaves a torn tail alone); the first segment is created by the first append. Between appends the
+    /// instance follows the others: ``head()``, ``blobs(of:at:)`` and ``newHeights()`` see what any writer
+    /// committed. Each submit takes the exclusive `flock` on `LOCK`, waiting up to
+    /// ``Options/lockWaitTimeout`` by retrying a non-blocking `flock` with short sleeps (1 ms, doubling to
+    /// 20 ms), so a waiting submit suspends and blocks no thread; there is no fairness between waiters.
+    /// Under the lock it catches up, cuts a torn or unfinished tail (added to ``recoveries``), appends the
+    /// batch as the next height with one `fsync` and releases the lock. A submit that cannot get the lock
+    /// in time throws `.unavailable` naming the holder's pid. An exclusive writer
+    /// (``init(directory:options:)``) holds the lock for its whole life, so shared submits time out while
+    /// it is open, and it cannot open while a shared append is in progress.
+    ///
+    /// Throws `.unavailable` when the directory cannot be created or read and `.corrupted` like the
+    /// writer.
+    public static func openShared(directory: String, options: Options = Options()) throws(DAError) -> FileLogDA {
+        try FS.makeDirectory(directory)
+        let loaded: Loaded
+        do throws(DAError) {
+            loaded = try load(directory: directory, mode: .shared)
+        } catch {
+            throw refusal(directory, error)
+        }
+        return FileLogDA(directory: directory, options: options, mode: .shared, lock: nil, loaded: loaded)
+    }
+
+    private init(directory: String, options: Options, mode: Mode, lock: WriterLock?, loaded: Loaded) {
         self.directory = directory
         self.options = options
-        self.isReadOnly = readOnly
+        self.mode = mode
+        self.isReadOnly = mode == .follower
+        self.isShared = mode == .shared
         self.recovery = loaded.recovery
         var state = IndexState()
         state.segments = loaded.segments
         state.publish(loaded.records)
         self.index = Mutex(state)
-        self.tail = Mutex(
-            TailState(
-                lock: lock, segment: loaded.segments.last, committedSize: loaded.tailCommittedSize,
-                observedSize: loaded.tailObservedSize, head: state.head))
+        var tailState = TailState(
+            lock: lock, segment: loaded.segments.last, committedSize: loaded.tailCommittedSize,
+            observedSize: loaded.tailObservedSize, head: state.head)
+        if let recovery = loaded.recovery { tailState.recoveries.append(recovery) }
+        self.tail = Mutex(tailState)
     }
 
     deinit {
@@ -168,9 +232,10 @@ public final class FileLogDA: DALayer, Sendable {
     /// Appends `blob` to `namespace` at a new height and returns after it is fsynced.
     ///
     /// Throws `.blobTooLarge` above ``Options/maxBlobSize``, `.invalidRequest` on a read-only instance and
-    /// `.unavailable` on an I/O failure or after ``close()``.
+    /// `.unavailable` on an I/O failure, after ``close()``, or (a shared writer) when the lock could not
+    /// be had within ``Options/lockWaitTimeout``.
     public func submit(_ blob: [UInt8], to namespace: DANamespace) async throws(DAError) -> BlobReference {
-        try append([(namespace, blob)])[0]
+        try await append([(namespace, blob)])[0]
     }
 
     /// Appends `batch` as **one new height** with one write and one `fsync`, and returns the blobs'
@@ -178,12 +243,12 @@ public final class FileLogDA: DALayer, Sendable {
     /// each namespace is index 0). All or nothing: a batch whose commit record did not reach the disk is
     /// removed whole when the log is next opened. An empty batch writes nothing and returns `[]`.
     public func submit(batch: [(namespace: DANamespace, data: [UInt8])]) async throws(DAError) -> [BlobReference] {
-        try append(batch)
+        try await append(batch)
     }
 
     /// Appends `blobs`, all to `namespace`, as one new height (indices 0, 1, …) with one `fsync`.
     public func submit(batch blobs: [[UInt8]], to namespace: DANamespace) async throws(DAError) -> [BlobReference] {
-        try append(blobs.map { (namespace, $0) })
+        try await append(blobs.map { (namespace, $0) })
     }
 
     /// The blobs of `namespace` at `height` in index order, each read from disk with `pread` and
@@ -191,7 +256,7 @@ public final class FileLogDA: DALayer, Sendable {
     /// the head and `.corrupted` (file and byte offset) when the stored record no longer checks out.
     public func blobs(of namespace: DANamespace, at height: UInt64) async throws(DAError) -> [DABlob] {
         guard height > 0 else { throw DAError(.invalidRequest, "height 0 does not exist; heights start at 1") }
-        if isReadOnly, height > (try index.withLock { (state) throws(DAError) -> UInt64 in try state.openHead() }) {
+        if follows, height > (try index.withLock { (state) throws(DAError) -> UInt64 in try state.openHead() }) {
             _ = try refresh()
         }
         let located = try index.withLock { (state) throws(DAError) -> [(SegmentFile, RecordLocation)] in
@@ -205,19 +270,20 @@ public final class FileLogDA: DALayer, Sendable {
         return result
     }
 
-    /// The newest committed height (0 when the log is empty). A follower re-scans first.
+    /// The newest committed height (0 when the log is empty). A follower or shared writer re-scans first.
     public func head() async throws(DAError) -> UInt64 {
-        if isReadOnly { return try refresh() }
+        if follows { return try refresh() }
         return try index.withLock { (state) throws(DAError) -> UInt64 in try state.openHead() }
     }
 
-    /// New heights as they are committed. For the writer, every height it commits after the call, in
-    /// order. For a follower, a task re-scans every ``Options/pollInterval`` (only when a segment's size
-    /// changed) and yields the heights it found. Either way a **wake-up signal only**: keep a cursor and
+    /// New heights as they are committed. For the exclusive writer, every height it commits after the
+    /// call, in order. For a follower or a shared writer, a task re-scans every ``Options/pollInterval``
+    /// (only when a segment's size changed) and yields the heights it found (a shared writer's own appends
+    /// included, at the next poll). Either way a **wake-up signal only**: keep a cursor and
     /// read from it. The stream ends at ``close()``, and a follower's also when a re-scan finds
     /// corruption (which its next ``head()`` or read then throws).
     public func newHeights() -> AsyncStream<UInt64> {
-        guard isReadOnly else { return broadcaster.subscribe() }
+        guard follows else { return broadcaster.subscribe() }
         let (stream, continuation) = AsyncStream<UInt64>.makeStream(bufferingPolicy: .unbounded)
         let start = index.withLock { $0.head }
         let interval = options.pollInterval
@@ -256,14 +322,14 @@ public final class FileLogDA: DALayer, Sendable {
     }
 
     /// Ready with the head when open and usable; not ready after ``close()``, after an `fsync`
-    /// failure (the writer must be reopened), or when a follower's re-scan fails.
+    /// failure (the writer must be reopened), or when a follower's or shared writer's re-scan fails.
     public func health() async -> DAHealth {
-        let segments = index.withLock { $0.segments.count }
         let (closed, failure, head) = tail.withLock { ($0.closed, $0.failure, $0.head) }
         if closed { return DAHealth(isReady: false, head: nil, detail: "file log \(directory) is closed") }
         if isReadOnly {
             do throws(DAError) {
                 let head = try refresh()
+                let segments = index.withLock { $0.segments.count }
                 return DAHealth(
                     isReady: true, head: head,
                     detail: "file log \(directory) followed read-only at height \(head) in \(segments) segment(s)")
@@ -276,6 +342,21 @@ public final class FileLogDA: DALayer, Sendable {
                 isReady: false, head: head,
                 detail: "file log \(directory): writer stopped after \(failure); reopen the log to recover")
         }
+        if isShared {
+            do throws(DAError) {
+                let head = try refresh()
+                let segments = index.withLock { $0.segments.count }
+                let recoveries = self.recoveries
+                var detail = "file log \(directory): shared writer at height \(head) in \(segments) segment(s)"
+                if let last = recoveries.last {
+                    detail += "; cut \(recoveries.count) torn tail(s) before appending, the last: \(last)"
+                }
+                return DAHealth(isReady: true, head: head, detail: detail)
+            } catch {
+                return DAHealth(isReady: false, head: head, detail: "file log \(directory): \(error.message)")
+            }
+        }
+        let segments = index.withLock { $0.segments.count }
         var detail = "file log \(directory): writer at height \(head) in \(segments) segment(s)"
         if let recovery { detail += "; on open \(recovery)" }
         return DAHealth(isReady: true, head: head, detail: detail)
@@ -288,78 +369,109 @@ public final class FileLogDA: DALayer, Sendable {
 
     private var isClosed: Bool { tail.withLock { $0.closed } }
 
-    private func append(_ items: [(namespace: DANamespace, data: [UInt8])]) throws(DAError) -> [BlobReference] {
+    private func append(_ items: [(namespace: DANamespace, data: [UInt8])]) async throws(DAError) -> [BlobReference] {
         guard !isReadOnly else {
-            throw DAError(.invalidRequest, "file log \(directory) is open read-only; only its writer can submit")
+            throw DAError(.invalidRequest, "file log \(directory) is open read-only; only a writer can submit")
         }
         for item in items where item.data.count > options.maxBlobSize {
             throw DAError(
                 .blobTooLarge, "blob of \(item.data.count) bytes exceeds the \(options.maxBlobSize)-byte limit")
         }
         guard !items.isEmpty else { return [] }
-        return try tail.withLock { (tail) throws(DAError) -> [BlobReference] in
-            guard !tail.closed else { throw DAError(.unavailable, "file log \(directory) is closed") }
-            if let failure = tail.failure {
-                throw DAError(.unavailable, "file log \(directory): writer stopped after \(failure); reopen the log")
+        guard isShared else {
+            return try tail.withLock { (tail) throws(DAError) -> [BlobReference] in
+                try checkWritable(tail)
+                return try write(items, &tail)
             }
-            let height = tail.head + 1
-            var bytes: [UInt8] = []
-            bytes.reserveCapacity(items.reduce(0) { $0 + FileLogFormat.headerSize + $1.data.count })
-            var references: [BlobReference] = []
-            references.reserveCapacity(items.count)
-            var scanned: [ScannedRecord] = []
-            scanned.reserveCapacity(items.count)
-            var counts: [DANamespace: UInt32] = [:]  // lookup only; never iterated
-            var recordOffsets: [Int64] = []
-            for (position, item) in items.enumerated() {
-                let blobIndex = counts[item.namespace, default: 0]
-                counts[item.namespace] = blobIndex + 1
-                recordOffsets.append(Int64(bytes.count))
-                RecordCodec.append(
-                    to: &bytes, height: height, namespace: item.namespace, index: blobIndex,
-                    commits: position == items.count - 1, payload: item.data)
-                references.append(
-                    BlobReference(height: height, index: blobIndex, commitment: sha256(item.data).bytes))
-                scanned.append(
-                    ScannedRecord(
-                        height: height, namespace: item.namespace, index: blobIndex, segment: 0, offset: 0,
-                        payloadLength: item.data.count))
-            }
-
-            let segment = try segmentForAppend(&tail, bytes: Int64(bytes.count))
-            let start = tail.committedSize
-            do throws(DAError) {
-                try FS.write(segment.descriptor, path: segment.path, at: start, bytes)
-            } catch {
-                // Take the partial batch back off so the next append starts at a record boundary.
-                do throws(DAError) {
-                    try FS.truncate(segment.descriptor, path: segment.path, to: start)
-                } catch {
-                    tail.failure = "a failed write that could not be undone (\(error.message))"
-                }
-                throw error
-            }
-            do throws(DAError) {
-                try FS.sync(segment.descriptor, path: segment.path)
-            } catch {
-                // After a failed fsync the kernel may have dropped the dirty pages: nothing about the
-                // file's contents can be assumed until it is re-read, so stop writing.
-                tail.failure = "a failed fsync (\(error.message))"
-                throw DAError(
-                    .unavailable,
-                    "\(error.message); the batch at height \(height) may or may not be durable; reopen the log")
-            }
-            for i in scanned.indices {
-                scanned[i].segment = segment.number
-                scanned[i].offset = start + recordOffsets[i]
-            }
-            tail.committedSize = start + Int64(bytes.count)
-            tail.observedSize = tail.committedSize
-            tail.head = height
-            index.withLock { $0.publish(scanned) }
-            broadcaster.yield(height)
-            return references
         }
+        // Shared: fail fast when closed or stopped, then wait (suspended, holding no mutex) for the flock.
+        try tail.withLock { (tail) throws(DAError) in try checkWritable(tail) }
+        let lock = try await WriterLock.acquire(directory: directory, waitingUpTo: options.lockWaitTimeout) {
+            [self] in isClosed
+        }
+        defer { lock.release() }
+        return try tail.withLock { (tail) throws(DAError) -> [BlobReference] in
+            try checkWritable(tail)
+            // Under the lock nobody else appends: what the re-scan finds after the last commit record is
+            // a torn or unfinished batch of a writer that crashed, and it is safe to cut.
+            let found = try catchUp(&tail)
+            try cutUncommittedTail(&tail, found)
+            if let probe = sharedAppendProbe.withLock({ $0 }) { probe() }
+            return try write(items, &tail)
+        }
+    }
+
+    private func checkWritable(_ tail: TailState) throws(DAError) {
+        guard !tail.closed else { throw DAError(.unavailable, "file log \(directory) is closed") }
+        if let failure = tail.failure {
+            throw DAError(.unavailable, "file log \(directory): writer stopped after \(failure); reopen the log")
+        }
+    }
+
+    /// Encodes `items` as the next height, writes them at the end of the last segment (starting a new one
+    /// when it is full) with one `fsync`, and publishes the height. The caller holds the tail mutex and,
+    /// for a shared writer, the `LOCK` flock, and has caught up with the log.
+    private func write(_ items: [(namespace: DANamespace, data: [UInt8])], _ tail: inout TailState) throws(DAError)
+        -> [BlobReference]
+    {
+        let height = tail.head + 1
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(items.reduce(0) { $0 + FileLogFormat.headerSize + $1.data.count })
+        var references: [BlobReference] = []
+        references.reserveCapacity(items.count)
+        var scanned: [ScannedRecord] = []
+        scanned.reserveCapacity(items.count)
+        var counts: [DANamespace: UInt32] = [:]  // lookup only; never iterated
+        var recordOffsets: [Int64] = []
+        for (position, item) in items.enumerated() {
+            let blobIndex = counts[item.namespace, default: 0]
+            counts[item.namespace] = blobIndex + 1
+            recordOffsets.append(Int64(bytes.count))
+            RecordCodec.append(
+                to: &bytes, height: height, namespace: item.namespace, index: blobIndex,
+                commits: position == items.count - 1, payload: item.data)
+            references.append(
+                BlobReference(height: height, index: blobIndex, commitment: sha256(item.data).bytes))
+            scanned.append(
+                ScannedRecord(
+                    height: height, namespace: item.namespace, index: blobIndex, segment: 0, offset: 0,
+                    payloadLength: item.data.count))
+        }
+
+        let segment = try segmentForAppend(&tail, bytes: Int64(bytes.count))
+        let start = tail.committedSize
+        do throws(DAError) {
+            try FS.write(segment.descriptor, path: segment.path, at: start, bytes)
+        } catch {
+            // Take the partial batch back off so the next append starts at a record boundary.
+            do throws(DAError) {
+                try FS.truncate(segment.descriptor, path: segment.path, to: start)
+            } catch {
+                tail.failure = "a failed write that could not be undone (\(error.message))"
+            }
+            throw error
+        }
+        do throws(DAError) {
+            try FS.sync(segment.descriptor, path: segment.path)
+        } catch {
+            // After a failed fsync the kernel may have dropped the dirty pages: nothing about the
+            // file's contents can be assumed until it is re-read, so stop writing.
+            tail.failure = "a failed fsync (\(error.message))"
+            throw DAError(
+                .unavailable,
+                "\(error.message); the batch at height \(height) may or may not be durable; reopen the log")
+        }
+        for i in scanned.indices {
+            scanned[i].segment = segment.number
+            scanned[i].offset = start + recordOffsets[i]
+        }
+        tail.committedSize = start + Int64(bytes.count)
+        tail.observedSize = tail.committedSize
+        tail.head = height
+        index.withLock { $0.publish(scanned) }
+        // A shared writer's streams poll (they follow the other writers too) and pick this height up.
+        if mode == .writer { broadcaster.yield(height) }
+        return references
     }
 
     /// The segment the next batch of `bytes` goes to, starting a new one when the current one is full.
@@ -425,59 +537,95 @@ public final class FileLogDA: DALayer, Sendable {
 
     // MARK: - Following
 
-    /// A follower's re-scan: reads what the writer committed since the last scan (only when a segment's
-    /// size changed or a new segment appeared), publishes it, and returns the head.
+    /// A follower's (or shared writer's) re-scan: reads what the writers committed since the last scan
+    /// (only when a segment's size changed or a new segment appeared), publishes it, and returns the head.
     @discardableResult
     private func refresh() throws(DAError) -> UInt64 {
         try tail.withLock { (tail) throws(DAError) -> UInt64 in
             guard !tail.closed else { throw DAError(.unavailable, "file log \(directory) is closed") }
-            while true {
-                if tail.segment == nil {
-                    let path = FS.join(directory, FileLogFormat.segmentName(1))
-                    guard let descriptor = try FS.open(path, writable: false, missingIsNil: true) else {
-                        return tail.head
-                    }
-                    let first = SegmentFile(number: 1, path: path, descriptor: descriptor)
-                    index.withLock { $0.segments.append(first) }
-                    tail.segment = first
-                    tail.committedSize = 0
-                    tail.observedSize = 0
+            _ = try catchUp(&tail)
+            return tail.head
+        }
+    }
+
+    /// The last segment's size and what a re-scan found in it, as ``catchUp(_:)`` left them.
+    private struct TailScan {
+        var size: Int64
+        var scan: SegmentScan
+    }
+
+    /// Reads and publishes what was committed after `tail` (the follower re-scan), moving on to every
+    /// newer segment. Returns the last segment's scan when it was scanned; `nil` means it was not, because
+    /// it did not change since the last scan ended exactly after a commit record (or no segment exists).
+    /// A shared writer opens segments read-write, so the last one can be appended to under the lock.
+    private func catchUp(_ tail: inout TailState) throws(DAError) -> TailScan? {
+        let writable = mode == .shared
+        var found: TailScan?
+        while true {
+            if tail.segment == nil {
+                let path = FS.join(directory, FileLogFormat.segmentName(1))
+                guard let descriptor = try FS.open(path, writable: writable, missingIsNil: true) else {
+                    return nil
                 }
-                guard let segment = tail.segment else { return tail.head }
-                // Look for the next segment before measuring this one: once it exists, this one is final.
-                let nextPath = FS.join(directory, FileLogFormat.segmentName(segment.number + 1))
-                let next = try FS.open(nextPath, writable: false, missingIsNil: true).map {
-                    SegmentFile(number: segment.number + 1, path: nextPath, descriptor: $0)
-                }
-                let size = try segment.size()
-                if size < tail.committedSize {
-                    throw DAError(
-                        .corrupted,
-                        "\(segment.path) shrank to \(size) bytes, below the \(tail.committedSize) bytes of committed records already read")
-                }
-                // Re-scan when the size changed, when the last scan ended in an uncommitted tail (a
-                // restarted writer may have cut it and written the same number of bytes back), or when
-                // the segment was just sealed.
-                if size != tail.observedSize || tail.observedSize != tail.committedSize || next != nil {
-                    var scanner = SegmentScanner(segment: segment, size: size)
-                    let scan = try scanner.scan(from: tail.committedSize, head: tail.head)
-                    if !scan.committed.isEmpty {
-                        index.withLock { $0.publish(scan.committed) }
-                        tail.head = scan.head
-                        tail.committedSize = scan.committedEnd
-                    }
-                    tail.observedSize = size
-                    if next != nil {
-                        try Self.checkSealed(segment, size: size, scan: scan)
-                    }
-                }
-                guard let next else { return tail.head }
-                index.withLock { $0.segments.append(next) }
-                tail.segment = next
+                let first = SegmentFile(number: 1, path: path, descriptor: descriptor)
+                index.withLock { $0.segments.append(first) }
+                tail.segment = first
                 tail.committedSize = 0
                 tail.observedSize = 0
             }
+            guard let segment = tail.segment else { return nil }
+            // Look for the next segment before measuring this one: once it exists, this one is final.
+            let nextPath = FS.join(directory, FileLogFormat.segmentName(segment.number + 1))
+            let next = try FS.open(nextPath, writable: writable, missingIsNil: true).map {
+                SegmentFile(number: segment.number + 1, path: nextPath, descriptor: $0)
+            }
+            let size = try segment.size()
+            if size < tail.committedSize {
+                throw DAError(
+                    .corrupted,
+                    "\(segment.path) shrank to \(size) bytes, below the \(tail.committedSize) bytes of committed records already read")
+            }
+            // Re-scan when the size changed, when the last scan ended in an uncommitted tail (a
+            // restarted writer may have cut it and written the same number of bytes back), or when
+            // the segment was just sealed.
+            if size != tail.observedSize || tail.observedSize != tail.committedSize || next != nil {
+                var scanner = SegmentScanner(segment: segment, size: size)
+                let scan = try scanner.scan(from: tail.committedSize, head: tail.head)
+                if !scan.committed.isEmpty {
+                    index.withLock { $0.publish(scan.committed) }
+                    tail.head = scan.head
+                    tail.committedSize = scan.committedEnd
+                }
+                tail.observedSize = size
+                if next != nil {
+                    try Self.checkSealed(segment, size: size, scan: scan)
+                }
+                found = TailScan(size: size, scan: scan)
+            }
+            guard let next else { return found }
+            index.withLock { $0.segments.append(next) }
+            tail.segment = next
+            tail.committedSize = 0
+            tail.observedSize = 0
+            found = nil
         }
+    }
+
+    /// A shared writer, holding the lock and just caught up: cuts the last segment back to its last commit
+    /// record when the re-scan found a torn record or an unfinished batch after it (a writer crashed
+    /// mid-append; with the lock held nobody is still writing it), `fsync`s the cut and records it.
+    private func cutUncommittedTail(_ tail: inout TailState, _ found: TailScan?) throws(DAError) {
+        guard let found, !found.scan.isClean, let segment = tail.segment else { return }
+        let cutAt = tail.committedSize
+        try FS.truncate(segment.descriptor, path: segment.path, to: cutAt)
+        do throws(DAError) {
+            try FS.sync(segment.descriptor, path: segment.path)
+        } catch {
+            tail.failure = "a failed fsync of a tail cut (\(error.message))"
+            throw error
+        }
+        tail.observedSize = cutAt
+        tail.recoveries.append(Self.makeRecovery(path: segment.path, size: found.size, scan: found.scan))
     }
 
     // MARK: - Loading
@@ -511,15 +659,32 @@ public final class FileLogDA: DALayer, Sendable {
         return DAError(.corrupted, "file log \(directory) refuses to open: \(error.message)")
     }
 
-    /// Lists, opens and verifies every segment; as the writer, truncates a torn tail of the last one.
-    private static func load(directory: String, writer: Bool) throws(DAError) -> Loaded {
+    /// What cutting `scan`'s torn or unfinished tail off a segment of `size` bytes at `path` removes.
+    private static func makeRecovery(path: String, size: Int64, scan: SegmentScan) -> Recovery {
+        var reasons: [String] = []
+        if let first = scan.pending.first {
+            reasons.append(
+                "\(scan.pending.count) complete record(s) of unfinished height \(first.height) (no commit record)")
+        }
+        if let torn = scan.torn {
+            reasons.append("torn record at byte offset \(torn.offset): \(torn.reason)")
+        }
+        return Recovery(
+            file: path, offset: scan.committedEnd, bytes: size - scan.committedEnd,
+            completeRecordsDropped: scan.pending.count, reason: reasons.joined(separator: "; "))
+    }
+
+    /// Lists, opens and verifies every segment; as the exclusive writer, truncates a torn tail of the last
+    /// one. A shared writer opens the last segment read-write but leaves its tail to its next append.
+    private static func load(directory: String, mode: Mode) throws(DAError) -> Loaded {
         let numbers = try segmentNumbers(in: directory)
         var loaded = Loaded()
         var head: UInt64 = 0
         for (position, number) in numbers.enumerated() {
             let isLast = position == numbers.count - 1
             let path = FS.join(directory, FileLogFormat.segmentName(number))
-            guard let descriptor = try FS.open(path, writable: writer && isLast, missingIsNil: true) else {
+            guard let descriptor = try FS.open(path, writable: mode != .follower && isLast, missingIsNil: true)
+            else {
                 throw DAError(.unavailable, "\(path) disappeared while the log was being opened")
             }
             let segment = SegmentFile(number: number, path: path, descriptor: descriptor)
@@ -535,21 +700,11 @@ public final class FileLogDA: DALayer, Sendable {
             }
             loaded.tailCommittedSize = scan.committedEnd
             loaded.tailObservedSize = size
-            guard writer, !scan.isClean else { continue }
-            var reasons: [String] = []
-            if let first = scan.pending.first {
-                reasons.append(
-                    "\(scan.pending.count) complete record(s) of unfinished height \(first.height) (no commit record)")
-            }
-            if let torn = scan.torn {
-                reasons.append("torn record at byte offset \(torn.offset): \(torn.reason)")
-            }
+            guard mode == .writer, !scan.isClean else { continue }
             try FS.truncate(descriptor, path: path, to: scan.committedEnd)
             try FS.sync(descriptor, path: path)
             loaded.tailObservedSize = scan.committedEnd
-            loaded.recovery = Recovery(
-                file: path, offset: scan.committedEnd, bytes: size - scan.committedEnd,
-                completeRecordsDropped: scan.pending.count, reason: reasons.joined(separator: "; "))
+            loaded.recovery = makeRecovery(path: path, size: size, scan: scan)
         }
         return loaded
     }
@@ -640,9 +795,10 @@ struct IndexState {
     }
 }
 
-/// The writer's (or a follower's scanning) position at the end of the log.
+/// The writer's (or a follower's or shared writer's scanning) position at the end of the log.
 struct TailState {
-    /// The writer's lock; `nil` for a follower and after close.
+    /// The exclusive writer's lock; `nil` for a follower, a shared writer (which holds the lock only
+    /// inside an append) and after close.
     var lock: WriterLock?
     /// The last segment; `nil` before the first one exists.
     var segment: SegmentFile?
@@ -655,6 +811,8 @@ struct TailState {
     /// Why the writer stopped accepting appends (after a failed fsync).
     var failure: String?
     var closed = false
+    /// Every truncation this instance made (see `FileLogDA.recoveries`).
+    var recoveries: [FileLogDA.Recovery] = []
 
     init(lock: WriterLock?, segment: SegmentFile?, committedSize: Int64, observedSize: Int64, head: UInt64) {
         self.lock = lock

@@ -185,35 +185,116 @@ enum FS {
     }
 }
 
-/// The exclusive writer lock: `flock(LOCK_EX | LOCK_NB)` on `LOCK` in the log directory. `flock` locks
-/// belong to the open file description, so a second writer in the same process conflicts too, and the
-/// kernel drops the lock when the holder exits or crashes: there is never a stale lock to clean up.
+/// The writer lock: `flock(LOCK_EX)` on `LOCK` in the log directory. The exclusive writer takes it
+/// with `LOCK_NB` on open and holds it for its life; a shared writer takes it for one append at a time.
+/// `flock` locks belong to the open file description, so a second writer in the same process conflicts
+/// too (each acquisition opens `LOCK` afresh), and the kernel drops the lock when the holder exits or
+/// crashes: there is never a stale lock to clean up.
 struct WriterLock: Sendable {
     let descriptor: FileDescriptor
 
+    private enum Attempt {
+        case acquired
+        case busy
+        case failed(Int32)
+    }
+
+    /// Takes the lock at once or throws `.unavailable` naming the holder (the exclusive writer's open).
     static func acquire(directory: String) throws(DAError) -> WriterLock {
+        let (path, descriptor) = try openLockFile(directory)
+        switch attempt(descriptor) {
+        case .acquired:
+            return WriterLock(recordingHolderIn: descriptor)
+        case .busy:
+            let holder = holder(descriptor, path)
+            try? descriptor.close()
+            throw DAError(
+                .unavailable,
+                "file log \(directory) is locked: another coordinator\(holder) holds its writer lock \(path); "
+                    + "only one writer may open a log directory (open it read-only to follow it)")
+        case .failed(let code):
+            try? descriptor.close()
+            throw DAError(.unavailable, "cannot lock \(path): \(FS.errnoText(code))")
+        }
+    }
+
+    /// Takes the lock for one shared append, waiting up to `timeout`: it retries `LOCK_EX | LOCK_NB`,
+    /// sleeping 1 ms, then twice as long each time up to 20 ms, so the caller's task suspends instead of
+    /// blocking a thread. Throws `.unavailable` naming the holder when the time is up, when the task is
+    /// cancelled, or when `abandoned()` turns true (the log was closed) while waiting.
+    static func acquire(
+        directory: String, waitingUpTo timeout: Duration, abandoned: () -> Bool
+    ) async throws(DAError) -> WriterLock {
+        let (path, descriptor) = try openLockFile(directory)
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: timeout)
+        var pause = Duration.milliseconds(1)
+        while true {
+            switch attempt(descriptor) {
+            case .acquired:
+                return WriterLock(recordingHolderIn: descriptor)
+            case .failed(let code):
+                try? descriptor.close()
+                throw DAError(.unavailable, "cannot lock \(path): \(FS.errnoText(code))")
+            case .busy:
+                break
+            }
+            let now = clock.now
+            let stop: String?
+            if abandoned() {
+                stop = "the log was closed while waiting for it"
+            } else if now >= deadline {
+                stop = "it was not released within the \(timeout) lock wait timeout"
+            } else {
+                do {
+                    try await Task.sleep(for: min(pause, deadline - now))
+                    stop = nil
+                } catch {
+                    stop = "the submit was cancelled while waiting for it"
+                }
+            }
+            if let stop {
+                let holder = holder(descriptor, path)
+                try? descriptor.close()
+                throw DAError(
+                    .unavailable,
+                    "file log \(directory) is busy: another writer\(holder) holds its writer lock \(path) and \(stop)")
+            }
+            pause = min(pause * 2, .milliseconds(20))
+        }
+    }
+
+    private static func openLockFile(_ directory: String) throws(DAError) -> (String, FileDescriptor) {
         let path = FS.join(directory, "LOCK")
         guard let descriptor = try FS.open(path, writable: true, create: true) else {
             throw DAError(.unavailable, "cannot open \(path)")
         }
+        return (path, descriptor)
+    }
+
+    private static func attempt(_ descriptor: FileDescriptor) -> Attempt {
         while flock(descriptor.rawValue, LOCK_EX | LOCK_NB) != 0 {
             let code = errno
             if code == EINTR { continue }
-            let holder = String(decoding: (try? FS.read(descriptor, path: path, at: 0, count: 64)) ?? [], as: UTF8.self)
-                .split(whereSeparator: { $0 == "\n" }).first.map { " (pid \($0))" } ?? ""
-            try? descriptor.close()
-            if code == EWOULDBLOCK {
-                throw DAError(
-                    .unavailable,
-                    "file log \(directory) is locked: another coordinator\(holder) holds its writer lock \(path); "
-                        + "only one writer may open a log directory (open it read-only to follow it)")
-            }
-            throw DAError(.unavailable, "cannot lock \(path): \(FS.errnoText(code))")
+            return code == EWOULDBLOCK ? .busy : .failed(code)
         }
-        // Informational only (the lock itself is the flock): who holds it, for the message above.
-        _ = try? descriptor.resize(to: 0)
-        _ = try? descriptor.writeAll(toAbsoluteOffset: 0, Array("\(getpid())\n".utf8))
-        return WriterLock(descriptor: descriptor)
+        return .acquired
+    }
+
+    /// `" (pid N)"` from the first line of `LOCK`, or `""` when it records nothing.
+    private static func holder(_ descriptor: FileDescriptor, _ path: String) -> String {
+        String(decoding: (try? FS.read(descriptor, path: path, at: 0, count: 64)) ?? [], as: UTF8.self)
+            .split(whereSeparator: { $0 == "\n" }).first.map { " (pid \($0))" } ?? ""
+    }
+
+    /// Wraps a descriptor that holds the lock, after writing this process's pid and a newline to it.
+    /// Informational only (the lock itself is the flock), for the messages above. Written first and
+    /// then trimmed, so a concurrent reader sees a first line that is one pid or the other.
+    private init(recordingHolderIn descriptor: FileDescriptor) {
+        let line = Array("\(getpid())\n".utf8)
+        _ = try? descriptor.writeAll(toAbsoluteOffset: 0, line)
+        _ = try? descriptor.resize(to: Int64(line.count))
+        self.descriptor = descriptor
     }
 
     /// Releases the lock (closing the descriptor drops the flock).

@@ -34,11 +34,12 @@ struct DAOptions: ParsableArguments {
 
     var daNamespace: DANamespace { DANamespace(name: namespace) }
 
-    /// Opens the log as its single writer (creating it), or read-only to follow it.
+    /// Opens the log as a shared writer (creating it), or read-only to follow it.
     func open(readOnly: Bool) throws -> FileLogDA {
         let directory = try directory()
         do {
-            return readOnly ? try FileLogDA.openReadOnly(directory: directory) : try FileLogDA(directory: directory)
+            // Writers share the log: each append takes its lock, so a running `serve` and this command coexist.
+            return readOnly ? try FileLogDA.openReadOnly(directory: directory) : try FileLogDA.openShared(directory: directory)
         } catch {
             throw CommandFailure("\(address): \(error.message)")
         }
@@ -49,7 +50,7 @@ struct DAOptions: ParsableArguments {
     func openForService() throws -> OpenedDA {
         let directory = try directory()
         do {
-            let log = try FileLogDA(directory: directory)
+            let log = try FileLogDA.openShared(directory: directory)
             return OpenedDA(layer: log, close: { log.close() })
         } catch {
             throw CommandFailure("\(address): \(error.message)")

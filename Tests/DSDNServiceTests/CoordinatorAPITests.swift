@@ -229,6 +229,9 @@ final class RunningCoordinator: Sendable {
         await y.node.publisher.flush()
         await x.node.publisher.flush()
 
+        // X notices its refused blob and queues the valid event again; the next flush publishes it.
+        _ = try await x.client.waitFor("/v1/state") { ($0["events_republished"] as? Int64) == 1 }
+        await x.node.publisher.flush()
         let state = try await x.client.waitFor("/v1/state") { ($0["nodes"] as? Int64) == 2 && ($0["publish_backlog"] as? Int64) == 0 }
         #expect(state.json["own_blobs_refused"] as? Int64 == 1)
         #expect(state.json["events_dropped"] as? Int64 == 1)
