@@ -149,3 +149,37 @@ import Testing
         #expect(json?["checksum"] as? String == states[0]["checksum"] as? String)
     }
 }
+
+/// The acceptance path end to end through the executable: publish events over HTTP, the consumer
+/// applies them, the API shows them, and the scheduling loop publishes a placement for a declared chunk.
+@Suite struct ServeEndToEndTests {
+    @Test func publishApplyShowAndPlace() async throws {
+        let directory = try TemporaryDirectory()
+        let da = "file:" + directory.path("da")
+        let coordinator = try ServeProcess(
+            dataDirectory: directory.path("coordinator"),
+            arguments: ["--da", da, "--policy", "policies/weighted-score.lua", "--batch-interval-ms", "50"])
+        let client = APITestClient(baseURL: coordinator.baseURL)
+        let chunk = Fixtures.hash(0xAB)
+        let events = [Fixtures.register("n1", zone: "za"), Fixtures.register("n2", zone: "zb"), Fixtures.register("n3", zone: "zc"), Fixtures.declare(chunk, replicationFactor: 2)]
+        let posted = try await client.post("/v1/events?wait=true", body: EventJSON.encodeLines(events), token: coordinator.token)
+        #expect(posted.status == 200, "\(posted.body)")
+        #expect(try await client.get("/v1/nodes/n2").json["zone"] as? String == "zb")
+
+        let placed = try await client.waitFor("/v1/chunks/\(chunk)") { ($0["live_replicas"] as? Int64) == 2 }
+        #expect(placed.json["live_replicas"] as? Int64 == 2)
+        let state = try await client.waitFor("/v1/state") { ($0["placements_published"] as? Int64) == 2 }
+        #expect(state.json["under_replicated_chunks"] as? Int64 == 0)
+        #expect(state.json["policy"] as? String == "weighted-score@1")
+        let metrics = try await client.get("/metrics")
+        #expect(metrics.body.contains("dsdn_placements_total 2"))
+        #expect(try await client.get("/health").status == 200)
+        #expect(coordinator.terminate() == 0)
+    }
+
+    @Test func memoryDAIsOnlyForServe() throws {
+        let rebuild = try CoordinatorProcess.run(["rebuild", "--da", "memory:"])
+        #expect(rebuild.status != 0)
+        #expect(rebuild.stderr.contains("only `serve` takes it"))
+    }
+}
