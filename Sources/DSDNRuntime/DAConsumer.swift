@@ -105,7 +105,8 @@ public actor DAConsumer {
     /// Operational counters.
     public private(set) var counters = Counters()
     private var running = false
-    private var waiters: [(height: UInt64, continuation: CheckedContinuation<Void, any Error>)] = []
+    private var waiters: [(height: UInt64, key: Int, continuation: CheckedContinuation<Void, any Error>)] = []
+    private var nextWaiter = 0
     private var observers: [Int: AsyncStream<UInt64>.Continuation] = [:]  // lookup only; never iterated for order
     private var nextObserver = 0
     private var rejectionObservers: [Int: AsyncStream<BlobRejection>.Continuation] = [:]  // lookup only
@@ -175,13 +176,26 @@ public actor DAConsumer {
         return stream
     }
 
-    /// Suspends until `height` is applied. Throws the consumer's error if it fails or stops first.
+    /// Suspends until `height` is applied. Throws the consumer's error if it fails or stops first, and
+    /// `CancellationError` if the waiting task is cancelled.
     public func waitUntilApplied(_ height: UInt64) async throws {
         if appliedHeight >= height { return }
         if let error = terminalError { throw error }
-        try await withCheckedThrowingContinuation { continuation in
-            waiters.append((height, continuation))
+        try Task.checkCancellation()
+        nextWaiter += 1
+        let key = nextWaiter
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                waiters.append((height, key, continuation))
+            }
+        } onCancel: {
+            Task { await self.cancelWaiter(key) }
         }
+    }
+
+    private func cancelWaiter(_ key: Int) {
+        guard let position = waiters.firstIndex(where: { $0.key == key }) else { return }
+        waiters.remove(at: position).continuation.resume(throwing: CancellationError())
     }
 
     /// Follows the DA until the calling task is cancelled (returns normally) or an error retrying cannot
@@ -289,7 +303,7 @@ public actor DAConsumer {
         counters.heightsApplied += 1
         for observer in observers.values { observer.yield(height) }
         if !waiters.isEmpty {
-            var remaining: [(height: UInt64, continuation: CheckedContinuation<Void, any Error>)] = []
+            var remaining: [(height: UInt64, key: Int, continuation: CheckedContinuation<Void, any Error>)] = []
             for waiter in waiters {
                 if waiter.height <= height { waiter.continuation.resume() } else { remaining.append(waiter) }
             }

@@ -24,6 +24,8 @@ public struct CoordinatorConfiguration: Sendable {
     public var scheduling: SchedulingOptions
     /// HTTP API settings.
     public var api: APIConfiguration
+    /// How long a graceful stop waits for the final flush before leaving the rest in the outbox.
+    public var finalFlushTimeout: Duration = .seconds(30)
 
     /// Creates a configuration with the documented defaults.
     public init(

@@ -123,6 +123,7 @@ public actor CoordinatorNode: Service {
                 "publisher": "\(configuration.publisherID)", "namespace": "\(configuration.namespace)",
                 "outbox_backlog": "\(outbox.backlog.events.count)",
             ])
+        defer { lock.release() }
         let rejections = await consumer.rejections()
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { [self] in
@@ -177,7 +178,10 @@ public actor CoordinatorNode: Service {
             logger.info(
                 "outbox: republishing after restart",
                 metadata: ["sealed_blobs": "\(backlog.sealed.count)", "unsealed_events": "\(backlog.unsealed.count)"])
-            await publisher.flush()
+            // Wait (cancellably: a SIGTERM during an outage must not hang) until the backlog is on the DA.
+            while await publisher.backlog > 0 {
+                try await Task.sleep(for: .milliseconds(50))
+            }
             let drainedHead = try await headWithRetry()
             try await consumer.waitUntilApplied(drainedHead)
         }
@@ -211,7 +215,17 @@ public actor CoordinatorNode: Service {
         readyWaiters = []
         let backlog = await publisher.backlog
         logger.info("coordinator stopping: final flush", metadata: ["backlog": "\(backlog)"])
-        await publisher.stop()
+        let publisher = self.publisher
+        Task { await publisher.stop() }
+        // Bounded: with the DA down the flush cannot finish, and what is pending is safe in the outbox.
+        let deadline = ContinuousClock.now + configuration.finalFlushTimeout
+        while await publisher.backlog > 0, ContinuousClock.now < deadline, !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        let left = await publisher.backlog
+        if left > 0 {
+            logger.warning("final flush incomplete: events stay in the outbox for the next start", metadata: ["events": "\(left)"])
+        }
     }
 
     /// Suspends until the coordinator is ready (or stopping).

@@ -1,15 +1,25 @@
 import DSDNRuntime
 import Glibc
+import Synchronization
 
 /// The data directory's lock: an exclusive `flock` on `coordinator.lock`, held for the coordinator's
 /// life, so two coordinators never share an outbox. The file records the holder's pid for the message
-/// the next one prints. Released in `deinit` (closing the descriptor drops the lock).
+/// the next one prints. Released by ``release()`` when the coordinator stops, or in `deinit` (closing the
+/// descriptor drops the lock).
 final class DirectoryLock: Sendable {
-    private let descriptor: Int32
+    private let descriptor: Mutex<Int32?>
 
-    private init(descriptor: Int32) { self.descriptor = descriptor }
+    private init(descriptor: Int32) { self.descriptor = Mutex(descriptor) }
 
-    deinit { close(descriptor) }
+    deinit { release() }
+
+    /// Drops the lock. Idempotent.
+    func release() {
+        descriptor.withLock { descriptor in
+            if let open = descriptor { close(open) }
+            descriptor = nil
+        }
+    }
 
     /// Creates the directory if needed and takes the lock, or throws a one-line error naming the holder.
     static func acquire(directory: String) throws(RuntimeError) -> DirectoryLock {

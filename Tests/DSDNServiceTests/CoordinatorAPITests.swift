@@ -26,17 +26,19 @@ final class RunningCoordinator: Sendable {
 
     init(
         directory: TemporaryDirectory, policy: Policy? = nil, publisherID: String = "coordinator-a", batchSize: Int = 100,
-        flushInterval: Duration = .milliseconds(20), sharedDA: (any DALayer)? = nil
+        flushInterval: Duration = .milliseconds(20), sharedDA: (any DALayer)? = nil,
+        finalFlushTimeout: Duration = .seconds(30)
     ) async throws {
         log = sharedDA == nil ? try FileLogDA(directory: directory.path("da")) : nil
         let da: any DALayer = try sharedDA ?? (log ?? FileLogDA(directory: directory.path("da")))
         var logger = Logger(label: "test")
         logger.logLevel = .warning
-        let configuration = CoordinatorConfiguration(
+        var configuration = CoordinatorConfiguration(
             dataDirectory: directory.path("coordinator-\(publisherID)"), namespace: DANamespace(name: "service-tests"),
             publisherID: publisherID, policy: policy,
             publisher: EventPublisher.Options(batchSize: batchSize, flushInterval: flushInterval),
             api: APIConfiguration(host: "127.0.0.1", port: 0, token: Self.token, maxBodyBytes: 64 * 1024, maxEventsPerRequest: 50))
+        configuration.finalFlushTimeout = finalFlushTimeout
         node = try CoordinatorNode(configuration: configuration, da: da, logger: logger)
         let (ports, portContinuation) = AsyncStream<Int>.makeStream()
         let application = CoordinatorAPI.application(node: node, logger: logger) { port in portContinuation.yield(port) }
@@ -242,5 +244,29 @@ final class RunningCoordinator: Sendable {
         #expect(other.json["checksum"] as? String == state.json["checksum"] as? String)
         try await x.stop()
         try await y.stop()
+    }
+}
+
+/// A stop while the DA is down keeps what it could not flush in the outbox; the next start publishes it.
+@Suite struct OutboxAcrossRestartsTests {
+    @Test func eventsPendingAtAStopDuringAnOutageArePublishedByTheNextStart() async throws {
+        let directory = try TemporaryDirectory()
+        let memory = MemoryDA()
+        let first = try await RunningCoordinator(
+            directory: directory, flushInterval: .seconds(3_600), sharedDA: memory, finalFlushTimeout: .milliseconds(300))
+        let body = (0..<4).map { EventJSON.encode(Fixtures.register("n\($0)")) }.joined(separator: "\n")
+        #expect(try await first.client.post("/v1/events", body: body, token: RunningCoordinator.token).status == 202)
+        await memory.setDown("outage")
+        try await first.stop()
+        #expect(first.node.outbox.outstandingCount == 4)
+        await memory.setDown(nil)
+        #expect(try await memory.head() == 0)
+
+        let second = try await RunningCoordinator(directory: directory, flushInterval: .milliseconds(20), sharedDA: memory)
+        let state = try await second.client.waitFor("/v1/state") { ($0["nodes"] as? Int64) == 4 }
+        #expect(state.json["nodes"] as? Int64 == 4)
+        #expect(state.json["events_applied"] as? Int64 == 4)
+        #expect(state.json["outbox_events"] as? Int64 == 0)
+        try await second.stop()
     }
 }
