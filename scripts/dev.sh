@@ -20,6 +20,29 @@ ensure_system_packages() {
     pkg-config --exists lua5.4 || { echo "error: lua5.4 is still not visible to pkg-config" >&2; exit 1; }
 }
 
+# Creates .venv-test, the Python environment of the pycelestia commitment cross-check
+# (Tests/DSDNCelestiaTests/PycelestiaCommitmentTests.swift), with the pinned packages of
+# scripts/pycelestia/requirements.txt, when it is missing or that file has changed since.
+ensure_test_venv() {
+    local venv=.venv-test requirements=scripts/pycelestia/requirements.txt
+    if [ -x "$venv/bin/python3" ] && cmp -s "$requirements" "$venv/requirements.txt"; then
+        return
+    fi
+    if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+        echo "==> installing python3 and python3-venv" >&2
+        local sudo=""
+        if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+        export DEBIAN_FRONTEND=noninteractive
+        $sudo apt-get update -qq
+        $sudo apt-get install -y -qq python3 python3-venv >/dev/null
+    fi
+    echo "==> creating $venv with $(grep -m1 '^pycelestia' "$requirements")" >&2
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/python3" -m pip install --quiet --disable-pip-version-check -r "$requirements"
+    cp "$requirements" "$venv/requirements.txt"
+}
+
 run() {
     ensure_system_packages
     echo "==> building dsdn-coordinator" >&2
@@ -34,6 +57,7 @@ run() {
 test_all() {
     ensure_system_packages
     scripts/check-boundaries.sh
+    ensure_test_venv
     # Warnings are errors in the project's own targets (see Package.swift).
     export DSDN_WERROR=1
     echo "==> building (warnings are errors)" >&2
