@@ -183,7 +183,7 @@ let package = Package(
         // Benchmarks with ratios against baselines measured in the same run. Run in release.
         .executableTarget(
             name: "dsdn-bench",
-            dependencies: ["DSDNCore"],
+            dependencies: ["DSDNCore", "DSDNDA", "DSDNFileLog", "DSDNRuntime"],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -1,4 +1,7 @@
 import DSDNCore
+import DSDNDA
+import DSDNFileLog
+import DSDNRuntime
 import Foundation
 
 // Benchmarks with ratios against baselines measured in the same run (PRODUCT.md §8, item 7).
@@ -7,6 +10,7 @@ import Foundation
 struct Options {
     var events = 1_000_000
     var chunks = 1_000_000
+    var blobs = 2_000
 
     init(_ arguments: [String]) {
         var iterator = arguments.dropFirst().makeIterator()
@@ -14,8 +18,9 @@ struct Options {
             switch argument {
             case "--events": events = iterator.next().flatMap(Int.init) ?? events
             case "--chunks": chunks = iterator.next().flatMap(Int.init) ?? chunks
+            case "--blobs": blobs = iterator.next().flatMap(Int.init) ?? blobs
             default:
-                FileHandle.standardError.write(Data("error: unknown argument \(argument) (use --events N, --chunks N)\n".utf8))
+                FileHandle.standardError.write(Data("error: unknown argument \(argument) (use --events N, --chunks N, --blobs N)\n".utf8))
                 exit(64)
             }
         }
@@ -105,3 +110,56 @@ do {
     print("  checksum of final state (\(machine.state.chunkCount) chunks) \(String(format: "%.3f", checksumTime)) s")
 }
 
+
+// 3. The publish path on the embedded log: one blob of 100 events per height, each append a shared
+//    writer's full cycle (lock, catch up, write, fsync, unlock). Baseline: the same bytes with a plain
+//    pwrite + fsync per blob to a file in the same directory (the floor of any durable append).
+// 4. Rebuild from that log (read, verify commitments, decode, apply). Baseline: decode + apply of the
+//    same blobs from memory.
+do {
+    let events = SyntheticHistory.events(.init(seed: 2, eventCount: options.blobs * 100, nodeCount: 1_000, zoneCount: 10))
+    let blobs = try events.encodedBlobs(publisher: "bench", batchSize: 100)
+    let directory = NSTemporaryDirectory() + "dsdn-bench-\(getpid())"
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+
+    let raw = open(directory + "/raw", O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    var offset: off_t = 0
+    let rawTime = seconds {
+        for blob in blobs {
+            let written = blob.withUnsafeBytes { pwrite(raw, $0.baseAddress, $0.count, offset) }
+            offset += off_t(written)
+            fsync(raw)
+        }
+    }
+    close(raw)
+
+    let namespace = DANamespace(name: "bench")
+    let log = try FileLogDA.openShared(directory: directory + "/da")
+    let start = ContinuousClock.now
+    for blob in blobs { _ = try await log.submit(blob, to: namespace) }
+    let appendElapsed = ContinuousClock.now - start
+    let appendTime = Double(appendElapsed.components.seconds) + Double(appendElapsed.components.attoseconds) / 1e18
+    log.close()
+    print("publish     \(blobs.count) blobs of 100 events, one fsync each (file log, shared writer)")
+    print("  pwrite + fsync       \(Int(Double(blobs.count) / rawTime)) blobs/s   (baseline)")
+    print("  file-log append      \(Int(Double(blobs.count) / appendTime)) blobs/s   ratio to baseline \(String(format: "%.2f", rawTime / appendTime))")
+    print("                       \(Int(Double(events.count) / appendTime)) events/s")
+
+    var machine = StateMachine()
+    let memoryTime = seconds {
+        for (offset, blob) in blobs.enumerated() {
+            machine.apply(blob: blob, at: BlobPosition(height: UInt64(offset + 1), index: 0))
+        }
+    }
+    let reader = try FileLogDA.openReadOnly(directory: directory + "/da")
+    let rebuildStart = ContinuousClock.now
+    let rebuilt = try await StateRebuilder(da: reader, namespace: namespace).rebuild()
+    let rebuildElapsed = ContinuousClock.now - rebuildStart
+    let rebuildTime = Double(rebuildElapsed.components.seconds) + Double(rebuildElapsed.components.attoseconds) / 1e18
+    reader.close()
+    precondition(rebuilt.machine.state.checksum() == machine.state.checksum(), "rebuild must equal the in-memory replay")
+    print("rebuild     \(events.count) events from the file log")
+    print("  decode + apply       \(Int(Double(events.count) / memoryTime)) events/s   (baseline, from memory)")
+    print("  file-log rebuild     \(Int(Double(events.count) / rebuildTime)) events/s   ratio to baseline \(String(format: "%.2f", memoryTime / rebuildTime))")
+}
