@@ -7,6 +7,10 @@ struct DACommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "da",
         abstract: "Data Availability utilities (Celestia share commitments).",
+        discussion: """
+            Example:
+              dsdn-coordinator da commitment --namespace dsdn --file blob.bin
+            """,
         subcommands: [DACommitmentCommand.self]
     )
 }

@@ -9,6 +9,11 @@ struct PolicyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "policy",
         abstract: "Check, test and audit Lua placement policies (docs/policies.md).",
+        discussion: """
+            Examples:
+              dsdn-coordinator policy test
+              dsdn-coordinator policy check policies/zone-spread.lua
+            """,
         subcommands: [PolicyCheckCommand.self, PolicyTestCommand.self, PolicyProbeCommand.self, PolicyDigestCommand.self]
     )
 }

@@ -8,13 +8,15 @@ struct RebuildCommand: AsyncParsableCommand {
         commandName: "rebuild",
         abstract: "Rebuild the state from the DA's history and print its summary and checksum.",
         discussion: """
-            Reads heights FROM…TO (default: 1 to the head) in canonical order, checks every blob against the
-            DA's commitment, applies it, and prints the state. With --expect, a different checksum is an
-            error. Pruned history, an unavailable DA or damaged data stop with one line; nothing is skipped.
+            Reads heights FROM…TO (default: 1 to the head) in canonical order, checks every blob against the \
+            DA's commitment, applies it, and prints the state. With --expect, a different checksum is an \
+            error. Pruned history, an unavailable DA or damaged data stop with one line; nothing is skipped. \
+            When standard error is a terminal, a progress bar is drawn there while heights are read.
 
             Examples:
               dsdn-coordinator rebuild --da file:.dsdn/da
-              dsdn-coordinator rebuild --da file:.dsdn/da --to 120 --expect <64-hex checksum> --json
+              dsdn-coordinator rebuild --da file:.dsdn/da --to 120 --json \\
+                  --expect <64-hex checksum>
             """
     )
 
@@ -45,8 +47,11 @@ struct RebuildCommand: AsyncParsableCommand {
         let rebuilder = StateRebuilder(da: log, namespace: da.daNamespace)
         let result: (machine: StateMachine, report: RebuildReport)
         do {
-            result = try await rebuilder.rebuild(from: from, to: to, expectedChecksum: expected)
+            result = try await rebuilder.rebuild(
+                from: from, to: to, expectedChecksum: expected, progress: ProgressBar.rebuildCallback(label: "rebuild"))
+            ProgressBar.clear()
         } catch {
+            ProgressBar.clear()
             throw CommandFailure("\(da.address): \(error)")
         }
         let summary = result.machine.state.summary()

@@ -1,14 +1,36 @@
 import ArgumentParser
 import DSDNCore
 
-/// `dsdn-coordinator state FILE`: derive the state of a history and print its summary and checksum.
-struct StateCommand: ParsableCommand {
+/// `dsdn-coordinator state …`: the state of an events file (`state FILE`, the default) or of a running
+/// coordinator (`state show`).
+struct StateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "state",
-        abstract: "Derive the state of an events file and print its summary and checksum.",
+        abstract: "Print a state summary and checksum: of an events file, or of a running coordinator.",
         discussion: """
-            FILE holds events as JSON Lines (docs/events.md); `-` reads standard input. The first event the
-            state machine refuses stops the command with its line number and a non-zero exit.
+            `state FILE` (the default subcommand, also spelled `state file FILE`) derives the state of a \
+            JSON Lines history; `state show` asks a running coordinator (`dsdn-coordinator serve`) for its \
+            own. Both print the state checksum, so the two can be compared.
+
+            Examples:
+              dsdn-coordinator state examples/small-cluster.jsonl
+              dsdn-coordinator state --json examples/small-cluster.jsonl
+              dsdn-coordinator state show --api http://127.0.0.1:45831
+            """,
+        subcommands: [StateFileCommand.self, StateShowCommand.self],
+        defaultSubcommand: StateFileCommand.self
+    )
+}
+
+/// `dsdn-coordinator state FILE`: derive the state of a history and print its summary and checksum.
+struct StateFileCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "file",
+        abstract: "Derive the state of an events file and print its summary and checksum (the default).",
+        discussion: """
+            FILE holds events as JSON Lines (docs/events.md); `-` reads standard input. The first event the \
+            state machine refuses stops the command with its line number and a non-zero exit. `state FILE` \
+            and `state file FILE` are the same command.
 
             Examples:
               dsdn-coordinator state examples/small-cluster.jsonl
@@ -39,7 +61,7 @@ struct StateCommand: ParsableCommand {
         print("history   \(file) (\(history.events.count) events)")
         print("nodes     \(summary.nodes) in \(summary.zones) zones")
         for zone in state.zones() {
-            let percent = Int((zone.utilization * 1000).rounded()) 
+            let percent = Int((zone.utilization * 1000).rounded())
             print("  \(zone.id): \(zone.nodeIDs.count) nodes, \(formatBytes(zone.capacityBytes)) capacity, \(percent / 10).\(percent % 10)% used")
         }
         print("chunks    \(summary.chunks) (\(summary.underReplicatedChunks) under-replicated)")
@@ -60,4 +82,51 @@ func formatBytes(_ bytes: UInt64) -> String {
     if unit == 0 { return "\(bytes) B" }
     let tenths = Int((value * 10).rounded())
     return "\(tenths / 10).\(tenths % 10) \(units[unit])"
+}
+
+/// `dsdn-coordinator state show`: the running coordinator's `/v1/state`.
+struct StateShowCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "show",
+        abstract: "Print a running coordinator's state: heights, counts, delivery counters and checksum.",
+        discussion: """
+            Reads GET /v1/state from the coordinator at --api (no token needed). The checksum is that of \
+            the state at the applied height; `dsdn-coordinator verify` rebuilds that height from the DA and \
+            compares.
+
+            Examples:
+              dsdn-coordinator state show
+              dsdn-coordinator state show --api http://10.0.0.5:45831 --json
+            """
+    )
+
+    @OptionGroup var api: APIOptions
+
+    @Flag(help: "Print the API's JSON object instead of the human summary.")
+    var json = false
+
+    func run() async throws {
+        let state = try await api.client.get("/v1/state")
+        if json {
+            printJSON(state.fields)
+            return
+        }
+        let fields = state.fields
+        let phase = fields["phase"] as? String ?? "unknown"
+        let policy = (fields["policy"] as? String).map { ", policy \($0)" } ?? ", no policy"
+        print("coordinator  \(api.baseURL) (\(phase)\(policy))")
+        print("heights      applied \(state.count("applied_height")), head \(state.count("head")) (lag \(state.count("lag")))")
+        print("nodes        \(state.count("nodes")) in \(state.count("zones")) zones")
+        print("chunks       \(state.count("chunks")) (\(state.count("under_replicated_chunks")) under-replicated)")
+        print("replicas     \(state.count("live_replicas")) live, \(state.count("lost_replicas")) lost")
+        print(
+            "blobs        \(state.count("blobs_applied")) applied, \(state.count("blobs_duplicate")) duplicate, "
+                + "\(state.count("blobs_rejected")) rejected; \(state.count("events_applied")) events applied")
+        let publisher = fields["publisher_id"] as? String ?? "?"
+        print(
+            "publisher    \(publisher) sequence \(state.count("publisher_sequence")), backlog \(state.count("publish_backlog")) events, "
+                + "outbox \(state.count("outbox_events")) events")
+        print("placements   \(state.count("placements_published")) published, \(state.count("policy_errors")) policy errors")
+        print("checksum     \(try state.string("checksum"))")
+    }
 }
