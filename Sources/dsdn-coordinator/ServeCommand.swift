@@ -216,8 +216,9 @@ struct SeedService: Service {
         await node.waitUntilReady()
         guard await node.phase == .ready else { return }
         let status = await node.status()
-        guard status.appliedHeight == 0, status.head == 0 else {
-            logger.info("seed skipped: the DA already holds history", metadata: ["head": "\(status.head)"])
+        // Empty means no blob was ever seen in the namespace (a Celestia chain always has heights).
+        guard status.cursor.lastPosition == nil else {
+            logger.info("seed skipped: the namespace already holds history", metadata: ["head": "\(status.head)"])
             return
         }
         do {

@@ -1,1 +1,0 @@
-// The Celestia-compatible test server (being written).

@@ -1,0 +1,162 @@
+import DSDNDA
+
+/// How a failed call is classified (celestia.md "Errors"): the `DAError` to surface, and — for writes —
+/// whether the transaction may still land.
+struct Classified: Sendable {
+    var error: DAError
+    /// For `blob.Submit`: the blob may have landed (timeouts, mempool, lost connections, unknown
+    /// errors), so a retry must check for it before resubmitting.
+    var ambiguous: Bool
+}
+
+/// Classifies call failures into `DAError`s, with messages that name the node and say what to do.
+struct ErrorClassifier: Sendable {
+    /// `HOST:PORT`, for messages.
+    let endpoint: String
+    /// Whether a token was configured (changes the advice for auth failures).
+    let hasToken: Bool
+    /// Where the operator sets the token, for messages.
+    var credentialsHint = CelestiaDA.defaultCredentialsHint
+
+    /// The exact line for a rejected token.
+    var rejectedTokenMessage: String {
+        "celestia node at \(endpoint) rejected the auth token (HTTP 401); check \(credentialsHint)"
+    }
+
+    func classify(_ failure: CallFailure, method: String) -> Classified {
+        switch failure {
+        case let .rejectedToken(status):
+            if status == 401 {
+                if hasToken { return Classified(error: DAError(.unauthorized, rejectedTokenMessage), ambiguous: false) }
+                return Classified(
+                    error: DAError(.unauthorized, "celestia node at \(endpoint) requires an auth token (HTTP 401); set \(credentialsHint)"),
+                    ambiguous: false)
+            }
+            return Classified(
+                error: DAError(.unauthorized, "celestia node at \(endpoint) refused the request (HTTP \(status)); check \(credentialsHint)"),
+                ambiguous: false)
+        case let .timedOut(timeout):
+            return Classified(
+                error: DAError(.unavailable, "\(method) to celestia node at \(endpoint) timed out after \(Self.seconds(timeout))"),
+                ambiguous: true)
+        case let .unreachable(reason):
+            return Classified(
+                error: DAError(.unavailable, "cannot reach celestia node at \(endpoint): \(reason)"), ambiguous: false)
+        case let .transport(reason):
+            return Classified(
+                error: DAError(.unavailable, "\(method) to celestia node at \(endpoint) failed: \(reason)"), ambiguous: true)
+        case let .httpStatus(status, body):
+            return Classified(
+                error: DAError(.unavailable, "celestia node at \(endpoint) answered \(method) with HTTP \(status): \(body)"),
+                ambiguous: true)
+        case let .malformed(reason):
+            return Classified(
+                error: DAError(.unavailable, "malformed \(method) response from celestia node at \(endpoint): \(reason)"),
+                ambiguous: true)
+        case let .rpc(code, message):
+            return classifyRPC(code: code, message: message, method: method)
+        }
+    }
+
+    private func classifyRPC(code: Int, message: String, method: String) -> Classified {
+        let lower = message.lowercased()
+        let quoted = "\(method) on celestia node at \(endpoint)"
+        func has(_ needle: String) -> Bool { lower.contains(needle) }
+
+        switch code {
+        case -32601:
+            return Classified(
+                error: DAError(.invalidRequest, "celestia node at \(endpoint) does not know \(method) (\(message)); is it a celestia-node of a supported version?"),
+                ambiguous: false)
+        case -32602:
+            return Classified(error: DAError(.invalidRequest, "\(quoted) rejected the parameters: \(message)"), ambiguous: false)
+        case -32700, -32600:
+            if has("bigger than maximum") || has("too large") {
+                return Classified(error: DAError(.blobTooLarge, "\(quoted) refused the request body: \(message)"), ambiguous: false)
+            }
+            return Classified(error: DAError(.invalidRequest, "\(quoted) could not parse the request: \(message)"), ambiguous: false)
+        case 0 where has("panic"):
+            return Classified(error: DAError(.invalidRequest, "\(quoted) failed inside the node: \(message)"), ambiguous: false)
+        default:
+            break
+        }
+
+        if has("missing permission") {
+            let advice = hasToken
+                ? "the auth token lacks the permission; create one with `celestia light auth write` (or `admin`)"
+                : "no auth token was given; create one with `celestia light auth write` and pass it with \(credentialsHint)"
+            return Classified(error: DAError(.unauthorized, "\(quoted) was refused (\(message)): \(advice)"), ambiguous: false)
+        }
+        if has("without state access") || has("no state access") || has("state access") {
+            return Classified(
+                error: DAError(.unauthorized, "celestia node at \(endpoint) cannot submit blobs: it runs without state access (\(message)); start it with a core endpoint (--core.ip) or point --da at a node that has one"),
+                ambiguous: false)
+        }
+        if has("below tail") {
+            return Classified(error: DAError(.pruned, "celestia node at \(endpoint) no longer serves this height (\(message)); use an archival node or restore an archive of the namespace"), ambiguous: false)
+        }
+        if has("outside of sampling window") || has("outside the sampling window") || has("outside the availability window") || has("pruned") {
+            return Classified(error: DAError(.pruned, "celestia node at \(endpoint) no longer serves this height (\(message)); use an archival node or restore an archive of the namespace"), ambiguous: false)
+        }
+        if has("from the future") {
+            return Classified(error: DAError(.heightFromFuture, "\(quoted): \(message)"), ambiguous: false)
+        }
+        if has("syncing in progress") {
+            return Classified(error: DAError(.unavailable, "celestia node at \(endpoint) is still syncing: \(message)"), ambiguous: false)
+        }
+        if has("too large") || has("exceeds maximum") || has("exceeds the maximum") || has("max tx bytes") {
+            return Classified(error: DAError(.blobTooLarge, "\(quoted): \(message); lower the blob-size cap or split the batch"), ambiguous: false)
+        }
+        if has("zero blob size") || has("empty blob") {
+            return Classified(error: DAError(.invalidRequest, "\(quoted): \(message)"), ambiguous: false)
+        }
+        if has("must be 29 bytes") || has("leading zeros") || has("reserved data is forbidden") || has("invalid namespace")
+            || has("unsupported namespace")
+        {
+            return Classified(error: DAError(.invalidNamespace, "\(quoted) refused the namespace: \(message)"), ambiguous: false)
+        }
+        if has("incorrect account sequence") || has("account sequence mismatch") {
+            return Classified(error: DAError(.unavailable, "\(quoted): account sequence mismatch (another submission from the same account?): \(message)"), ambiguous: false)
+        }
+        if has("tx already in mempool") || has("tx already exists in cache") {
+            return Classified(error: DAError(.unavailable, "\(quoted): the transaction is already in the mempool and may still land: \(message)"), ambiguous: true)
+        }
+        if has("timed out waiting for tx") || has("context deadline") || has("deadline exceeded") {
+            let note = method == "blob.Submit" ? "timed out inside the node; the blob may still land" : "timed out inside the node"
+            return Classified(error: DAError(.unavailable, "\(quoted) \(note): \(message)"), ambiguous: true)
+        }
+        if has("exceeds max gas price") || has("max gas price") {
+            return Classified(error: DAError(.unavailable, "\(quoted): the network's gas price is above the configured cap (\(message)); raise max-gas-price or pin gas-price"), ambiguous: false)
+        }
+        if has("insufficient") && (has("gas price") || has("fee")) {
+            return Classified(error: DAError(.unavailable, "\(quoted): the fee is too low (\(message)); raise gas-price / max-gas-price"), ambiguous: false)
+        }
+        if has("insufficient funds") || has("insufficient balance") {
+            return Classified(error: DAError(.unavailable, "\(quoted): the signing account cannot pay the fee (\(message)); fund it"), ambiguous: false)
+        }
+        if has("out of gas") {
+            return Classified(error: DAError(.unavailable, "\(quoted): the transaction ran out of gas (\(message)); set a higher gas limit (gas=)"), ambiguous: false)
+        }
+        // Unknown: retry with backoff; for a write, the transaction may have been broadcast.
+        return Classified(error: DAError(.unavailable, "\(quoted) failed: \(message) (code \(code))"), ambiguous: true)
+    }
+
+    static func seconds(_ duration: Duration) -> String {
+        let (seconds, attoseconds) = duration.components
+        let millis = seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        if millis % 1000 == 0 { return "\(millis / 1000) s" }
+        return "\(millis) ms"
+    }
+
+    /// The tail height in a `requested header (H) is below Tail (T)` message.
+    static func tail(in message: String) -> UInt64? {
+        let lower = Array(message.lowercased().utf8)
+        let marker = Array("tail (".utf8)
+        guard lower.count >= marker.count else { return nil }
+        for start in 0...(lower.count - marker.count) where Array(lower[start..<(start + marker.count)]) == marker {
+            let digits = lower[(start + marker.count)...].prefix { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
+            return UInt64(String(decoding: digits, as: UTF8.self))
+        }
+        return nil
+    }
+}

@@ -1,1 +1,0 @@
-// The Celestia DA backend (being written).
