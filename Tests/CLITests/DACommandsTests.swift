@@ -60,7 +60,7 @@ import Testing
 
     @Test(arguments: [
         (["rebuild", "--da", "memory:"], "keeps nothing between processes"),
-        (["rebuild", "--da", "celestia://host:26658?token=abc"], "must not carry credentials"),
+        (["rebuild", "--da", "celestia://host:26658?token=abc"], "must not carry the auth token"),
         (["rebuild", "--da", "ftp://x"], "must be file:PATH"),
         (["rebuild", "--da", "file:/nonexistent/dsdn-log"], "does not exist"),
         (["rebuild", "--from", "5", "--to", "2", "--da", "file:/tmp"], "is after --to"),
