@@ -97,6 +97,10 @@ struct Handlers: Sendable {
             "lag": status.lag, "consumer": describe(status.consumerHealth),
             "publish_backlog": status.publishBacklog,
         ]
+        let da = await node.da.health()
+        var daBody: [String: Any] = ["ready": da.isReady, "detail": da.detail]
+        daBody["head"] = da.head.map { $0 as Any } ?? NSNull()
+        body["da"] = daBody
         if let failure = status.failure { body["failure"] = failure }
         if let error = status.placements.lastPolicyError { body["last_policy_error"] = error }
         return jsonResponse(status.phase == .ready && status.consumerHealth.isHealthy ? .ok : .serviceUnavailable, body)

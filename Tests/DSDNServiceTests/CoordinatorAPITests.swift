@@ -72,6 +72,7 @@ final class RunningCoordinator: Sendable {
         let health = try await client.get("/health")
         #expect(health.status == 200)
         #expect(health.json["status"] as? String == "ready")
+        #expect((health.json["da"] as? [String: any Sendable])?["ready"] as? Bool == true)
 
         let posted = try await client.post("/v1/events?wait=true", body: smallCluster, token: RunningCoordinator.token)
         #expect(posted.status == 200, "\(posted.body)")
