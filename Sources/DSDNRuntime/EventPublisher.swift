@@ -144,6 +144,10 @@ public actor EventPublisher {
     private var outstanding = 0
     private var detached = Set<UInt64>()
     private var journalBroken: RuntimeError?
+    /// Set when a blob failed for a reason retrying cannot fix while a journal is in use: publishing stops
+    /// so that no later sequence lands before it (which would make a restart skip it); the blob and
+    /// everything after it stay in the journal for the next start.
+    public private(set) var halted: RuntimeError?
     /// The events of the most recently included blobs, by sequence (at most `recentBlobLimit`).
     private var recentBlobs: [UInt64: [Event]] = [:]  // lookup only
     private var recentOrder: [UInt64] = []
@@ -211,6 +215,7 @@ public actor EventPublisher {
     public func enqueue(_ events: [Event]) throws(RuntimeError) -> [PublishTicket] {
         guard !stopped else { throw RuntimeError(.stopped, "the publisher is stopped") }
         if let journalBroken { throw journalBroken }
+        if let halted { throw RuntimeError(.daFailure, "publishing is halted until a restart: \(halted.message)") }
         for (position, event) in events.enumerated() {
             let size: Int
             do {
@@ -348,11 +353,12 @@ public actor EventPublisher {
     }
 
     private func drain(force: Bool) async {
-        while !resealed.isEmpty {
+        guard halted == nil else { return }
+        while !resealed.isEmpty, halted == nil {
             let batch = resealed.removeFirst()
             await postSealed(batch)
         }
-        while pending.count >= options.batchSize || (force && !pending.isEmpty) {
+        while halted == nil, pending.count >= options.batchSize || (force && !pending.isEmpty) {
             let take = min(options.batchSize, pending.count)
             let batch = Array(pending.prefix(take))
             pending.removeFirst(take)
@@ -432,6 +438,7 @@ public actor EventPublisher {
             try? journal?.recordIncluded(sequence: sequence)
             resolve(ids, .success(PublishReceipt(reference: reference, sequence: sequence)))
         case let .failure(error):
+            if journal != nil, error.code != .stopped { halted = error }
             resolve(ids, .failure(error))
         }
     }

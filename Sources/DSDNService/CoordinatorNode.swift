@@ -438,7 +438,8 @@ public actor CoordinatorNode: Service {
             namespace: configuration.namespace.description, appliedHeight: await consumer.appliedHeight,
             head: await consumer.head, consumerHealth: health, summary: state.summary(), cursor: state.cursor,
             publisherSequence: await publisher.lastSequence, publishBacklog: await publisher.backlog,
-            outboxEvents: outbox.outstandingCount, placements: placementCounters, recovery: recoveryCounters,
+            outboxEvents: outbox.outstandingCount, publisherHalted: await publisher.halted?.description,
+            placements: placementCounters, recovery: recoveryCounters,
             policy: configuration.policy.map { "\($0.name)@\($0.version)" })
     }
 
@@ -480,6 +481,8 @@ public struct CoordinatorStatus: Sendable {
     public var publishBacklog: Int
     /// Events in the durable outbox.
     public var outboxEvents: Int
+    /// Why publishing stopped (a DA refusal retrying cannot fix), if it did; a restart resumes it.
+    public var publisherHalted: String?
     /// Scheduling counters.
     public var placements: CoordinatorNode.PlacementCounters
     /// Recovery of refused own blobs.

@@ -102,8 +102,10 @@ struct Handlers: Sendable {
         daBody["head"] = da.head.map { $0 as Any } ?? NSNull()
         body["da"] = daBody
         if let failure = status.failure { body["failure"] = failure }
+        if let halted = status.publisherHalted { body["publisher_halted"] = halted }
         if let error = status.placements.lastPolicyError { body["last_policy_error"] = error }
-        return jsonResponse(status.phase == .ready && status.consumerHealth.isHealthy ? .ok : .serviceUnavailable, body)
+        let healthy = status.phase == .ready && status.consumerHealth.isHealthy && status.publisherHalted == nil
+        return jsonResponse(healthy ? .ok : .serviceUnavailable, body)
     }
 
     func state() async -> Response {

@@ -1,4 +1,5 @@
 import DSDNCore
+import DSDNDA
 import DSDNRuntime
 import DSDNTestSupport
 import Foundation
@@ -113,5 +114,37 @@ import Testing
         #expect(blobs[1].events == [Fixtures.register("node-4")])
         #expect(outbox.outstandingCount == 0)
         #expect(await publisher.lastSequence == 5)
+    }
+}
+
+/// A refusal retrying cannot fix halts a journaled publisher, so no later sequence lands first.
+@Suite struct PublisherHaltTests {
+    @Test func aNonRetryableRefusalHaltsAndKeepsEverythingInTheOutbox() async throws {
+        let directory = try TemporaryDirectory()
+        let outbox = try FileOutbox(directory: directory.url.path)
+        // A 1-byte blob cap on the DA side: every submit is refused as too large (not retryable).
+        let memory = MemoryDA(maxBlobSize: 1)
+        let publisher = try EventPublisher(
+            da: memory, namespace: DANamespace(name: "halt"), publisherID: "coord",
+            options: EventPublisher.Options(batchSize: 1), journal: outbox)
+        let first = try await publisher.enqueue(Fixtures.register("n1"))
+        await publisher.flush()
+        do {
+            _ = try await first.inclusion()
+            Issue.record("the refused blob was reported included")
+        } catch {
+            #expect(error.code == .unpublishable)
+        }
+        #expect(await publisher.halted != nil)
+        do {
+            _ = try await publisher.enqueue(Fixtures.register("n2"))
+            Issue.record("a halted publisher accepted an event")
+        } catch {
+            #expect(error.code == .daFailure)
+            #expect(error.message.contains("halted"))
+        }
+        // The refused blob is still in the outbox for the next start.
+        #expect(outbox.outstandingCount == 1)
+        #expect(try await memory.head() == 0)
     }
 }
