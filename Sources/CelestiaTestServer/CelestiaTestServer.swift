@@ -1,5 +1,6 @@
 import DSDNDA
 import Hummingbird
+import HummingbirdWebSocket
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -11,6 +12,11 @@ import Synchronization
 /// `header.WaitForHeight` (bounded), `node.Ready` and `state.Balance`, produces a block every
 /// ``Configuration/blockTime`` (heights start at 1; a submitted blob lands in the next block) and
 /// computes share commitments like Celestia.
+///
+/// The same port also speaks JSON-RPC over WebSocket, as celestia-node does: an HTTP GET with
+/// `Upgrade: websocket` on any path upgrades, authenticated by the upgrade request (`Authorization: Bearer`
+/// or `?token=`; a wrong token is refused with HTTP 401); every message is then a request or batch answered
+/// like a POST (see `WebSocketRPC`). Subscriptions are not implemented.
 ///
 /// Faults (``CelestiaFaults``) are injected at start or while running, from Swift or through the
 /// admin-only `testserver.SetFaults`, `testserver.ProduceBlock` and `testserver.ReleaseStalls` methods.
@@ -97,6 +103,9 @@ public final class CelestiaTestServer: Sendable {
     /// The base URL, `http://HOST:PORT`.
     public var url: String { "http://\(Self.hostForURL(configuration.host)):\(port)" }
 
+    /// The WebSocket URL of the same port, `ws://HOST:PORT`.
+    public var webSocketURL: String { "ws://\(Self.hostForURL(configuration.host)):\(port)" }
+
     /// A `celestia://HOST:PORT?namespace=NAME` address for ``namespace`` (no token in it).
     public func address(namespace: String) -> String {
         "celestia://\(Self.hostForURL(configuration.host)):\(port)?namespace=\(namespace)"
@@ -120,8 +129,14 @@ public final class CelestiaTestServer: Sendable {
         let handler = RPCHandler(chain: chain, configuration: configuration)
         let (ports, portContinuation) = AsyncStream<Int>.makeStream()
         let failure = Mutex<String?>(nil)
+        let webSocket = WebSocketRPC(handler: handler, maxMessageBytes: configuration.maxBodyBytes)
         let app = Application(
             responder: RPCResponder(handler: handler, maxBodyBytes: configuration.maxBodyBytes),
+            server: .http1WebSocketUpgrade(
+                configuration: WebSocketRPC.serverConfiguration(maxBodyBytes: configuration.maxBodyBytes)
+            ) { request, channel, _ in
+                try await webSocket.shouldUpgrade(request, channel: channel)
+            },
             configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port)),
             onServerRunning: { channel in
                 portContinuation.yield(channel.localAddress?.port ?? 0)

@@ -81,7 +81,6 @@ struct RPCHandler: Sendable {
             return errorAnswer(id: .null, RPCFailure(
                 code: -32700, message: "request bigger than maximum \(configuration.maxBodyBytes) allowed", httpStatus: 500))
         }
-        let body = body ?? []
         // Authentication (go-jsonrpc's auth handler): a present but wrong token is HTTP 401, empty body.
         let permission: Permission?
         switch authenticate(authorization: authorization, queryToken: queryToken) {
@@ -90,6 +89,30 @@ struct RPCHandler: Sendable {
             await chain.record { $0.unauthorizedResponses += 1 }
             return .empty(401)
         }
+        return await process(body ?? [], permission: permission)
+    }
+
+    /// Authenticates a WebSocket upgrade request the way ``handle(body:bodyTooLarge:authorization:queryToken:)``
+    /// authenticates a POST: a present but wrong token (or the `unauthorized` fault) is a refusal, to be
+    /// answered with HTTP 401 and an empty body; the permission holds for the whole connection.
+    func authenticateUpgrade(authorization: String?, queryToken: String?) async -> Authentication {
+        let result = authenticate(authorization: authorization, queryToken: queryToken)
+        let refused: Bool
+        if case .rejected = result {
+            refused = true
+        } else {
+            refused = await chain.faults.unauthorized
+        }
+        if refused {
+            await chain.record { $0.unauthorizedResponses += 1 }
+            return .rejected
+        }
+        return result
+    }
+
+    /// Executes one authenticated JSON-RPC message (a request or a batch): the HTTP path's answer after
+    /// authentication, which the WebSocket path also uses for every frame.
+    func process(_ body: [UInt8], permission: Permission?) async -> HTTPAnswer {
         let trimmed = body.drop { $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }
         guard !trimmed.isEmpty else {
             return errorAnswer(id: .null, RPCFailure(code: -32600, message: "Invalid request", httpStatus: 400))
@@ -134,7 +157,9 @@ struct RPCHandler: Sendable {
         }
     }
 
-    private enum Authentication { case granted(Permission?), rejected }
+    /// The outcome of authentication: the permission granted (`nil`: no token on a protected server, so
+    /// every method answers "missing permission"), or a refusal (HTTP 401).
+    enum Authentication { case granted(Permission?), rejected }
 
     private func authenticate(authorization: String?, queryToken: String?) -> Authentication {
         let presented: String?
