@@ -176,6 +176,15 @@ public struct APITestClient: Sendable {
             headers: response.headers.map { ($0.name, $0.value) })
     }
 
+    /// Polls `GET /health` until the coordinator says `ready` (it listens before it has caught up with
+    /// the DA); throws if it never does within the poll bound.
+    public func waitUntilReady(attempts: Int = 1_200) async throws {
+        let reply = try await waitFor("/health", attempts: attempts) { ($0["status"] as? String) == "ready" }
+        guard (reply.json["status"] as? String) == "ready" else {
+            throw ServeProcessError("the coordinator never became ready: \(reply.body)")
+        }
+    }
+
     /// Polls `GET path` until `condition` holds for its JSON, up to `attempts` times with a short pause
     /// (a bound on a hang, not a timing assertion). Returns the last reply.
     public func waitFor(

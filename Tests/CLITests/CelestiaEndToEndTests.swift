@@ -48,6 +48,7 @@ import Testing
             dataDirectory: directory.path("coordinator"),
             arguments: ["--da", address, "--da-token-file", node.tokenFile, "--policy", "policies/zone-spread.lua", "--batch-interval-ms", "50"])
         let client = APITestClient(baseURL: coordinator.baseURL)
+        try await client.waitUntilReady()
         let chunk = Fixtures.hash(0x5C)
         let events = [
             Fixtures.register("n1", zone: "za"), Fixtures.register("n2", zone: "zb"), Fixtures.register("n3", zone: "zc"),

@@ -16,6 +16,7 @@ import Testing
         let arguments = ["--da", da, "--no-policy", "--batch-events", "25", "--batch-interval-ms", "60000"]
         var coordinator: ServeProcess? = try ServeProcess(dataDirectory: directory.path("coordinator"), arguments: arguments)
         var client = APITestClient(baseURL: coordinator?.baseURL ?? "")
+        try await client.waitUntilReady()
         let token = coordinator?.token ?? ""
 
         // 8 requests of 7 events: 56 events, so two blobs of 25 go out and 6 events wait for the flush.
@@ -34,6 +35,7 @@ import Testing
         // Restart on the same data directory and log: the outbox is drained, nothing twice.
         let restarted = try ServeProcess(dataDirectory: directory.path("coordinator"), arguments: ["--da", da, "--no-policy", "--batch-interval-ms", "50"])
         client = APITestClient(baseURL: restarted.baseURL)
+        try await client.waitUntilReady()
         let state = try await client.waitFor("/v1/state") { ($0["nodes"] as? Int64) == 56 && ($0["publish_backlog"] as? Int64) == 0 }
         #expect(state.json["nodes"] as? Int64 == 56)
         // Exactly once: every acknowledged event was applied one time, no blob was a duplicate or refused.
@@ -60,6 +62,7 @@ import Testing
         let coordinator = try ServeProcess(
             dataDirectory: directory.path("coordinator"), arguments: ["--da", da, "--no-policy", "--batch-interval-ms", "60000"])
         let client = APITestClient(baseURL: coordinator.baseURL)
+        try await client.waitUntilReady()
         let body = (0..<5).map { EventJSON.encode(Fixtures.register("n\($0)")) }.joined(separator: "\n")
         #expect(try await client.post("/v1/events", body: body, token: coordinator.token).status == 202)
         #expect(coordinator.terminate() == 0)
@@ -115,6 +118,7 @@ import Testing
         let first = try ServeProcess(dataDirectory: directory.path("coordinator-a"), arguments: arguments + ["--publisher-id", "coord-a"])
         let second = try ServeProcess(dataDirectory: directory.path("coordinator-b"), arguments: arguments + ["--publisher-id", "coord-b"])
         let clients = [APITestClient(baseURL: first.baseURL), APITestClient(baseURL: second.baseURL)]
+        for client in clients { try await client.waitUntilReady() }
         var states: [[String: any Sendable]] = []
         for client in clients {
             let reply = try await client.waitFor("/v1/state") {
@@ -160,6 +164,7 @@ import Testing
             dataDirectory: directory.path("coordinator"),
             arguments: ["--da", da, "--policy", "policies/weighted-score.lua", "--batch-interval-ms", "50"])
         let client = APITestClient(baseURL: coordinator.baseURL)
+        try await client.waitUntilReady()
         let chunk = Fixtures.hash(0xAB)
         let events = [Fixtures.register("n1", zone: "za"), Fixtures.register("n2", zone: "zb"), Fixtures.register("n3", zone: "zc"), Fixtures.declare(chunk, replicationFactor: 2)]
         let posted = try await client.post("/v1/events?wait=true", body: EventJSON.encodeLines(events), token: coordinator.token)
