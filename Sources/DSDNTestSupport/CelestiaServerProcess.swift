@@ -19,7 +19,7 @@ public final class CelestiaServerProcess: @unchecked Sendable {
     }
 
     /// Starts the server with `arguments` (after `--port 0 --token TOKEN`) and waits for its listening line.
-    public init(directory: TemporaryDirectory, blockTimeMillis: Int = 100, token: String = "celestia-test-token", arguments: [String] = []) throws {
+    public init(directory: TemporaryDirectory, blockTimeMillis: Int = 100, token: String = "celestia-test-token", arguments: [String] = []) async throws {
         self.token = token
         tokenFile = directory.path("celestia-token")
         try Data((token + "\n").utf8).write(to: URL(fileURLWithPath: tokenFile))
@@ -31,14 +31,17 @@ public final class CelestiaServerProcess: @unchecked Sendable {
         process.standardError = FileHandle.nullDevice
         process.standardInput = FileHandle.nullDevice
         try process.run()
-        // The first line: `listening on http://127.0.0.1:PORT` (a blocking read of the child's pipe).
-        var bytes: [UInt8] = []
-        while true {
-            let chunk = output.fileHandleForReading.readData(ofLength: 1)
-            guard let byte = chunk.first, byte != UInt8(ascii: "\n") else { break }
-            bytes.append(byte)
+        // The first line: `listening on http://127.0.0.1:PORT` (a blocking read, on a Dispatch thread).
+        let reader = output.fileHandleForReading
+        let line = try await offThePool { () -> String in
+            var bytes: [UInt8] = []
+            while true {
+                let chunk = reader.readData(ofLength: 1)
+                guard let byte = chunk.first, byte != UInt8(ascii: "\n") else { break }
+                bytes.append(byte)
+            }
+            return String(decoding: bytes, as: UTF8.self)
         }
-        let line = String(decoding: bytes, as: UTF8.self)
         guard line.hasPrefix("listening on http://127.0.0.1:"), let port = Int(line.split(separator: ":").last ?? "") else {
             process.terminate()
             throw ServeProcessError("celestia-test-server did not start: \(line.debugDescription)")
@@ -55,9 +58,12 @@ public final class CelestiaServerProcess: @unchecked Sendable {
 
     /// Stops the server (SIGTERM) and returns its exit status.
     @discardableResult
-    public func terminate() -> Int32 {
+    public func terminate() async -> Int32 {
         if process.isRunning { process.terminate() }
-        process.waitUntilExit()
-        return process.terminationStatus
+        let process = self.process
+        return (try? await offThePool { () -> Int32 in
+            process.waitUntilExit()
+            return process.terminationStatus
+        }) ?? -1
     }
 }

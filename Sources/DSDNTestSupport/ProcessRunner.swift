@@ -28,7 +28,15 @@ public enum CoordinatorProcess {
     }
 
     /// Runs the executable with `arguments`, feeding `input` on standard input, and waits for it.
-    public static func run(_ arguments: [String], input: Data? = nil) throws -> Result {
+    ///
+    /// The waiting happens on a Dispatch thread, never on a Swift concurrency thread: the cooperative
+    /// pool has one thread per core (two in CI), and tests that blocked them while a child ran would
+    /// starve every in-process server of the suite.
+    public static func run(_ arguments: [String], input: Data? = nil) async throws -> Result {
+        try await offThePool { try runBlocking(arguments, input: input) }
+    }
+
+    private static func runBlocking(_ arguments: [String], input: Data?) throws -> Result {
         let process = Process()
         process.executableURL = executableURL
         process.arguments = arguments
@@ -93,3 +101,13 @@ public final class TemporaryDirectory: Sendable {
 /// The repository's root, found from this source file's location at build time.
 public let repositoryRoot: URL = URL(fileURLWithPath: #filePath)
     .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+/// Runs blocking work (waiting for a child process, reading its pipes) on a Dispatch thread and resumes
+/// the caller when it is done, keeping Swift's cooperative threads free.
+public func offThePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async {
+            continuation.resume(with: Result { try work() })
+        }
+    }
+}

@@ -31,7 +31,7 @@ public final class ServeProcess: @unchecked Sendable {
     /// first or does not listen within `startTimeout` (a bound on a hang, not a speed assertion).
     public init(
         dataDirectory: String, arguments: [String], token: String = "test-token", startTimeout: Duration = .seconds(120)
-    ) throws {
+    ) async throws {
         self.dataDirectory = dataDirectory
         self.token = token
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
@@ -72,7 +72,9 @@ public final class ServeProcess: @unchecked Sendable {
         }
         try process.run()
         let seconds = Double(startTimeout.components.seconds)
-        guard listening.wait(timeout: .now() + seconds) == .success else {
+        // Waited for on a Dispatch thread: a blocked cooperative thread would starve in-process servers.
+        let started = try await offThePool { listening.wait(timeout: .now() + seconds) == .success }
+        guard started else {
             process.terminate()
             throw ServeProcessError("serve did not start listening; stderr:\n\(Self.snapshot(buffer))")
         }
@@ -105,16 +107,20 @@ public final class ServeProcess: @unchecked Sendable {
 
     /// Sends SIGTERM and waits for the exit; returns the exit status.
     @discardableResult
-    public func terminate() -> Int32 {
+    public func terminate() async -> Int32 {
         if process.isRunning { process.terminate() }
-        process.waitUntilExit()
-        return process.terminationStatus
+        let process = self.process
+        return (try? await offThePool { () -> Int32 in
+            process.waitUntilExit()
+            return process.terminationStatus
+        }) ?? -1
     }
 
     /// Sends SIGKILL (a crash) and waits for the process to be gone.
-    public func killHard() {
+    public func killHard() async {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        let process = self.process
+        _ = try? await offThePool { process.waitUntilExit() }
     }
 }
 

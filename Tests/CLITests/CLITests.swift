@@ -6,14 +6,14 @@ import Testing
 
 /// The `dsdn-coordinator` executable, run as separate processes.
 @Suite struct CLITests {
-    @Test func printsItsVersion() throws {
-        let result = try CoordinatorProcess.run(["--version"])
+    @Test func printsItsVersion() async throws {
+        let result = try await CoordinatorProcess.run(["--version"])
         #expect(result.status == 0)
         #expect(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "0.1.0")
     }
 
-    private func stateJSON(_ arguments: [String], input: Data? = nil) throws -> [String: Any] {
-        let result = try CoordinatorProcess.run(["state", "--json"] + arguments, input: input)
+    private func stateJSON(_ arguments: [String], input: Data? = nil) async throws -> [String: Any] {
+        let result = try await CoordinatorProcess.run(["state", "--json"] + arguments, input: input)
         #expect(result.status == 0, "\(result.stderr)")
         let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
         return try #require(object)
@@ -21,10 +21,10 @@ import Testing
 
     /// The pinned checksum of the fixed 12,000-event history, computed in two separate processes from a
     /// history that a third process generated.
-    @Test func goldenChecksumInTwoSeparateProcesses() throws {
+    @Test func goldenChecksumInTwoSeparateProcesses() async throws {
         let directory = try TemporaryDirectory()
         let parameters = GoldenVectors.historyParameters
-        let generated = try CoordinatorProcess.run([
+        let generated = try await CoordinatorProcess.run([
             "generate", "--seed", "\(parameters.seed)", "--events", "\(parameters.eventCount)",
             "--nodes", "\(parameters.nodeCount)", "--zones", "\(parameters.zoneCount)",
         ])
@@ -34,17 +34,17 @@ import Testing
         // The generated file is exactly what the in-process generator produces.
         #expect(generated.stdout == EventJSON.encodeLines(SyntheticHistory.events(parameters)))
 
-        let first = try stateJSON([file])
-        let second = try stateJSON(["-"], input: Data(generated.stdout.utf8))
+        let first = try await stateJSON([file])
+        let second = try await stateJSON(["-"], input: Data(generated.stdout.utf8))
         #expect(first["checksum"] as? String == GoldenVectors.historyChecksum)
         #expect(second["checksum"] as? String == GoldenVectors.historyChecksum)
         #expect(first["events"] as? Int == 12_000)
         #expect(first["nodes"] as? Int == second["nodes"] as? Int)
     }
 
-    @Test func exampleHistoryIsPinned() throws {
+    @Test func exampleHistoryIsPinned() async throws {
         let path = repositoryRoot.appendingPathComponent("examples/small-cluster.jsonl").path
-        let summary = try stateJSON([path])
+        let summary = try await stateJSON([path])
         #expect(summary["checksum"] as? String == GoldenVectors.smallClusterChecksum)
         #expect(summary["nodes"] as? Int == 6)
         #expect(summary["zones"] as? Int == 3)
@@ -52,7 +52,7 @@ import Testing
         #expect(summary["under_replicated"] as? Int == 3)
         #expect(summary["lost_replicas"] as? Int == 3)
 
-        let human = try CoordinatorProcess.run(["state", path])
+        let human = try await CoordinatorProcess.run(["state", path])
         #expect(human.status == 0)
         #expect(human.stdout.contains("checksum  \(GoldenVectors.smallClusterChecksum)"))
         #expect(human.stdout.contains("nodes     6 in 3 zones"))
@@ -65,9 +65,9 @@ import Testing
         (["state", "--bogus", "x"], "Unknown option"),
         (["frobnicate"], "Unexpected argument"),
     ])
-    func badInputGivesAClearErrorAndNonZeroExit(arguments: [String], expected: String) throws {
+    func badInputGivesAClearErrorAndNonZeroExit(arguments: [String], expected: String) async throws {
         let input = Data("{\"type\":\"NodeUnregistered\",\"node_id\":\"n1\"}\n{not json\n".utf8)
-        let result = try CoordinatorProcess.run(arguments, input: input)
+        let result = try await CoordinatorProcess.run(arguments, input: input)
         #expect(result.status != 0)
         #expect(result.stdout.isEmpty)
         let firstLine = result.stderr.split(separator: "\n").first.map(String.init) ?? ""
@@ -75,14 +75,14 @@ import Testing
         #expect(firstLine.contains(expected), "\(result.stderr)")
     }
 
-    @Test func aRefusedEventNamesItsLineAndPrintsNoState() throws {
+    @Test func aRefusedEventNamesItsLineAndPrintsNoState() async throws {
         let lines = """
             # a comment
             {"type":"NodeRegistered","node_id":"n1","zone":"z","addr":"h:1","capacity":10}
 
             {"type":"ReplicaAdded","chunk_hash":"\(String(repeating: "ab", count: 32))","node_id":"n1","replica_index":0,"added_at":1}
             """
-        let result = try CoordinatorProcess.run(["state", "-"], input: Data(lines.utf8))
+        let result = try await CoordinatorProcess.run(["state", "-"], input: Data(lines.utf8))
         #expect(result.status == 1)
         #expect(result.stdout.isEmpty)
         #expect(result.stderr.contains("line 4: ReplicaAdded refused"))

@@ -11,40 +11,40 @@ import Testing
         ((try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any]) ?? [:]
     }
 
-    @Test func importRebuildAndExportAgainstTheTestNode() throws {
+    @Test func importRebuildAndExportAgainstTheTestNode() async throws {
         let directory = try TemporaryDirectory()
-        let node = try CelestiaServerProcess(directory: directory)
+        let node = try await CelestiaServerProcess(directory: directory)
         let da = ["--da", node.address(namespace: "e2e-import"), "--da-token-file", node.tokenFile]
         let example = repositoryRoot.appendingPathComponent("examples/small-cluster.jsonl").path
 
-        let imported = try CoordinatorProcess.run(["events", "import", example, "--batch", "10"] + da)
+        let imported = try await CoordinatorProcess.run(["events", "import", example, "--batch", "10"] + da)
         #expect(imported.status == 0, "\(imported.stderr)")
-        let rebuilt = try CoordinatorProcess.run(["rebuild", "--json"] + da)
+        let rebuilt = try await CoordinatorProcess.run(["rebuild", "--json"] + da)
         #expect(rebuilt.status == 0, "\(rebuilt.stderr)")
         #expect(json(rebuilt.stdout)["checksum"] as? String == GoldenVectors.smallClusterChecksum)
 
         let exported = directory.path("exported.jsonl")
-        let export = try CoordinatorProcess.run(["events", "export", "-o", exported] + da)
+        let export = try await CoordinatorProcess.run(["events", "export", "-o", exported] + da)
         #expect(export.status == 0, "\(export.stderr)")
-        let state = try CoordinatorProcess.run(["state", "--json", exported])
+        let state = try await CoordinatorProcess.run(["state", "--json", exported])
         #expect(json(state.stdout)["checksum"] as? String == GoldenVectors.smallClusterChecksum)
 
         // A bad token is one clear line, not a decoding error.
         let badToken = directory.path("bad-token")
         try Data("wrong\n".utf8).write(to: URL(fileURLWithPath: badToken))
-        let refused = try CoordinatorProcess.run(["rebuild", "--da", node.address(namespace: "e2e-import"), "--da-token-file", badToken])
+        let refused = try await CoordinatorProcess.run(["rebuild", "--da", node.address(namespace: "e2e-import"), "--da-token-file", badToken])
         #expect(refused.status != 0)
         let lines = refused.stderr.split(separator: "\n")
         #expect(lines.count == 1, "\(refused.stderr)")
         #expect(refused.stderr.contains("401"), "\(refused.stderr)")
-        #expect(node.terminate() == 0)
+        #expect(await node.terminate() == 0)
     }
 
     @Test func serveFollowsPublishesAndPlacesOnTheTestNode() async throws {
         let directory = try TemporaryDirectory()
-        let node = try CelestiaServerProcess(directory: directory)
+        let node = try await CelestiaServerProcess(directory: directory)
         let address = node.address(namespace: "e2e-serve")
-        let coordinator = try ServeProcess(
+        let coordinator = try await ServeProcess(
             dataDirectory: directory.path("coordinator"),
             arguments: ["--da", address, "--da-token-file", node.tokenFile, "--policy", "policies/zone-spread.lua", "--batch-interval-ms", "50"])
         let client = APITestClient(baseURL: coordinator.baseURL)
@@ -60,32 +60,32 @@ import Testing
         #expect(placed.json["live_replicas"] as? Int64 == 3)
         let state = try await client.waitFor("/v1/state") { ($0["publish_backlog"] as? Int64) == 0 && ($0["lag"] as? Int64) == 0 }
 
-        let verified = try CoordinatorProcess.run([
+        let verified = try await CoordinatorProcess.run([
             "verify", "--da", address, "--da-token-file", node.tokenFile, "--api", coordinator.baseURL, "--token-file",
             directory.path("coordinator/test-api-token"),
         ])
         #expect(verified.status == 0, "\(verified.stdout)\(verified.stderr)")
-        #expect(coordinator.terminate() == 0)
+        #expect(await coordinator.terminate() == 0)
 
-        let rebuilt = try CoordinatorProcess.run(["rebuild", "--json", "--da", address, "--da-token-file", node.tokenFile])
+        let rebuilt = try await CoordinatorProcess.run(["rebuild", "--json", "--da", address, "--da-token-file", node.tokenFile])
         #expect(json(rebuilt.stdout)["checksum"] as? String == state.json["checksum"] as? String)
-        #expect(node.terminate() == 0)
+        #expect(await node.terminate() == 0)
     }
 
     /// Faults through the executables: submits that time out but land, and sequence mismatches, still
     /// converge to the clean checksum with one copy of each blob; pruned history is an explicit error.
     /// (Random failures of half of all calls are tested in process, where backoff costs no wall-clock
     /// time: `CelestiaFaultTests.halfOfAllCallsFailingConvergesToTheCleanChecksum`.)
-    @Test func faultsConvergeAndPrunedHistoryIsExplicit() throws {
+    @Test func faultsConvergeAndPrunedHistoryIsExplicit() async throws {
         let directory = try TemporaryDirectory()
         let example = repositoryRoot.appendingPathComponent("examples/small-cluster.jsonl").path
-        let flaky = try CelestiaServerProcess(
+        let flaky = try await CelestiaServerProcess(
             directory: directory, blockTimeMillis: 100,
             arguments: ["--submit-timeouts", "2", "--submit-timeout-mode", "error", "--sequence-mismatches", "1"])
         let da = ["--da", flaky.address(namespace: "e2e-faults"), "--da-token-file", flaky.tokenFile]
-        let imported = try CoordinatorProcess.run(["events", "import", example, "--batch", "16"] + da)
+        let imported = try await CoordinatorProcess.run(["events", "import", example, "--batch", "16"] + da)
         #expect(imported.status == 0, "\(imported.stderr)")
-        let rebuilt = try CoordinatorProcess.run(["rebuild", "--json"] + da)
+        let rebuilt = try await CoordinatorProcess.run(["rebuild", "--json"] + da)
         #expect(rebuilt.status == 0, "\(rebuilt.stderr)")
         let summary = json(rebuilt.stdout)
         #expect(summary["checksum"] as? String == GoldenVectors.smallClusterChecksum)
@@ -93,21 +93,21 @@ import Testing
         #expect(summary["blobs_applied"] as? Int == 3)
         #expect(summary["blobs_duplicate"] as? Int == 0)
         #expect(summary["events_applied"] as? Int == 48)
-        #expect(flaky.terminate() == 0)
+        #expect(await flaky.terminate() == 0)
 
-        let pruned = try CelestiaServerProcess(directory: directory, blockTimeMillis: 20, arguments: ["--tail", "3"])
+        let pruned = try await CelestiaServerProcess(directory: directory, blockTimeMillis: 20, arguments: ["--tail", "3"])
         let prunedDA = ["--da", pruned.address(namespace: "e2e-pruned"), "--da-token-file", pruned.tokenFile]
-        var result = try CoordinatorProcess.run(["rebuild"] + prunedDA)
+        var result = try await CoordinatorProcess.run(["rebuild"] + prunedDA)
         // The chain needs a few blocks before height 1 is below its tail (bounded: 200 tries).
         var tries = 0
         while !result.stderr.contains("pruned"), tries < 200 {
-            Thread.sleep(forTimeInterval: 0.05)
-            result = try CoordinatorProcess.run(["rebuild"] + prunedDA)
+            try await Task.sleep(for: .milliseconds(50))
+            result = try await CoordinatorProcess.run(["rebuild"] + prunedDA)
             tries += 1
         }
         #expect(result.status != 0)
         #expect(result.stderr.contains("pruned"), "\(result.stderr)")
         #expect(result.stderr.split(separator: "\n").count == 1, "\(result.stderr)")
-        #expect(pruned.terminate() == 0)
+        #expect(await pruned.terminate() == 0)
     }
 }

@@ -9,24 +9,24 @@ import Testing
     static let example = repositoryRoot.appendingPathComponent("examples/small-cluster.jsonl").path
 
     /// A coordinator with its own DA log in `directory`, flushing partial batches quickly.
-    private static func serve(in directory: TemporaryDirectory) throws -> ServeProcess {
-        try ServeProcess(
+    private static func serve(in directory: TemporaryDirectory) async throws -> ServeProcess {
+        try await ServeProcess(
             dataDirectory: directory.path("coord"),
             arguments: ["--da", "file:" + directory.path("da"), "--batch-interval-ms", "50", "--no-policy"])
     }
 
     /// Runs the CLI with `--api` and `--token-file` of `coordinator` appended.
-    private static func client(_ arguments: [String], _ coordinator: ServeProcess, tokenFile: String) throws -> CoordinatorProcess.Result {
-        try CoordinatorProcess.run(arguments + ["--api", coordinator.baseURL, "--token-file", tokenFile])
+    private static func client(_ arguments: [String], _ coordinator: ServeProcess, tokenFile: String) async throws -> CoordinatorProcess.Result {
+        try await CoordinatorProcess.run(arguments + ["--api", coordinator.baseURL, "--token-file", tokenFile])
     }
 
-    private static func json(_ result: CoordinatorProcess.Result) throws -> [String: Any] {
+    private static func json(_ result: CoordinatorProcess.Result) async throws -> [String: Any] {
         #expect(result.status == 0, "\(result.stderr)")
         return try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
     }
 
-    private static func stateShow(_ coordinator: ServeProcess) throws -> [String: Any] {
-        try json(try CoordinatorProcess.run(["state", "show", "--json", "--api", coordinator.baseURL]))
+    private static func stateShow(_ coordinator: ServeProcess) async throws -> [String: Any] {
+        try await json(try await CoordinatorProcess.run(["state", "show", "--json", "--api", coordinator.baseURL]))
     }
 
     private static func firstLine(_ text: String) -> String {
@@ -35,33 +35,32 @@ import Testing
 
     @Test func nodeAndChunkCommandsAreVisibleInStateShow() async throws {
         let directory = try TemporaryDirectory()
-        let coordinator = try Self.serve(in: directory)
-        defer { coordinator.terminate() }
+        let coordinator = try await Self.serve(in: directory)
         let token = directory.path("coord/test-api-token")
         let hash = String(repeating: "ab", count: 32)
 
-        let empty = try Self.stateShow(coordinator)
+        let empty = try await Self.stateShow(coordinator)
         #expect(empty["nodes"] as? Int == 0)
         #expect(empty["phase"] as? String == "ready")
 
-        let register = try Self.client(["node", "register", "n1", "--zone", "eu-west", "--addr", "10.0.0.1:7000", "--capacity", "8TiB", "--wait"], coordinator, tokenFile: token)
+        let register = try await Self.client(["node", "register", "n1", "--zone", "eu-west", "--addr", "10.0.0.1:7000", "--capacity", "8TiB", "--wait"], coordinator, tokenFile: token)
         #expect(register.status == 0, "\(register.stderr)")
         #expect(register.stdout.contains("included at height"))
-        let second = try Self.json(
-            try Self.client(["node", "register", "n2", "--zone", "eu-west", "--addr", "10.0.0.2:7000", "--capacity", "1000", "--wait", "--json"], coordinator, tokenFile: token))
+        let second = try await Self.json(
+            try await Self.client(["node", "register", "n2", "--zone", "eu-west", "--addr", "10.0.0.2:7000", "--capacity", "1000", "--wait", "--json"], coordinator, tokenFile: token))
         #expect(second["accepted"] as? Int == 1)
         #expect((second["height"] as? Int ?? 0) >= 1)
-        let stats = try Self.client(
+        let stats = try await Self.client(
             [
                 "node", "stats", "n1", "--cpu-free-milli", "800", "--ram-free-mb", "16000", "--gpu-free-milli", "0",
                 "--latency-us", "5000", "--io-pressure-milli", "100", "--used-bytes", "123456789", "--reported-at", "1767225600123", "--wait",
             ], coordinator, tokenFile: token)
         #expect(stats.status == 0, "\(stats.stderr)")
-        let declare = try Self.client(
+        let declare = try await Self.client(
             ["chunk", "declare", hash, "--size", "4096", "--replication-factor", "2", "--uploader", "alice", "--wait"], coordinator, tokenFile: token)
         #expect(declare.status == 0, "\(declare.stderr)")
 
-        let populated = try Self.stateShow(coordinator)
+        let populated = try await Self.stateShow(coordinator)
         #expect(populated["nodes"] as? Int == 2)
         #expect(populated["zones"] as? Int == 1)
         #expect(populated["chunks"] as? Int == 1)
@@ -73,21 +72,21 @@ import Testing
         #expect(reported["cpu_free_milli"] as? Int64 == 800)
         #expect(reported["reported_at"] as? Int64 == 1_767_225_600_123)
 
-        let human = try CoordinatorProcess.run(["state", "show", "--api", coordinator.baseURL])
+        let human = try await CoordinatorProcess.run(["state", "show", "--api", coordinator.baseURL])
         #expect(human.status == 0, "\(human.stderr)")
         #expect(human.stdout.contains("nodes        2 in 1 zones"))
         #expect(human.stdout.contains("checksum     \(populated["checksum"] as? String ?? "?")"))
 
-        #expect(try Self.client(["chunk", "remove", hash, "--wait"], coordinator, tokenFile: token).status == 0)
-        #expect(try Self.client(["node", "unregister", "n2", "--wait"], coordinator, tokenFile: token).status == 0)
-        let after = try Self.stateShow(coordinator)
+        #expect(try await Self.client(["chunk", "remove", hash, "--wait"], coordinator, tokenFile: token).status == 0)
+        #expect(try await Self.client(["node", "unregister", "n2", "--wait"], coordinator, tokenFile: token).status == 0)
+        let after = try await Self.stateShow(coordinator)
         #expect(after["nodes"] as? Int == 1)
         #expect(after["chunks"] as? Int == 0)
 
         // A wrong token: exit non-zero, one line naming the 401, nothing published.
         let wrongToken = directory.path("wrong-token")
         try "not-the-token\n".write(toFile: wrongToken, atomically: true, encoding: .utf8)
-        let refused = try Self.client(["node", "register", "n3", "--zone", "z", "--addr", "h:1", "--capacity", "1"], coordinator, tokenFile: wrongToken)
+        let refused = try await Self.client(["node", "register", "n3", "--zone", "z", "--addr", "h:1", "--capacity", "1"], coordinator, tokenFile: wrongToken)
         #expect(refused.status != 0)
         #expect(refused.stdout.isEmpty)
         #expect(refused.stderr.split(separator: "\n").count == 1, "\(refused.stderr)")
@@ -102,75 +101,74 @@ import Testing
             {"type":"ReplicaAdded","chunk_hash":"\(String(repeating: "cd", count: 32))","node_id":"n9","replica_index":0,"added_at":1}
 
             """.write(toFile: bad, atomically: true, encoding: .utf8)
-        let invalid = try Self.client(["events", "publish", bad], coordinator, tokenFile: token)
+        let invalid = try await Self.client(["events", "publish", bad], coordinator, tokenFile: token)
         #expect(invalid.status != 0)
         let line = Self.firstLine(invalid.stderr)
         #expect(line.contains("line 4: ReplicaAdded refused"), "\(invalid.stderr)")
         #expect(line.contains("422"), "\(invalid.stderr)")
         #expect(line.contains("nothing was accepted"), "\(invalid.stderr)")
-        #expect(try Self.stateShow(coordinator)["nodes"] as? Int == 1)
+        #expect(try await Self.stateShow(coordinator)["nodes"] as? Int == 1)
     }
 
-    @Test func publishThenVerifyAndExportRoundTrip() throws {
+    @Test func publishThenVerifyAndExportRoundTrip() async throws {
         let directory = try TemporaryDirectory()
-        let coordinator = try Self.serve(in: directory)
-        defer { coordinator.terminate() }
+        let coordinator = try await Self.serve(in: directory)
         let token = directory.path("coord/test-api-token")
         let da = "file:" + directory.path("da")
 
-        let published = try Self.client(["events", "publish", Self.example, "--wait", "--batch", "20"], coordinator, tokenFile: token)
+        let published = try await Self.client(["events", "publish", Self.example, "--wait", "--batch", "20"], coordinator, tokenFile: token)
         #expect(published.status == 0, "\(published.stderr)")
         #expect(published.stdout.contains("published  48 events"))
         #expect(published.stdout.contains("in 3 requests"))
         #expect(published.stdout.contains("included   at heights"))
-        let state = try Self.stateShow(coordinator)
+        let state = try await Self.stateShow(coordinator)
         #expect(state["checksum"] as? String == GoldenVectors.smallClusterChecksum)
         let height = try #require(state["applied_height"] as? Int)
 
-        let verified = try CoordinatorProcess.run(["verify", "--da", da, "--api", coordinator.baseURL])
+        let verified = try await CoordinatorProcess.run(["verify", "--da", da, "--api", coordinator.baseURL])
         #expect(verified.status == 0, "\(verified.stderr)")
         #expect(verified.stdout.contains("coordinator  \(GoldenVectors.smallClusterChecksum)"))
         #expect(verified.stdout.contains("rebuilt      \(GoldenVectors.smallClusterChecksum)"))
         #expect(verified.stdout.contains("equal"))
-        let report = try Self.json(try CoordinatorProcess.run(["verify", "--da", da, "--api", coordinator.baseURL, "--json"]))
+        let report = try await Self.json(try await CoordinatorProcess.run(["verify", "--da", da, "--api", coordinator.baseURL, "--json"]))
         #expect(report["equal"] as? Bool == true)
         #expect(report["applied_height"] as? Int == height)
 
         // Round trip: export the log, derive the file's state; it equals the rebuild of the log.
         let exported = directory.path("exported.jsonl")
-        let export = try CoordinatorProcess.run(["events", "export", "--da", da, "-o", exported])
+        let export = try await CoordinatorProcess.run(["events", "export", "--da", da, "-o", exported])
         #expect(export.status == 0, "\(export.stderr)")
         #expect(export.stdout.isEmpty)
-        let rebuilt = try Self.json(try CoordinatorProcess.run(["rebuild", "--da", da, "--json"]))
+        let rebuilt = try await Self.json(try await CoordinatorProcess.run(["rebuild", "--da", da, "--json"]))
         let blobs = try #require(rebuilt["blobs_applied"] as? Int)
         #expect(export.stderr.contains("exported 48 events of \(blobs) applied blobs"), "\(export.stderr)")
         #expect(export.stderr.contains("skipped 0 rejected and 0 duplicate blobs"), "\(export.stderr)")
-        let derived = try Self.json(try CoordinatorProcess.run(["state", "--json", exported]))
+        let derived = try await Self.json(try await CoordinatorProcess.run(["state", "--json", exported]))
         #expect(rebuilt["checksum"] as? String == GoldenVectors.smallClusterChecksum)
         #expect(derived["checksum"] as? String == rebuilt["checksum"] as? String)
         #expect(derived["events"] as? Int == 48)
         // To standard output, the same bytes; a suffix of heights is a suffix of the lines.
-        let piped = try CoordinatorProcess.run(["events", "export", "--da", da])
+        let piped = try await CoordinatorProcess.run(["events", "export", "--da", da])
         #expect(piped.stdout == (try String(contentsOfFile: exported, encoding: .utf8)))
-        let suffix = try CoordinatorProcess.run(["events", "export", "--da", da, "--from", "\(height)"])
+        let suffix = try await CoordinatorProcess.run(["events", "export", "--da", da, "--from", "\(height)"])
         #expect(suffix.status == 0, "\(suffix.stderr)")
         #expect(!suffix.stdout.isEmpty && piped.stdout.hasSuffix(suffix.stdout))
 
         // A different history on the same namespace does not verify: one line naming the height.
         let other = "file:" + directory.path("other-da")
-        #expect(try CoordinatorProcess.run(["events", "import", Self.example, "--da", other, "--batch", "1"]).status == 0)
-        let mismatch = try CoordinatorProcess.run(["verify", "--da", other, "--api", coordinator.baseURL])
+        #expect(try await CoordinatorProcess.run(["events", "import", Self.example, "--da", other, "--batch", "1"]).status == 0)
+        let mismatch = try await CoordinatorProcess.run(["verify", "--da", other, "--api", coordinator.baseURL])
         #expect(mismatch.status == 1)
         #expect(Self.firstLine(mismatch.stderr).contains("checksum mismatch at height \(height): coordinator \(GoldenVectors.smallClusterChecksum), rebuilt "), "\(mismatch.stderr)")
     }
 
-    @Test func anUnreachableCoordinatorIsOneLine() throws {
+    @Test func anUnreachableCoordinatorIsOneLine() async throws {
         let directory = try TemporaryDirectory()
         let token = directory.path("token")
         try "some-token\n".write(toFile: token, atomically: true, encoding: .utf8)
         // Port 1 on the loopback: nothing listens there, the connection is refused at once.
         for arguments in [["state", "show"], ["node", "unregister", "n1", "--token-file", token]] {
-            let result = try CoordinatorProcess.run(arguments + ["--api", "http://127.0.0.1:1"])
+            let result = try await CoordinatorProcess.run(arguments + ["--api", "http://127.0.0.1:1"])
             #expect(result.status != 0)
             #expect(result.stderr.split(separator: "\n").count == 1, "\(result.stderr)")
             let line = Self.firstLine(result.stderr)
@@ -189,8 +187,8 @@ import Testing
         (["events", "export", "--from", "5", "--to", "2"], "is after --to"),
         (["state", "show", "--api", "ftp://host"], "--api must be an http:// or https:// URL"),
     ])
-    func badArgumentsGiveOneLine(arguments: [String], expected: String) throws {
-        let result = try CoordinatorProcess.run(arguments)
+    func badArgumentsGiveOneLine(arguments: [String], expected: String) async throws {
+        let result = try await CoordinatorProcess.run(arguments)
         #expect(result.status != 0)
         #expect(Self.firstLine(result.stderr).hasPrefix("Error: "), "\(result.stderr)")
         #expect(Self.firstLine(result.stderr).contains(expected), "\(result.stderr)")
@@ -200,8 +198,8 @@ import Testing
         ["node", "register"], ["node", "unregister"], ["node", "stats"], ["chunk", "declare"], ["chunk", "remove"],
         ["events", "publish"], ["events", "export"], ["state", "show"], ["state", "file"], ["verify"], ["rebuild"],
     ])
-    func helpShowsAnExample(command: [String]) throws {
-        let result = try CoordinatorProcess.run(command + ["--help"])
+    func helpShowsAnExample(command: [String]) async throws {
+        let result = try await CoordinatorProcess.run(command + ["--help"])
         #expect(result.status == 0)
         #expect(result.stdout.contains("Example"), "\(result.stdout)")
         #expect(result.stdout.contains("dsdn-coordinator \(command[0])"), "\(result.stdout)")

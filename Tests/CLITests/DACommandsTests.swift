@@ -7,15 +7,15 @@ import Testing
 @Suite struct DACommandsTests {
     static let example = repositoryRoot.appendingPathComponent("examples/small-cluster.jsonl").path
 
-    @Test func importThenRebuildReachesTheSameChecksumAsTheHistory() throws {
+    @Test func importThenRebuildReachesTheSameChecksumAsTheHistory() async throws {
         let directory = try TemporaryDirectory()
         let da = "file:" + directory.path("log")
-        let imported = try CoordinatorProcess.run(["events", "import", Self.example, "--da", da, "--batch", "7"])
+        let imported = try await CoordinatorProcess.run(["events", "import", Self.example, "--da", da, "--batch", "7"])
         #expect(imported.status == 0, "\(imported.stderr)")
         #expect(imported.stdout.contains("checksum  \(GoldenVectors.smallClusterChecksum)"))
 
         // A separate process rebuilds from the log and must agree, also when told what to expect.
-        let rebuilt = try CoordinatorProcess.run(["rebuild", "--da", da, "--json", "--expect", GoldenVectors.smallClusterChecksum])
+        let rebuilt = try await CoordinatorProcess.run(["rebuild", "--da", da, "--json", "--expect", GoldenVectors.smallClusterChecksum])
         #expect(rebuilt.status == 0, "\(rebuilt.stderr)")
         let report = try #require(try JSONSerialization.jsonObject(with: Data(rebuilt.stdout.utf8)) as? [String: Any])
         #expect(report["checksum"] as? String == GoldenVectors.smallClusterChecksum)
@@ -23,36 +23,36 @@ import Testing
         #expect(report["blobs_rejected"] as? Int == 0)
 
         // A prefix of the history is a different state.
-        let prefix = try CoordinatorProcess.run(["rebuild", "--da", da, "--to", "2", "--json"])
+        let prefix = try await CoordinatorProcess.run(["rebuild", "--da", da, "--to", "2", "--json"])
         let partial = try #require(try JSONSerialization.jsonObject(with: Data(prefix.stdout.utf8)) as? [String: Any])
         #expect(partial["heights"] as? Int == 2)
         #expect(partial["checksum"] as? String != GoldenVectors.smallClusterChecksum)
     }
 
-    @Test func aRefusedImportPublishesNothing() throws {
+    @Test func aRefusedImportPublishesNothing() async throws {
         let directory = try TemporaryDirectory()
         let da = "file:" + directory.path("log")
-        #expect(try CoordinatorProcess.run(["events", "import", Self.example, "--da", da]).status == 0)
+        #expect(try await CoordinatorProcess.run(["events", "import", Self.example, "--da", da]).status == 0)
         // The same history again: its replica on the node that is now down is refused, by line.
-        let again = try CoordinatorProcess.run(["events", "import", Self.example, "--da", da])
+        let again = try await CoordinatorProcess.run(["events", "import", Self.example, "--da", da])
         #expect(again.status == 1)
         #expect(again.stderr.contains("line 22: ReplicaAdded refused"))
         #expect(again.stderr.contains("nothing was published"))
-        let rebuilt = try CoordinatorProcess.run(["rebuild", "--da", da, "--json"])
+        let rebuilt = try await CoordinatorProcess.run(["rebuild", "--da", da, "--json"])
         let report = try #require(try JSONSerialization.jsonObject(with: Data(rebuilt.stdout.utf8)) as? [String: Any])
         #expect(report["checksum"] as? String == GoldenVectors.smallClusterChecksum)
         #expect(report["heights"] as? Int == 1)
     }
 
-    @Test func sequencesContinueAcrossImports() throws {
+    @Test func sequencesContinueAcrossImports() async throws {
         let directory = try TemporaryDirectory()
         let da = "file:" + directory.path("log")
         let first = "{\"type\":\"NodeRegistered\",\"node_id\":\"n1\",\"zone\":\"z\",\"addr\":\"h:1\",\"capacity\":10}\n"
         let second = "{\"type\":\"NodeRegistered\",\"node_id\":\"n2\",\"zone\":\"z\",\"addr\":\"h:2\",\"capacity\":10}\n"
-        #expect(try CoordinatorProcess.run(["events", "import", "-", "--da", da], input: Data(first.utf8)).status == 0)
-        #expect(try CoordinatorProcess.run(["events", "import", "-", "--da", da], input: Data(second.utf8)).status == 0)
+        #expect(try await CoordinatorProcess.run(["events", "import", "-", "--da", da], input: Data(first.utf8)).status == 0)
+        #expect(try await CoordinatorProcess.run(["events", "import", "-", "--da", da], input: Data(second.utf8)).status == 0)
         // Had the second import reused sequence 1, its blob would be dropped as a duplicate.
-        let rebuilt = try CoordinatorProcess.run(["rebuild", "--da", da, "--json"])
+        let rebuilt = try await CoordinatorProcess.run(["rebuild", "--da", da, "--json"])
         let report = try #require(try JSONSerialization.jsonObject(with: Data(rebuilt.stdout.utf8)) as? [String: Any])
         #expect(report["nodes"] as? Int == 2)
         #expect(report["blobs_duplicate"] as? Int == 0)
@@ -66,8 +66,8 @@ import Testing
         (["rebuild", "--from", "5", "--to", "2", "--da", "file:/tmp"], "is after --to"),
         (["rebuild", "--expect", "abc", "--da", "file:/tmp"], "--expect must be 64 hex"),
     ])
-    func badDAArgumentsGiveOneLine(arguments: [String], expected: String) throws {
-        let result = try CoordinatorProcess.run(arguments)
+    func badDAArgumentsGiveOneLine(arguments: [String], expected: String) async throws {
+        let result = try await CoordinatorProcess.run(arguments)
         #expect(result.status != 0)
         let firstLine = result.stderr.split(separator: "\n").first.map(String.init) ?? ""
         #expect(firstLine.hasPrefix("Error: "), "\(result.stderr)")

@@ -13,11 +13,11 @@ import Testing
         (Data(base64Encoded: commitment) ?? Data()).map { String(format: "%02x", $0) }.joined()
     }
 
-    @Test func printsBase64AndHexForAFile() throws {
+    @Test func printsBase64AndHexForAFile() async throws {
         let directory = try TemporaryDirectory()
         let path = directory.path("blob.bin")
         try Self.data.write(to: URL(fileURLWithPath: path))
-        let result = try CoordinatorProcess.run(["da", "commitment", "--namespace", "base64:" + Self.swiftDA, "--file", path])
+        let result = try await CoordinatorProcess.run(["da", "commitment", "--namespace", "base64:" + Self.swiftDA, "--file", path])
         #expect(result.status == 0, "\(result.stderr)")
         let lines = result.stdout.split(separator: "\n").map(String.init)
         #expect(lines.first == "commitment  \(Self.commitment)")
@@ -27,9 +27,9 @@ import Testing
     }
 
     /// Standard input, the hex namespace form (user bytes only) and JSON give the same value.
-    @Test func readsStandardInputAndPrintsJSON() throws {
+    @Test func readsStandardInputAndPrintsJSON() async throws {
         let userBytesHex = "0x" + Array("swift-da".utf8).map { String(format: "%02x", $0) }.joined()
-        let result = try CoordinatorProcess.run(
+        let result = try await CoordinatorProcess.run(
             ["da", "commitment", "--namespace", userBytesHex, "--file", "-", "--json"], input: Self.data)
         #expect(result.status == 0, "\(result.stderr)")
         let report = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
@@ -42,16 +42,16 @@ import Testing
     }
 
     /// celestia.md's first published vector, with its namespace given by its user bytes.
-    @Test func thePublishedVector() throws {
-        let result = try CoordinatorProcess.run(
+    @Test func thePublishedVector() async throws {
+        let result = try await CoordinatorProcess.run(
             ["da", "commitment", "--namespace", "0x0102030405", "--file", "-"],
             input: Data("some data to store on blockchain".utf8))
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.hasPrefix("commitment  m0A4feU6Fqd5Zy9td3M7lntG8A3PKqe6YdugmAsWz28=\n"))
     }
 
-    @Test func helpShowsAnExample() throws {
-        let result = try CoordinatorProcess.run(["da", "commitment", "--help"])
+    @Test func helpShowsAnExample() async throws {
+        let result = try await CoordinatorProcess.run(["da", "commitment", "--help"])
         #expect(result.status == 0)
         #expect(result.stdout.contains("Examples:"))
         #expect(result.stdout.contains("dsdn-coordinator da commitment --namespace"))
@@ -65,8 +65,8 @@ import Testing
         (["--namespace", "dsdn", "--file", "/nonexistent/blob.bin"], "cannot read /nonexistent/blob.bin"),
         (["--namespace", "dsdn", "--file", "/tmp"], "is a directory"),
     ])
-    func badArgumentsGiveOneLine(arguments: [String], expected: String) throws {
-        let result = try CoordinatorProcess.run(["da", "commitment"] + arguments, input: Data("x".utf8))
+    func badArgumentsGiveOneLine(arguments: [String], expected: String) async throws {
+        let result = try await CoordinatorProcess.run(["da", "commitment"] + arguments, input: Data("x".utf8))
         #expect(result.status == 1)
         let lines = result.stderr.split(separator: "\n")
         #expect(lines.count == 1, "\(result.stderr)")
@@ -75,8 +75,8 @@ import Testing
         #expect(first.contains(expected), "\(result.stderr)")
     }
 
-    @Test func refusesAnEmptyBlob() throws {
-        let result = try CoordinatorProcess.run(["da", "commitment", "--namespace", "dsdn", "--file", "-"], input: Data())
+    @Test func refusesAnEmptyBlob() async throws {
+        let result = try await CoordinatorProcess.run(["da", "commitment", "--namespace", "dsdn", "--file", "-"], input: Data())
         #expect(result.status == 1)
         #expect(result.stderr.contains("standard input is empty: Celestia refuses empty blobs"))
     }

@@ -11,8 +11,8 @@ import Testing
     ]
 
     @Test(arguments: commands)
-    func helpHasAnExample(command: [String]) throws {
-        let result = try CoordinatorProcess.run(command + ["--help"])
+    func helpHasAnExample(command: [String]) async throws {
+        let result = try await CoordinatorProcess.run(command + ["--help"])
         #expect(result.status == 0, "\(command): \(result.stderr)")
         #expect(result.stdout.contains("Example"), "\(command) --help has no example")
         #expect(result.stdout.contains("dsdn-coordinator"), "\(command) --help names no invocation")

@@ -16,7 +16,7 @@ import Testing
     }
 
     /// `-- engine:` (what the full engine must decide) wins over `-- expect:` (the raw sandbox's view).
-    static func expectation(_ path: String) throws -> Expectation {
+    static func expectation(_ path: String) async throws -> Expectation {
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
         let text = String(decoding: data.prefix(4096), as: UTF8.self)
         var expect: String?
@@ -41,8 +41,8 @@ import Testing
         #expect(files.count >= 40)
         let paths = files.map { Self.directory.appendingPathComponent($0).path }
         let arguments = ["policy", "probe", "--json", "--instructions", "2000000", "--memory", "8388608"] + paths
-        async let first = Task.detached { try CoordinatorProcess.run(arguments) }.value
-        async let second = Task.detached { try CoordinatorProcess.run(arguments) }.value
+        async let first = Task.detached { try await CoordinatorProcess.run(arguments) }.value
+        async let second = Task.detached { try await CoordinatorProcess.run(arguments) }.value
         let (one, two) = try await (first, second)
         // Some probes fail by design, so the command exits non-zero; both runs must agree on everything.
         #expect(one.status == two.status)
@@ -52,7 +52,7 @@ import Testing
         #expect(others.count == files.count)
         var seen = Set<String>()
         for ((report, other), path) in zip(zip(reports, others), paths) {
-            let expected = try Self.expectation(path)
+            let expected = try await Self.expectation(path)
             let name = (path as NSString).lastPathComponent
             var keys = ["outcome", "load", "decide", "message", "chosen"]
             if expected.costsDeterministic { keys += ["load_instructions", "load_peak_memory", "decide_instructions", "decide_peak_memory"] }

@@ -7,8 +7,8 @@ import Testing
 @Suite struct PolicyCLITests {
     static let pack = repositoryRoot.appendingPathComponent("policies").path
 
-    @Test func theWholePackPassesPolicyTest() throws {
-        let result = try CoordinatorProcess.run(["policy", "test", Self.pack])
+    @Test func theWholePackPassesPolicyTest() async throws {
+        let result = try await CoordinatorProcess.run(["policy", "test", Self.pack])
         #expect(result.status == 0, "\(result.stderr)")
         let names = ["balanced", "bin-pack", "consistent-hash", "rendezvous", "weighted-score", "zone-spread"]
         for name in names {
@@ -17,8 +17,8 @@ import Testing
         #expect(!result.stdout.contains("FAIL"))
     }
 
-    @Test func checkReportsCostsPerExample() throws {
-        let result = try CoordinatorProcess.run(["policy", "check", "--json", "\(Self.pack)/weighted-score.lua"])
+    @Test func checkReportsCostsPerExample() async throws {
+        let result = try await CoordinatorProcess.run(["policy", "check", "--json", "\(Self.pack)/weighted-score.lua"])
         #expect(result.status == 0, "\(result.stderr)")
         let report = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
         #expect(report["ok"] as? Bool == true)
@@ -43,11 +43,11 @@ import Testing
               examples = { { name = 'wrong', chunk = { replicas = 1 }, nodes = { { id = 'a' }, { id = 'b' } }, expect = { 'b' } } } }
             """.utf8), "chose [a], expected [b]"),
     ])
-    func checkFailsWithOneClearLine(file: String, contents: Data, expected: String) throws {
+    func checkFailsWithOneClearLine(file: String, contents: Data, expected: String) async throws {
         let directory = try TemporaryDirectory()
         let path = directory.path(file)
         try contents.write(to: URL(fileURLWithPath: path))
-        let result = try CoordinatorProcess.run(["policy", "check", path])
+        let result = try await CoordinatorProcess.run(["policy", "check", path])
         #expect(result.status != 0)
         let lines = result.stderr.split(separator: "\n")
         #expect(lines.count == 1, "\(result.stderr)")
@@ -63,8 +63,8 @@ import Testing
         for name in policies {
             let arguments = ["policy", "digest", "\(Self.pack)/\(name)", "--nodes", "1000", "--decisions", "1000", "--json"]
             // The two processes run concurrently, as two coordinators would.
-            async let first = Task.detached { try CoordinatorProcess.run(arguments) }.value
-            async let second = Task.detached { try CoordinatorProcess.run(arguments) }.value
+            async let first = Task.detached { try await CoordinatorProcess.run(arguments) }.value
+            async let second = Task.detached { try await CoordinatorProcess.run(arguments) }.value
             let (one, two) = try await (first, second)
             #expect(one.status == 0, "\(name): \(one.stderr)")
             #expect(two.status == 0, "\(name): \(two.stderr)")
@@ -76,10 +76,10 @@ import Testing
         }
     }
 
-    @Test func placeExplainsAndRefusesBadInput() throws {
+    @Test func placeExplainsAndRefusesBadInput() async throws {
         let events = repositoryRoot.appendingPathComponent("examples/small-cluster.jsonl").path
         let undeclared = String(repeating: "ab", count: 32)
-        let result = try CoordinatorProcess.run([
+        let result = try await CoordinatorProcess.run([
             "place", "--policy", "\(Self.pack)/zone-spread.lua", "--events", events, "--chunk", undeclared,
             "--size", "1048576", "--replicas", "3", "--explain",
         ])
@@ -88,7 +88,7 @@ import Testing
         #expect(result.stdout.contains("status down"))
         #expect(result.stdout.contains("status draining"))
         // The chosen nodes are in three distinct zones (one per zone first).
-        let json = try CoordinatorProcess.run([
+        let json = try await CoordinatorProcess.run([
             "place", "--policy", "\(Self.pack)/zone-spread.lua", "--events", events, "--chunk", undeclared,
             "--size", "1048576", "--replicas", "3", "--json",
         ])
@@ -97,10 +97,10 @@ import Testing
         #expect(chosen.count == 3)
         #expect(Set(chosen.map { $0.prefix(3) }).count == 3)
 
-        let missing = try CoordinatorProcess.run(["place", "--policy", "\(Self.pack)/zone-spread.lua", "--events", events, "--chunk", undeclared])
+        let missing = try await CoordinatorProcess.run(["place", "--policy", "\(Self.pack)/zone-spread.lua", "--events", events, "--chunk", undeclared])
         #expect(missing.status != 0)
         #expect(missing.stderr.contains("is not declared"))
-        let badParam = try CoordinatorProcess.run([
+        let badParam = try await CoordinatorProcess.run([
             "place", "--policy", "\(Self.pack)/zone-spread.lua", "--events", events, "--chunk", undeclared, "--size", "1", "--replicas", "1",
             "--param", "nope=1",
         ])

@@ -14,7 +14,7 @@ import Testing
         let da = "file:" + directory.path("da")
         // A long flush interval and a large batch: acknowledged events sit in the outbox when killed.
         let arguments = ["--da", da, "--no-policy", "--batch-events", "25", "--batch-interval-ms", "60000"]
-        var coordinator: ServeProcess? = try ServeProcess(dataDirectory: directory.path("coordinator"), arguments: arguments)
+        var coordinator: ServeProcess? = try await ServeProcess(dataDirectory: directory.path("coordinator"), arguments: arguments)
         var client = APITestClient(baseURL: coordinator?.baseURL ?? "")
         try await client.waitUntilReady()
         let token = coordinator?.token ?? ""
@@ -29,11 +29,11 @@ import Testing
             if reply.status == 202 { acknowledged += ids }
         }
         #expect(acknowledged.count == 56)
-        coordinator?.killHard()
+        await coordinator?.killHard()
         coordinator = nil
 
         // Restart on the same data directory and log: the outbox is drained, nothing twice.
-        let restarted = try ServeProcess(dataDirectory: directory.path("coordinator"), arguments: ["--da", da, "--no-policy", "--batch-interval-ms", "50"])
+        let restarted = try await ServeProcess(dataDirectory: directory.path("coordinator"), arguments: ["--da", da, "--no-policy", "--batch-interval-ms", "50"])
         client = APITestClient(baseURL: restarted.baseURL)
         try await client.waitUntilReady()
         let state = try await client.waitFor("/v1/state") { ($0["nodes"] as? Int64) == 56 && ($0["publish_backlog"] as? Int64) == 0 }
@@ -46,9 +46,9 @@ import Testing
         }
         let liveChecksum = state.json["checksum"] as? String
         let appliedHeight = state.json["applied_height"] as? Int64 ?? 0
-        #expect(restarted.terminate() == 0)
+        #expect(await restarted.terminate() == 0)
 
-        let rebuilt = try CoordinatorProcess.run(["rebuild", "--da", da, "--to", "\(appliedHeight)", "--json"])
+        let rebuilt = try await CoordinatorProcess.run(["rebuild", "--da", da, "--to", "\(appliedHeight)", "--json"])
         #expect(rebuilt.status == 0, "\(rebuilt.stderr)")
         let json = (try? JSONSerialization.jsonObject(with: Data(rebuilt.stdout.utf8))) as? [String: Any]
         #expect(json?["checksum"] as? String == liveChecksum)
@@ -59,15 +59,15 @@ import Testing
     @Test func sigtermFlushesThePendingBatch() async throws {
         let directory = try TemporaryDirectory()
         let da = "file:" + directory.path("da")
-        let coordinator = try ServeProcess(
+        let coordinator = try await ServeProcess(
             dataDirectory: directory.path("coordinator"), arguments: ["--da", da, "--no-policy", "--batch-interval-ms", "60000"])
         let client = APITestClient(baseURL: coordinator.baseURL)
         try await client.waitUntilReady()
         let body = (0..<5).map { EventJSON.encode(Fixtures.register("n\($0)")) }.joined(separator: "\n")
         #expect(try await client.post("/v1/events", body: body, token: coordinator.token).status == 202)
-        #expect(coordinator.terminate() == 0)
+        #expect(await coordinator.terminate() == 0)
         #expect(coordinator.stderr.contains("final flush"))
-        let rebuilt = try CoordinatorProcess.run(["rebuild", "--da", da, "--json"])
+        let rebuilt = try await CoordinatorProcess.run(["rebuild", "--da", da, "--json"])
         let json = (try? JSONSerialization.jsonObject(with: Data(rebuilt.stdout.utf8))) as? [String: Any]
         #expect(json?["nodes"] as? Int == 5)
     }
@@ -75,23 +75,23 @@ import Testing
     /// A second coordinator on the same data directory is refused with one line.
     @Test func aDataDirectoryServesOneCoordinator() async throws {
         let directory = try TemporaryDirectory()
-        let first = try ServeProcess(
+        let first = try await ServeProcess(
             dataDirectory: directory.path("coordinator"), arguments: ["--da", "file:" + directory.path("da"), "--no-policy"])
-        let second = try CoordinatorProcess.run([
+        let second = try await CoordinatorProcess.run([
             "serve", "--data-dir", directory.path("coordinator"), "--da", "file:" + directory.path("da-2"), "--no-policy",
             "--listen", "127.0.0.1:0",
         ])
         #expect(second.status != 0)
         #expect(second.stderr.contains("in use by another coordinator (pid \(first.pid))"), "\(second.stderr)")
-        #expect(first.terminate() == 0)
+        #expect(await first.terminate() == 0)
     }
 
     /// Wrong flags are refused before anything starts.
-    @Test func badFlagsGetOneLine() throws {
-        let result = try CoordinatorProcess.run(["serve", "--listen", "nowhere"])
+    @Test func badFlagsGetOneLine() async throws {
+        let result = try await CoordinatorProcess.run(["serve", "--listen", "nowhere"])
         #expect(result.status != 0)
         #expect(result.stderr.contains("--listen must be HOST:PORT"))
-        let policy = try CoordinatorProcess.run(["serve", "--policy", "/nonexistent.lua", "--listen", "127.0.0.1:0", "--data-dir", try TemporaryDirectory().path("d")])
+        let policy = try await CoordinatorProcess.run(["serve", "--policy", "/nonexistent.lua", "--listen", "127.0.0.1:0", "--data-dir", try TemporaryDirectory().path("d")])
         #expect(policy.status != 0)
         #expect(policy.stderr.contains("nonexistent.lua"))
     }
@@ -111,12 +111,12 @@ import Testing
         for chunk in chunks { events.append(Fixtures.declare(chunk, size: 4096, replicationFactor: 3)) }
         let seed = directory.path("seed.jsonl")
         try Data(EventJSON.encodeLines(events).utf8).write(to: URL(fileURLWithPath: seed))
-        let imported = try CoordinatorProcess.run(["events", "import", seed, "--da", da])
+        let imported = try await CoordinatorProcess.run(["events", "import", seed, "--da", da])
         #expect(imported.status == 0, "\(imported.stderr)")
 
         let arguments = ["--da", da, "--policy", "policies/zone-spread.lua", "--batch-interval-ms", "50"]
-        let first = try ServeProcess(dataDirectory: directory.path("coordinator-a"), arguments: arguments + ["--publisher-id", "coord-a"])
-        let second = try ServeProcess(dataDirectory: directory.path("coordinator-b"), arguments: arguments + ["--publisher-id", "coord-b"])
+        let first = try await ServeProcess(dataDirectory: directory.path("coordinator-a"), arguments: arguments + ["--publisher-id", "coord-a"])
+        let second = try await ServeProcess(dataDirectory: directory.path("coordinator-b"), arguments: arguments + ["--publisher-id", "coord-b"])
         let clients = [APITestClient(baseURL: first.baseURL), APITestClient(baseURL: second.baseURL)]
         for client in clients { try await client.waitUntilReady() }
         var states: [[String: any Sendable]] = []
@@ -145,10 +145,10 @@ import Testing
         let superseded = states[0]["placements_superseded"] as? Int64 ?? -1
         #expect(published - superseded == 60, "published \(published), superseded \(superseded)")
         #expect(states[0]["blobs_rejected"] as? Int64 == 0)
-        #expect(first.terminate() == 0)
-        #expect(second.terminate() == 0)
+        #expect(await first.terminate() == 0)
+        #expect(await second.terminate() == 0)
 
-        let rebuilt = try CoordinatorProcess.run(["rebuild", "--da", da, "--json"])
+        let rebuilt = try await CoordinatorProcess.run(["rebuild", "--da", da, "--json"])
         let json = (try? JSONSerialization.jsonObject(with: Data(rebuilt.stdout.utf8))) as? [String: Any]
         #expect(json?["checksum"] as? String == states[0]["checksum"] as? String)
     }
@@ -160,7 +160,7 @@ import Testing
     @Test func publishApplyShowAndPlace() async throws {
         let directory = try TemporaryDirectory()
         let da = "file:" + directory.path("da")
-        let coordinator = try ServeProcess(
+        let coordinator = try await ServeProcess(
             dataDirectory: directory.path("coordinator"),
             arguments: ["--da", da, "--policy", "policies/weighted-score.lua", "--batch-interval-ms", "50"])
         let client = APITestClient(baseURL: coordinator.baseURL)
@@ -179,11 +179,11 @@ import Testing
         let metrics = try await client.get("/metrics")
         #expect(metrics.body.contains("dsdn_placements_total 2"))
         #expect(try await client.get("/health").status == 200)
-        #expect(coordinator.terminate() == 0)
+        #expect(await coordinator.terminate() == 0)
     }
 
-    @Test func memoryDAIsOnlyForServe() throws {
-        let rebuild = try CoordinatorProcess.run(["rebuild", "--da", "memory:"])
+    @Test func memoryDAIsOnlyForServe() async throws {
+        let rebuild = try await CoordinatorProcess.run(["rebuild", "--da", "memory:"])
         #expect(rebuild.status != 0)
         #expect(rebuild.stderr.contains("only `serve` takes it"))
     }
