@@ -376,6 +376,8 @@ public actor CoordinatorNode: Service {
         }
         let ids = tickets.map(\.id)
         guard waitForInclusion else { return Acceptance(ids: ids, receipt: nil) }
+        // A caller that waits is not made to wait for the batch interval too.
+        await publisher.flush()
         switch await inclusion.value {
         case let .success(receipt): return Acceptance(ids: ids, receipt: receipt)
         case let .failure(error): throw SubmissionError(.unavailable, "accepted (durable in the outbox) but not yet included: \(error.message)")
