@@ -161,7 +161,7 @@ let package = Package(
         .target(
             name: "DSDNTestSupport",
             dependencies: [
-                "DSDNCore", "DSDNDA", "DSDNInterchange",
+                "DSDNCore", "DSDNDA", "DSDNInterchange", "DSDNRuntime",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -207,7 +207,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DSDNFileLogTests",
-            dependencies: ["DSDNFileLog", "DSDNDA", "DSDNCore"],
+            dependencies: ["DSDNFileLog", "DSDNDA", "DSDNCore", "DSDNTestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -140,6 +140,15 @@ public actor DAConsumer {
         try machine.dryRun(events, after: pending)
     }
 
+    /// The state with the height it was applied up to, the head and the health, read in one step (so a
+    /// reported checksum always belongs to the reported height).
+    public func view() -> (state: DerivedState, appliedHeight: UInt64, head: UInt64, health: Health) {
+        (machine.state, appliedHeight, head, health)
+    }
+
+    /// The delivery bookkeeping of the current state (cheap: no snapshot of the state).
+    public var cursor: DeliveryCursor { machine.state.cursor }
+
     /// The content checksum of the current state.
     public func checksum() -> Hash256 { machine.state.checksum() }
 

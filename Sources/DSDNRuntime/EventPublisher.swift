@@ -402,7 +402,7 @@ public actor EventPublisher {
                 return
             }
         }
-        await submitSealed(encoded, sequence: sequence, ids: ids)
+        await submitSealed(encoded, events: batch.map(\.event), sequence: sequence, ids: ids)
     }
 
     /// Resubmits a blob sealed before a restart: same sequence, same events, so the same bytes.
@@ -412,7 +412,7 @@ public actor EventPublisher {
             let encoded = try BlobCodec.encode(
                 BlobEnvelope(publisherID: publisherID, sequence: batch.sequence, events: batch.events.map(\.event)))
             counters.restoredBlobs += 1
-            await submitSealed(encoded, sequence: batch.sequence, ids: ids)
+            await submitSealed(encoded, events: batch.events.map(\.event), sequence: batch.sequence, ids: ids)
         } catch {
             resolve(ids, .failure(RuntimeError(.unpublishable, "restored blob #\(batch.sequence) cannot be encoded: \(error)")))
         }
@@ -422,16 +422,15 @@ public actor EventPublisher {
     /// valid events of a blob the state machine refused.
     public func events(ofSequence sequence: UInt64) -> [Event]? { recentBlobs[sequence] }
 
-    private func remember(_ sequence: UInt64, _ encoded: [UInt8]) {
-        guard let envelope = try? BlobCodec.decode(encoded) else { return }
-        recentBlobs[sequence] = envelope.events
+    private func remember(_ sequence: UInt64, _ events: [Event]) {
+        recentBlobs[sequence] = events
         recentOrder.append(sequence)
         if recentOrder.count > Self.recentBlobLimit { recentBlobs[recentOrder.removeFirst()] = nil }
     }
 
-    private func submitSealed(_ encoded: [UInt8], sequence: UInt64, ids: [UInt64]) async {
+    private func submitSealed(_ encoded: [UInt8], events: [Event], sequence: UInt64, ids: [UInt64]) async {
         // Remembered before submitting: the consumer may apply (and refuse) the blob before the submit returns.
-        remember(sequence, encoded)
+        remember(sequence, events)
         switch await submit(encoded, sequence: sequence) {
         case let .success(reference):
             counters.blobsPublished += 1

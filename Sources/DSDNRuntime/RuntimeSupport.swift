@@ -132,12 +132,6 @@ public struct CommitmentScheme: Sendable {
     /// SHA-256 of the blob's bytes: the commitment of `MemoryDA` and `FileLogDA`.
     public static let sha256 = CommitmentScheme(name: "sha256") { DSDNCore.sha256($0).bytes }
 
-    /// Celestia's share commitment of a blob in `namespace` (share version 0): the commitment
-    /// celestia-node reports for the blob and indexes it by.
-    public static func celestiaShare(namespace: DANamespace) -> CommitmentScheme {
-        CommitmentScheme(name: "celestia-share") { ShareCommitment.compute(namespace: namespace, data: $0) }
-    }
-
     /// No verification, for a backend whose commitment cannot be recomputed from the bytes alone.
     public static let unverified = CommitmentScheme(unverifiedNamed: "unverified")
 

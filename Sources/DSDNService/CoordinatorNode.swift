@@ -431,18 +431,25 @@ public actor CoordinatorNode: Service {
 
     // MARK: - Reading
 
-    /// A point-in-time status for `/health` and `/v1/state`.
+    /// A point-in-time status for `/v1/state`: the summary and checksum belong to `appliedHeight`.
     public func status() async -> CoordinatorStatus {
-        let state = await consumer.snapshot()
-        let health = await consumer.health
+        let view = await consumer.view()
         return CoordinatorStatus(
             phase: phase, failure: failure, publisherID: configuration.publisherID,
-            namespace: configuration.namespace.description, appliedHeight: await consumer.appliedHeight,
-            head: await consumer.head, consumerHealth: health, summary: state.summary(), cursor: state.cursor,
+            namespace: configuration.namespace.description, appliedHeight: view.appliedHeight,
+            head: view.head, consumerHealth: view.health, summary: view.state.summary(), cursor: view.state.cursor,
             publisherSequence: await publisher.lastSequence, publishBacklog: await publisher.backlog,
             outboxEvents: outbox.outstandingCount, publisherHalted: await publisher.halted?.description,
             placements: placementCounters, recovery: recoveryCounters,
             policy: configuration.policy.map { "\($0.name)@\($0.version)" })
+    }
+
+    /// What `/health` reports: cheap, no pass over the state.
+    public func health() async -> CoordinatorHealth {
+        CoordinatorHealth(
+            phase: phase, failure: failure, appliedHeight: await consumer.appliedHeight, head: await consumer.head,
+            consumerHealth: await consumer.health, publishBacklog: await publisher.backlog,
+            publisherHalted: await publisher.halted?.description, lastPolicyError: placementCounters.lastPolicyError)
     }
 
     /// The current derived state (a value; readers may keep it).
@@ -450,11 +457,35 @@ public actor CoordinatorNode: Service {
 
     /// Brings the metrics up to date.
     public func refreshMetrics() async {
-        let state = await consumer.snapshot()
         metrics.refresh(
-            consumer: await consumer.counters, cursor: state.cursor, publisher: await publisher.counters,
+            consumer: await consumer.counters, cursor: await consumer.cursor, publisher: await publisher.counters,
             backlog: await publisher.backlog, appliedHeight: await consumer.appliedHeight, head: await consumer.head)
     }
+}
+
+/// The liveness and readiness of a running coordinator.
+public struct CoordinatorHealth: Sendable {
+    /// The phase.
+    public var phase: CoordinatorNode.Phase
+    /// Why it failed, if it did.
+    public var failure: String?
+    /// The last applied DA height.
+    public var appliedHeight: UInt64
+    /// The newest DA height seen.
+    public var head: UInt64
+    /// The consumer's health.
+    public var consumerHealth: DAConsumer.Health
+    /// Events accepted and not yet included.
+    public var publishBacklog: Int
+    /// Why publishing stopped, if it did.
+    public var publisherHalted: String?
+    /// The last policy error, if any.
+    public var lastPolicyError: String?
+
+    /// Heights not yet applied.
+    public var lag: UInt64 { head > appliedHeight ? head - appliedHeight : 0 }
+    /// Ready, following the DA, and publishing.
+    public var isHealthy: Bool { phase == .ready && consumerHealth.isHealthy && publisherHalted == nil }
 }
 
 /// A status snapshot of a running coordinator.

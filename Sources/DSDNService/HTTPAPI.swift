@@ -91,7 +91,7 @@ struct Handlers: Sendable {
     let api: APIConfiguration
 
     func health() async -> Response {
-        let status = await node.status()
+        let status = await node.health()
         var body: [String: Any] = [
             "status": status.phase.rawValue, "applied_height": status.appliedHeight, "head": status.head,
             "lag": status.lag, "consumer": describe(status.consumerHealth),
@@ -103,9 +103,8 @@ struct Handlers: Sendable {
         body["da"] = daBody
         if let failure = status.failure { body["failure"] = failure }
         if let halted = status.publisherHalted { body["publisher_halted"] = halted }
-        if let error = status.placements.lastPolicyError { body["last_policy_error"] = error }
-        let healthy = status.phase == .ready && status.consumerHealth.isHealthy && status.publisherHalted == nil
-        return jsonResponse(healthy ? .ok : .serviceUnavailable, body)
+        if let error = status.lastPolicyError { body["last_policy_error"] = error }
+        return jsonResponse(status.isHealthy ? .ok : .serviceUnavailable, body)
     }
 
     func state() async -> Response {

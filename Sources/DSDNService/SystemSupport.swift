@@ -1,4 +1,5 @@
 import DSDNRuntime
+import Foundation
 import Glibc
 import Synchronization
 
@@ -32,7 +33,7 @@ final class DirectoryLock: Sendable {
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
             var buffer = [UInt8](repeating: 0, count: 32)
             let count = pread(descriptor, &buffer, buffer.count, 0)
-            let holder = count > 0 ? String(decoding: buffer.prefix(count), as: UTF8.self).trimmingWhitespace() : "?"
+            let holder = count > 0 ? String(decoding: buffer.prefix(count), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : "?"
             close(descriptor)
             throw RuntimeError(
                 .alreadyStarted,
@@ -47,12 +48,10 @@ final class DirectoryLock: Sendable {
 
 /// `mkdir -p`.
 func makeDirectories(_ path: String) throws(RuntimeError) {
-    var current = path.hasPrefix("/") ? "/" : ""
-    for component in path.split(separator: "/") {
-        current += component + "/"
-        if mkdir(current, 0o755) != 0 && errno != EEXIST {
-            throw RuntimeError(.journalFailure, "cannot create directory \(current): \(String(cString: strerror(errno)))")
-        }
+    do {
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    } catch {
+        throw RuntimeError(.journalFailure, "cannot create directory \(path): \(error.localizedDescription)")
     }
 }
 
@@ -62,13 +61,4 @@ func wallClockMillis() -> UInt64 {
     var now = timespec()
     clock_gettime(CLOCK_REALTIME, &now)
     return UInt64(now.tv_sec) * 1_000 + UInt64(now.tv_nsec / 1_000_000)
-}
-
-extension String {
-    func trimmingWhitespace() -> String {
-        var scalars = Substring(self)
-        while let first = scalars.first, first.isWhitespace { scalars.removeFirst() }
-        while let last = scalars.last, last.isWhitespace { scalars.removeLast() }
-        return String(scalars)
-    }
 }

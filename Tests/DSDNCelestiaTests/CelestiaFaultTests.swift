@@ -3,6 +3,7 @@ import DSDNCore
 import DSDNDA
 import DSDNRuntime
 import Synchronization
+import DSDNTestSupport
 import Testing
 
 @testable import DSDNCelestia

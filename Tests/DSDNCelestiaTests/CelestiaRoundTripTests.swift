@@ -1,6 +1,7 @@
 import CelestiaTestServer
 import DSDNCore
 import DSDNDA
+import DSDNTestSupport
 import Testing
 
 @testable import DSDNCelestia

@@ -2,6 +2,7 @@ import CelestiaTestServer
 import DSDNCore
 import DSDNDA
 import DSDNRuntime
+import DSDNTestSupport
 import Testing
 
 @testable import DSDNCelestia

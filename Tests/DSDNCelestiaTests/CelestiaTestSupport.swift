@@ -3,6 +3,7 @@ import DSDNCore
 import DSDNDA
 import DSDNRuntime
 import Logging
+import DSDNTestSupport
 import Testing
 
 @testable import DSDNCelestia
@@ -139,33 +140,7 @@ func directChecksum(_ events: [Event]) throws -> Hash256 {
 /// A history small enough for a quick test yet exercising every event kind.
 let celestiaHistory = SyntheticHistory.events(.init(seed: 42, eventCount: 600))
 
-/// The `DAError` `body` throws (recording an issue when it throws something else or nothing).
-func daError<T>(_ body: () async throws -> T) async -> DAError? {
-    do {
-        _ = try await body()
-        Issue.record("expected a DAError, but the call succeeded")
-        return nil
-    } catch let error as DAError {
-        return error
-    } catch {
-        Issue.record("expected a DAError, got \(error)")
-        return nil
-    }
-}
 
-/// The `RuntimeError` `body` throws.
-func runtimeError<T>(_ body: () async throws -> T) async -> RuntimeError? {
-    do {
-        _ = try await body()
-        Issue.record("expected a RuntimeError, but the call succeeded")
-        return nil
-    } catch let error as RuntimeError {
-        return error
-    } catch {
-        Issue.record("expected a RuntimeError, got \(error)")
-        return nil
-    }
-}
 
 /// Blob bytes that are easy to tell apart.
 func sampleBlob(_ tag: Int, size: Int = 100) -> [UInt8] {

@@ -1,5 +1,6 @@
 import DSDNCore
 import DSDNDA
+import DSDNTestSupport
 import Testing
 
 private let alpha = DANamespace(name: "alpha")
@@ -18,11 +19,6 @@ private func capture<T>(_ body: () async throws -> T) async -> Result<T, DAError
     }
 }
 
-/// The error `body` threw, or `nil` when it succeeded.
-private func daError<T>(_ body: () async throws -> T) async -> DAError? {
-    if case .failure(let error) = await capture(body) { return error }
-    return nil
-}
 
 private func hex(_ bytes: [UInt8]) -> String {
     let digits = Array("0123456789abcdef")

@@ -1,6 +1,7 @@
 import DSDNCore
 import DSDNDA
 import Foundation
+import DSDNTestSupport
 import Testing
 
 import DSDNFileLog

@@ -3,6 +3,7 @@ import DSDNDA
 import Foundation
 import Glibc
 import Synchronization
+import DSDNTestSupport
 import Testing
 
 @testable import DSDNFileLog

@@ -1,6 +1,7 @@
 import DSDNCore
 import DSDNDA
 import Foundation
+import DSDNTestSupport
 import Testing
 
 import DSDNFileLog
@@ -35,19 +36,6 @@ final class TempDir: Sendable {
     }
 }
 
-/// Runs `body` and returns the `DAError` it threw, or `nil` (recording an issue) when it did not throw.
-func daError<T>(_ body: () async throws -> T) async -> DAError? {
-    do {
-        _ = try await body()
-        Issue.record("expected a DAError, but the call succeeded")
-        return nil
-    } catch let error as DAError {
-        return error
-    } catch {
-        Issue.record("expected a DAError, got \(error)")
-        return nil
-    }
-}
 
 /// A deterministic payload for blob `i`, of varying length.
 func payload(_ i: Int) -> [UInt8] {

@@ -1,5 +1,6 @@
 import DSDNCore
 import DSDNDA
+import DSDNTestSupport
 import Testing
 
 @testable import DSDNRuntime

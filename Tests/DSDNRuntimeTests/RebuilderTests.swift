@@ -2,6 +2,7 @@ import DSDNCore
 import DSDNDA
 import DSDNFileLog
 import Synchronization
+import DSDNTestSupport
 import Testing
 
 @testable import DSDNRuntime
@@ -171,12 +172,3 @@ import Testing
     }
 }
 
-/// The Celestia commitment scheme computes the share commitment (celestia.md's first published vector).
-@Suite struct CelestiaCommitmentSchemeTests {
-    @Test func schemeMatchesThePublishedVector() throws {
-        let namespace = try DANamespace(base64: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAQIDBAU=")
-        let scheme = CommitmentScheme.celestiaShare(namespace: namespace)
-        let commitment = scheme.commitment(of: Array("some data to store on blockchain".utf8))
-        #expect(commitment.map(hexString) == "9b40387de53a16a779672f6d77733b967b46f00dcf2aa7ba61dba0980b16cf6f")
-    }
-}

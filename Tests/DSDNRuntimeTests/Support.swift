@@ -2,6 +2,7 @@ import DSDNCore
 import DSDNDA
 import Foundation
 import Synchronization
+import DSDNTestSupport
 import Testing
 
 @testable import DSDNRuntime
@@ -123,16 +124,3 @@ func consumeToHead(_ consumer: DAConsumer, head: UInt64) async throws -> Derived
 /// The history used by the convergence tests.
 let history = SyntheticHistory.events(.init(seed: 42, eventCount: 3_000))
 
-/// Runs `body` and returns the `RuntimeError` it threw (recording an issue when it did not throw).
-func runtimeError<T>(_ body: () async throws -> T) async -> RuntimeError? {
-    do {
-        _ = try await body()
-        Issue.record("expected a RuntimeError, but the call succeeded")
-        return nil
-    } catch let error as RuntimeError {
-        return error
-    } catch {
-        Issue.record("expected a RuntimeError, got \(error)")
-        return nil
-    }
-}

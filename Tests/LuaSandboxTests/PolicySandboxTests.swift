@@ -1,4 +1,5 @@
 import LuaSandbox
+import DSDNTestSupport
 import Testing
 
 /// The sandbox's load and decide paths with small, well-behaved policies.
