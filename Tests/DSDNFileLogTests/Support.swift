@@ -1,7 +1,6 @@
 import DSDNCore
 import DSDNDA
 import Foundation
-import DSDNTestSupport
 import Testing
 
 import DSDNFileLog

@@ -1,6 +1,5 @@
 import DSDNCore
 import DSDNDA
-import DSDNTestSupport
 import Testing
 
 @testable import DSDNRuntime

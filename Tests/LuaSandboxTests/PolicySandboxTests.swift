@@ -1,5 +1,4 @@
 import LuaSandbox
-import DSDNTestSupport
 import Testing
 
 /// The sandbox's load and decide paths with small, well-behaved policies.
