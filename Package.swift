@@ -61,6 +61,12 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Seeded synthetic histories for tests, benchmarks and `generate`; outside the core product.
+        .target(
+            name: "DSDNSimulation",
+            dependencies: ["DSDNCore"],
+            swiftSettings: strictSettings
+        ),
         // The DA protocol and its in-memory backend (with seeded fault injection).
         .target(
             name: "DSDNDA",
@@ -114,6 +120,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
@@ -126,6 +133,7 @@ let package = Package(
             dependencies: [
                 "DSDNCore",
                 "DSDNDA",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -138,6 +146,7 @@ let package = Package(
         .target(
             name: "CelestiaTestServer",
             dependencies: [
+                "DSDNCelestia",
                 "DSDNDA",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
@@ -160,7 +169,7 @@ let package = Package(
         ),
         .target(
             name: "DSDNTestSupport",
-            dependencies: [
+            dependencies: ["DSDNSimulation", 
                 "DSDNCore", "DSDNDA", "DSDNInterchange", "DSDNRuntime",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -171,6 +180,7 @@ let package = Package(
         .executableTarget(
             name: "dsdn-coordinator",
             dependencies: [
+                "DSDNSimulation",
                 "DSDNCore",
                 "DSDNInterchange",
                 "DSDNScheduler",
@@ -192,12 +202,12 @@ let package = Package(
         // Benchmarks with ratios against baselines measured in the same run. Run in release.
         .executableTarget(
             name: "dsdn-bench",
-            dependencies: ["DSDNCore", "DSDNDA", "DSDNFileLog", "DSDNRuntime"],
+            dependencies: ["DSDNSimulation", "DSDNCore", "DSDNDA", "DSDNFileLog", "DSDNRuntime"],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "DSDNCoreTests",
-            dependencies: ["DSDNCore", "DSDNTestSupport"],
+            dependencies: ["DSDNSimulation", "DSDNCore", "DSDNTestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(
@@ -212,7 +222,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DSDNRuntimeTests",
-            dependencies: ["DSDNRuntime", "DSDNCore", "DSDNDA", "DSDNFileLog", "DSDNTestSupport"],
+            dependencies: ["DSDNSimulation", "DSDNRuntime", "DSDNCore", "DSDNDA", "DSDNFileLog", "DSDNTestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(
@@ -237,7 +247,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DSDNCelestiaTests",
-            dependencies: [
+            dependencies: ["DSDNSimulation", 
                 "DSDNCelestia", "CelestiaTestServer", "DSDNDA", "DSDNCore", "DSDNRuntime", "DSDNTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -246,7 +256,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CLITests",
-            dependencies: [
+            dependencies: ["DSDNSimulation", 
                 "dsdn-coordinator", "celestia-test-server", "DSDNCore", "DSDNInterchange", "DSDNTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],

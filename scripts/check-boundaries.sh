@@ -31,8 +31,8 @@ allow_only DSDNScheduler DSDNCore LuaSandbox
 allow_only DSDNRuntime DSDNCore DSDNDA Logging Synchronization
 # The running service composes the runtime with the scheduler, metrics and the HTTP server; the
 # Celestia backend keeps its HTTP client to itself.
-allow_only DSDNService DSDNCore DSDNDA DSDNFileLog DSDNRuntime DSDNScheduler DSDNInterchange Foundation Glibc Synchronization SystemPackage Logging Metrics CoreMetrics Prometheus ServiceLifecycle Hummingbird NIOCore
-allow_only DSDNCelestia DSDNCore DSDNDA AsyncHTTPClient NIOCore NIOHTTP1 Logging Foundation FoundationEssentials Synchronization
+allow_only DSDNService DSDNCore DSDNDA DSDNFileLog DSDNRuntime DSDNScheduler DSDNInterchange Foundation Glibc Synchronization SystemPackage Logging Metrics CoreMetrics Prometheus ServiceLifecycle UnixSignals Hummingbird NIOCore
+allow_only DSDNCelestia DSDNCore DSDNDA Crypto AsyncHTTPClient NIOCore NIOHTTP1 Logging Foundation FoundationEssentials Synchronization
 
 # Only the sandbox wrapper imports the Lua C modules (the system library and the sandbox's C half).
 while IFS= read -r line; do

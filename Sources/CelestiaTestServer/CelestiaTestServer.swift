@@ -1,3 +1,4 @@
+import DSDNCelestia
 import DSDNDA
 import Hummingbird
 import HummingbirdWebSocket

@@ -1,5 +1,6 @@
 import DSDNCore
 import DSDNDA
+import Synchronization
 
 /// Where a published event landed.
 public struct PublishReceipt: Hashable, Sendable {
@@ -154,7 +155,8 @@ public actor EventPublisher {
     private static let recentBlobLimit = 4_096
     private var nextTicket: UInt64 = 0
     private var results: [UInt64: Result<PublishReceipt, RuntimeError>] = [:]
-    private var waiters: [UInt64: CheckedContinuation<PublishReceipt, any Error>] = [:]
+    /// Callers waiting for a ticket; behind a mutex so a cancelled waiter leaves at once.
+    private let waiters = Mutex<[UInt64: CheckedContinuation<PublishReceipt, any Error>]>([:])  // lookup only
     private var drainTail: Task<Void, Never>?
     private var flusher: Task<Void, Never>?
     private var stopped = false
@@ -312,8 +314,17 @@ public actor EventPublisher {
     func awaitTicket(_ id: UInt64) async throws(RuntimeError) -> PublishReceipt {
         if let result = results.removeValue(forKey: id) { return try result.get() }
         do {
-            return try await withCheckedThrowingContinuation { continuation in
-                waiters[id] = continuation
+            return try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { continuation in
+                    let cancelled = self.waiters.withLock { waiting -> Bool in
+                        if Task.isCancelled { return true }
+                        waiting[id] = continuation
+                        return false
+                    }
+                    if cancelled { continuation.resume(throwing: CancellationError()) }
+                }
+            } onCancel: {
+                self.waiters.withLock { $0.removeValue(forKey: id) }?.resume(throwing: CancellationError())
             }
         } catch let error as RuntimeError {
             throw error
@@ -326,7 +337,7 @@ public actor EventPublisher {
         outstanding -= ids.count
         for id in ids {
             if detached.remove(id) != nil { continue }
-            if let waiter = waiters.removeValue(forKey: id) {
+            if let waiter = waiters.withLock({ $0.removeValue(forKey: id) }) {
                 waiter.resume(with: result.mapError { $0 as any Error })
             } else {
                 results[id] = result

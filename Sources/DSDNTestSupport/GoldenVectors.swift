@@ -1,4 +1,5 @@
 import DSDNCore
+import DSDNSimulation
 
 /// Golden values pinned in the repository. They were produced by this code and checked by hand against
 /// docs/events.md and docs/state-checksum.md; a change here is a change of format.

@@ -1,4 +1,5 @@
 import DSDNCore
+import DSDNSimulation
 import DSDNDA
 import DSDNFileLog
 import DSDNRuntime

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DSDNCelestia
 import DSDNDA
 import Foundation
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import DSDNCore
+import DSDNSimulation
 import DSDNInterchange
 
 /// `dsdn-coordinator generate`: write a synthetic, valid event history as JSON Lines.

@@ -132,25 +132,18 @@ struct ServeCommand: AsyncParsableCommand {
             let line = "dsdn-coordinator: API listening on http://\(host):\(boundPort) (token: \(tokenNote))\n"
             FileHandle.standardOutput.write(Data(line.utf8))
         }
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: node, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
-            .init(service: application, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
-        ]
+        var others: [any Service] = [application]
         if let seedEvents {
-            services.append(.init(
-                service: SeedService(node: node, events: seedEvents, path: seed ?? "", logger: logger),
-                successTerminationBehavior: .ignore, failureTerminationBehavior: .gracefullyShutdownGroup))
+            others.append(SeedService(node: node, events: seedEvents, path: seed ?? "", logger: logger))
         }
-        let group = ServiceGroup(
-            configuration: ServiceGroupConfiguration(
-                services: services, gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger))
+        let group = node.serviceGroup(with: others, gracefulShutdownSignals: [.sigterm, .sigint])
         do {
             try await group.run()
         } catch {
             throw CommandFailure("coordinator stopped: \(describeFailure(error))")
         }
-        if await node.phase == .failed {
-            throw CommandFailure("coordinator stopped: \(await node.failure ?? "unknown failure")")
+        if node.phase == .failed {
+            throw CommandFailure("coordinator stopped: \(node.failure ?? "unknown failure")")
         }
     }
 
@@ -213,8 +206,8 @@ struct SeedService: Service {
     let logger: Logger
 
     func run() async throws {
-        await node.waitUntilReady()
-        guard await node.phase == .ready else { return }
+        await cancelWhenGracefulShutdown { await node.waitUntilReady() }
+        guard node.phase == .ready else { return }
         let status = await node.status()
         // Empty means no blob was ever seen in the namespace (a Celestia chain always has heights).
         guard status.cursor.lastPosition == nil else {

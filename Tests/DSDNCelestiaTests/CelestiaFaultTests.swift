@@ -1,3 +1,4 @@
+import DSDNCelestia
 import CelestiaTestServer
 import DSDNCore
 import DSDNDA

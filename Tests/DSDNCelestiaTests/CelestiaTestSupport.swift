@@ -1,5 +1,7 @@
+import DSDNCelestia
 import CelestiaTestServer
 import DSDNCore
+import DSDNSimulation
 import DSDNDA
 import DSDNRuntime
 import Logging

@@ -1,3 +1,4 @@
+import DSDNCelestia
 import AsyncHTTPClient
 import CelestiaTestServer
 import DSDNDA

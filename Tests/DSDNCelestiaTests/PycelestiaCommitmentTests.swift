@@ -1,3 +1,4 @@
+import DSDNCelestia
 import DSDNCore
 import DSDNDA
 import DSDNTestSupport

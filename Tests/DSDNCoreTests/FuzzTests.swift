@@ -1,4 +1,5 @@
 import DSDNCore
+import DSDNSimulation
 import DSDNTestSupport
 import Testing
 

@@ -42,7 +42,7 @@ final class RunningCoordinator: Sendable {
         node = try CoordinatorNode(configuration: configuration, da: da, logger: logger)
         let (ports, portContinuation) = AsyncStream<Int>.makeStream()
         let application = CoordinatorAPI.application(node: node, logger: logger) { port in portContinuation.yield(port) }
-        group = ServiceGroup(services: [node, application], logger: logger)
+        group = node.serviceGroup(with: [application])
         let group = self.group
         task = Task { try await group.run() }
         var iterator = ports.makeAsyncIterator()

@@ -1,4 +1,5 @@
 import Crypto
+import DSDNDA
 
 /// Celestia's blob share commitment, computed locally exactly as celestia-node (go-square) does, so a
 /// writer knows the key `blob.Get` answers to before `blob.Submit` returns, and can tell after a timeout

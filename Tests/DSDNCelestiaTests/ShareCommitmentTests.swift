@@ -1,4 +1,5 @@
 import DSDNDA
+import DSDNCelestia
 import Foundation
 import Testing
 

@@ -1,3 +1,5 @@
+import DSDNCore
+
 /// Generates realistic, valid event histories from a seed: nodes join, report stats, change status,
 /// move zones and leave; chunks are declared, replicated, lost, repaired and removed. Every event is
 /// valid against the state the earlier events produce, so any grouping into blobs applies cleanly.

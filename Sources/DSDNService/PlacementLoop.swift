@@ -1,0 +1,158 @@
+import DSDNCore
+import DSDNRuntime
+import DSDNScheduler
+import Logging
+import ServiceLifecycle
+
+/// Counters of the scheduling loop.
+public struct PlacementCounters: Hashable, Sendable {
+    /// Scheduling rounds run.
+    public var rounds: UInt64 = 0
+    /// Replica placements published.
+    public var placed: UInt64 = 0
+    /// Chunks for which the policy failed.
+    public var policyErrors: UInt64 = 0
+    /// Chunks no node could take (the policy chose fewer nodes than wanted).
+    public var unplaceable: UInt64 = 0
+    /// The last policy error, for `/health`.
+    public var lastPolicyError: String?
+}
+
+/// Places replicas of under-replicated chunks with the configured policy and turns each decision into
+/// `ReplicaAdded` events for the publisher. Chunks with a placement in flight are skipped until it lands
+/// (or fails), so one coordinator never places the same slot twice.
+public actor PlacementLoop {
+    let consumer: DAConsumer
+    let publisher: EventPublisher
+    let lifecycle: CoordinatorLifecycle
+    let metrics: CoordinatorMetrics
+    let configuration: CoordinatorConfiguration
+    let logger: Logger
+
+    /// Placement counters.
+    public private(set) var counters = PlacementCounters()
+    private var inFlight: [Hash256: InFlight] = [:]  // lookup only; never iterated for output
+
+    private enum InFlight {
+        case publishing
+        case landed(UInt64)
+    }
+
+    /// A published placement whose inclusion the service follows.
+    struct Published: Sendable {
+        var chunk: Hash256
+        var ticket: PublishTicket
+    }
+
+    init(
+        consumer: DAConsumer, publisher: EventPublisher, lifecycle: CoordinatorLifecycle, metrics: CoordinatorMetrics,
+        configuration: CoordinatorConfiguration, logger: Logger
+    ) {
+        self.consumer = consumer
+        self.publisher = publisher
+        self.lifecycle = lifecycle
+        self.metrics = metrics
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// One scheduling round: place every under-replicated chunk that has no placement in flight. Returns
+    /// the placements published, for the caller to follow until they land.
+    func round(appliedHeight: UInt64) async -> [Published] {
+        guard lifecycle.phase == .ready, let policy = configuration.policy else { return [] }
+        if configuration.scheduling.onlyWhenCaughtUp, await consumer.lag > 0 { return [] }
+        counters.rounds += 1
+        // Forget in-flight marks whose placement is applied now.
+        inFlight = inFlight.filter { _, mark in
+            if case let .landed(height) = mark { return height > appliedHeight }
+            return true
+        }
+        let state = await consumer.snapshot()
+        let candidates = state.underReplicatedChunks().filter { inFlight[$0] == nil }
+            .prefix(configuration.scheduling.maxChunksPerRound)
+        guard !candidates.isEmpty else { return [] }
+        let requests = candidates.compactMap { ChunkRequest(chunk: $0, in: state) }.filter { $0.want > 0 }
+        let inputs = DecisionInputs(state: state)
+        let results: [Result<PlacementDecision, PolicyError>]
+        do {
+            results = try Scheduler.place(requests, inputs: inputs, policy: policy, overrides: configuration.policyOverrides)
+        } catch {
+            counters.policyErrors += UInt64(requests.count)
+            counters.lastPolicyError = error.description
+            metrics.policyErrors.increment(by: Int64(requests.count))
+            logger.error("policy parameters refused: \(error)")
+            return []
+        }
+        let now = wallClockMillis()
+        var published: [Published] = []
+        for (request, result) in zip(requests, results) {
+            switch result {
+            case let .failure(error):
+                counters.policyErrors += 1
+                counters.lastPolicyError = error.description
+                metrics.policyErrors.increment()
+                logger.warning("placement failed", metadata: ["chunk": "\(request.hash)", "error": "\(error)"])
+            case let .success(decision):
+                if decision.chosen.count < request.want { counters.unplaceable += 1 }
+                guard !decision.chosen.isEmpty, let chunk = state.chunk(request.hash) else { continue }
+                let used = Set(chunk.replicas.filter { !$0.isLost }.map(\.index))
+                let free = (0..<UInt8(clamping: chunk.replicationFactor)).filter { !used.contains($0) }
+                let events = zip(free, decision.chosen).map { index, node in
+                    Event.replicaAdded(
+                        hash: request.hash, nodeID: node, replicaIndex: index, addedAtMillis: now,
+                        provenance: decision.provenance)
+                }
+                do {
+                    let tickets = try await publisher.enqueue(events)
+                    inFlight[request.hash] = .publishing
+                    counters.placed += UInt64(events.count)
+                    metrics.placements.increment(by: Int64(events.count))
+                    logger.info(
+                        "placed",
+                        metadata: [
+                            "chunk": "\(request.hash)", "nodes": "\(decision.chosen)",
+                            "policy": "\(decision.policyName)@\(decision.policyVersion)",
+                        ])
+                    if let last = tickets.last { published.append(Published(chunk: request.hash, ticket: last)) }
+                } catch {
+                    logger.warning("placement not published: \(error)")
+                    return published
+                }
+            }
+        }
+        return published
+    }
+
+    /// Follows a published placement: once its blob is on the DA the chunk stays skipped until that
+    /// height is applied; if publishing failed it may be placed again.
+    func follow(_ placement: Published) async {
+        do throws(RuntimeError) {
+            let receipt = try await placement.ticket.inclusion()
+            inFlight[placement.chunk] = .landed(receipt.reference.height)
+        } catch {
+            inFlight[placement.chunk] = nil
+        }
+    }
+}
+
+/// Runs the scheduling loop: after start-up, one round after every applied height (and the metrics
+/// brought up to date), until graceful shutdown.
+struct PlacementService: Service {
+    let loop: PlacementLoop
+    let node: CoordinatorNode
+
+    func run() async throws {
+        let loop = self.loop
+        await cancelWhenGracefulShutdown { await node.lifecycle.waitUntilReady() }
+        guard node.lifecycle.phase == .ready else { return }
+        await withDiscardingTaskGroup { group in
+            for await height in await node.consumer.appliedHeights().cancelOnGracefulShutdown() {
+                await node.refreshMetrics()
+                for placement in await loop.round(appliedHeight: height) {
+                    group.addTask { await loop.follow(placement) }
+                }
+            }
+            group.cancelAll()
+        }
+    }
+}
