@@ -70,6 +70,18 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // The project's one free-form JSON value (`JSONValue`). No dependencies, no Foundation.
+        .target(
+            name: "DSDNJSON",
+            swiftSettings: strictSettings
+        ),
+        // The HTTP API's schema: Codable request, response and error types of every endpoint, with the one
+        // encoder and decoder configuration. No Hummingbird, so the CLI and tests share it.
+        .target(
+            name: "DSDNAPI",
+            dependencies: ["DSDNJSON"],
+            swiftSettings: strictSettings
+        ),
         // The embedded, crash-safe file-log DA backend (docs/file-log.md). POSIX I/O through swift-system.
         .target(
             name: "DSDNFileLog",
@@ -103,6 +115,7 @@ let package = Package(
         .target(
             name: "DSDNService",
             dependencies: [
+                "DSDNAPI", "DSDNJSON",
                 "DSDNCore",
                 "DSDNDA",
                 "DSDNFileLog",
@@ -124,6 +137,7 @@ let package = Package(
         .target(
             name: "DSDNCelestia",
             dependencies: [
+                "DSDNJSON",
                 "DSDNCore",
                 "DSDNDA",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -138,6 +152,7 @@ let package = Package(
         .target(
             name: "CelestiaTestServer",
             dependencies: [
+                "DSDNJSON",
                 "DSDNDA",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
@@ -161,6 +176,7 @@ let package = Package(
         .target(
             name: "DSDNTestSupport",
             dependencies: [
+                "DSDNAPI", "DSDNJSON",
                 "DSDNCore", "DSDNDA", "DSDNInterchange", "DSDNRuntime",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -171,6 +187,7 @@ let package = Package(
         .executableTarget(
             name: "dsdn-coordinator",
             dependencies: [
+                "DSDNAPI", "DSDNJSON",
                 "DSDNCore",
                 "DSDNInterchange",
                 "DSDNScheduler",
@@ -228,16 +245,20 @@ let package = Package(
         .testTarget(
             name: "DSDNServiceTests",
             dependencies: [
+                "DSDNAPI", "DSDNJSON",
                 "DSDNService", "DSDNRuntime", "DSDNCore", "DSDNDA", "DSDNFileLog", "DSDNScheduler",
                 "DSDNTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "DSDNCelestiaTests",
             dependencies: [
+                "DSDNJSON",
                 "DSDNCelestia", "CelestiaTestServer", "DSDNDA", "DSDNCore", "DSDNRuntime", "DSDNTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -247,6 +268,7 @@ let package = Package(
         .testTarget(
             name: "CLITests",
             dependencies: [
+                "DSDNAPI", "DSDNJSON",
                 "dsdn-coordinator", "celestia-test-server", "DSDNCore", "DSDNInterchange", "DSDNTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
