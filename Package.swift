@@ -76,6 +76,18 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // The project's one free-form JSON value (`JSONValue`). No dependencies, no Foundation.
+        .target(
+            name: "DSDNJSON",
+            swiftSettings: strictSettings
+        ),
+        // The HTTP API's schema: Codable request, response and error types of every endpoint, with the one
+        // encoder and decoder configuration. No Hummingbird, so the CLI and tests share it.
+        .target(
+            name: "DSDNAPI",
+            dependencies: ["DSDNJSON"],
+            swiftSettings: strictSettings
+        ),
         // The embedded, crash-safe file-log DA backend (docs/file-log.md). POSIX I/O through swift-system.
         .target(
             name: "DSDNFileLog",
@@ -109,6 +121,7 @@ let package = Package(
         .target(
             name: "DSDNService",
             dependencies: [
+                "DSDNAPI", "DSDNJSON",
                 "DSDNCore",
                 "DSDNDA",
                 "DSDNFileLog",
@@ -131,6 +144,7 @@ let package = Package(
         .target(
             name: "DSDNCelestia",
             dependencies: [
+                "DSDNJSON",
                 "DSDNCore",
                 "DSDNDA",
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -147,6 +161,7 @@ let package = Package(
             name: "CelestiaTestServer",
             dependencies: [
                 "DSDNCelestia",
+                "DSDNJSON",
                 "DSDNDA",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
@@ -169,7 +184,9 @@ let package = Package(
         ),
         .target(
             name: "DSDNTestSupport",
-            dependencies: ["DSDNSimulation", 
+            dependencies: [
+                "DSDNSimulation",
+                "DSDNAPI", "DSDNJSON",
                 "DSDNCore", "DSDNDA", "DSDNInterchange", "DSDNRuntime",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -181,6 +198,7 @@ let package = Package(
             name: "dsdn-coordinator",
             dependencies: [
                 "DSDNSimulation",
+                "DSDNAPI", "DSDNJSON",
                 "DSDNCore",
                 "DSDNInterchange",
                 "DSDNScheduler",
@@ -238,16 +256,21 @@ let package = Package(
         .testTarget(
             name: "DSDNServiceTests",
             dependencies: [
+                "DSDNAPI", "DSDNJSON",
                 "DSDNService", "DSDNRuntime", "DSDNCore", "DSDNDA", "DSDNFileLog", "DSDNScheduler",
                 "DSDNTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "DSDNCelestiaTests",
-            dependencies: ["DSDNSimulation", 
+            dependencies: [
+                "DSDNSimulation",
+                "DSDNJSON",
                 "DSDNCelestia", "CelestiaTestServer", "DSDNDA", "DSDNCore", "DSDNRuntime", "DSDNTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -256,7 +279,9 @@ let package = Package(
         ),
         .testTarget(
             name: "CLITests",
-            dependencies: ["DSDNSimulation", 
+            dependencies: [
+                "DSDNSimulation",
+                "DSDNAPI", "DSDNJSON",
                 "dsdn-coordinator", "celestia-test-server", "DSDNCore", "DSDNInterchange", "DSDNTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],

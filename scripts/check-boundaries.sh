@@ -24,6 +24,10 @@ allow_only() { # module, allowed imports...
 }
 
 allow_only DSDNCore Crypto Collections
+# The one free-form JSON value imports nothing; the API schema only it and Foundation (no Hummingbird,
+# so the CLI and tests can use it).
+allow_only DSDNJSON
+allow_only DSDNAPI DSDNJSON Foundation FoundationEssentials
 allow_only DSDNDA DSDNCore Crypto Collections Synchronization
 allow_only DSDNFileLog DSDNDA DSDNCore SystemPackage Glibc Synchronization
 allow_only LuaSandbox CDSDNLua CDSDNSandbox
@@ -31,8 +35,14 @@ allow_only DSDNScheduler DSDNCore LuaSandbox
 allow_only DSDNRuntime DSDNCore DSDNDA Logging Synchronization
 # The running service composes the runtime with the scheduler, metrics and the HTTP server; the
 # Celestia backend keeps its HTTP client to itself.
-allow_only DSDNService DSDNCore DSDNDA DSDNFileLog DSDNRuntime DSDNScheduler DSDNInterchange Foundation Glibc Synchronization SystemPackage Logging Metrics CoreMetrics Prometheus ServiceLifecycle UnixSignals Hummingbird NIOCore
-allow_only DSDNCelestia DSDNCore DSDNDA Crypto AsyncHTTPClient NIOCore NIOHTTP1 Logging Foundation FoundationEssentials Synchronization
+allow_only DSDNService DSDNAPI DSDNJSON DSDNCore DSDNDA DSDNFileLog DSDNRuntime DSDNScheduler DSDNInterchange Foundation Glibc Synchronization SystemPackage Logging Metrics CoreMetrics Prometheus ServiceLifecycle UnixSignals Hummingbird NIOCore
+allow_only DSDNCelestia DSDNJSON DSDNCore DSDNDA Crypto AsyncHTTPClient NIOCore NIOHTTP1 Logging Foundation FoundationEssentials Synchronization
+
+# JSONValue lives in DSDNJSON only (one free-form JSON type).
+if grep -rnE '(enum|struct|class) +JSONValue\b' Sources --include='*.swift' | grep -v '^Sources/DSDNJSON/'; then
+    echo "boundary violation: JSONValue is declared outside DSDNJSON (above)" >&2
+    status=1
+fi
 
 # Only the sandbox wrapper imports the Lua C modules (the system library and the sandbox's C half).
 while IFS= read -r line; do

@@ -1,4 +1,4 @@
-import DSDNDA
+import DSDNJSON
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials

@@ -1,4 +1,5 @@
 import DSDNDA
+import DSDNJSON
 
 /// Gas and fee settings sent with every `blob.Submit` as its TxConfig. Everything is optional: an empty
 /// TxConfig (`{}`) lets the node estimate gas and price.

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import DSDNCore
 import DSDNDA
+import DSDNJSON
 import Logging
 import Synchronization
 

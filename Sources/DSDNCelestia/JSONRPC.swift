@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import DSDNDA
+import DSDNJSON
 import Synchronization
 
 #if canImport(FoundationEssentials)

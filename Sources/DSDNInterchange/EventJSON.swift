@@ -128,20 +128,68 @@ public enum EventJSON {
     public static func decode(_ line: String) throws(LineError) -> Event {
         do {
             return try JSONDecoder().decode(EventLine.self, from: Data(line.utf8)).event
-        } catch let error as LineError {
-            throw error
-        } catch let DecodingError.dataCorrupted(context) {
-            throw LineError(line: 0, message: context.codingPath.isEmpty ? "not valid JSON" : describe(context))
-        } catch let DecodingError.typeMismatch(_, context) {
-            throw LineError(line: 0, message: context.codingPath.isEmpty ? "expected a JSON object" : describe(context))
         } catch {
-            throw LineError(line: 0, message: "not a valid event: \(error)")
+            throw lineError(error, depth: 0)
         }
     }
 
-    private static func describe(_ context: DecodingError.Context) -> String {
-        let field = context.codingPath.map(\.stringValue).joined(separator: ".")
+    /// Parses a JSON array of event objects (the array form of `POST /v1/events`), strictly: a body that
+    /// is not an array, or an element that is not a valid event, is one error naming the element.
+    public static func decodeArray(_ text: String) throws(LineError) -> [Event] {
+        let elements: [ArrayElement]
+        do {
+            elements = try JSONDecoder().decode([ArrayElement].self, from: Data(text.utf8))
+        } catch {
+            throw LineError(line: 0, message: "the body starts with [ but is not a JSON array")
+        }
+        var events: [Event] = []
+        events.reserveCapacity(elements.count)
+        for (position, element) in elements.enumerated() {
+            switch element.result {
+            case let .success(event): events.append(event)
+            case let .failure(error) where error.message == Self.notAnObject:
+                throw LineError(line: 0, message: "element \(position) is not a JSON object")
+            case let .failure(error):
+                throw LineError(line: 0, message: "element \(position): \(error.message)")
+            }
+        }
+        return events
+    }
+
+    static let notAnObject = "expected a JSON object"
+
+    /// A decoding failure of one event object, `depth` coding-path components below the document's root,
+    /// as the one-line message of the JSON Lines format.
+    static func lineError(_ error: any Error, depth: Int) -> LineError {
+        switch error {
+        case let error as LineError:
+            return error
+        case let DecodingError.dataCorrupted(context):
+            return LineError(line: 0, message: context.codingPath.count <= depth ? "not valid JSON" : describe(context, depth: depth))
+        case let DecodingError.typeMismatch(_, context):
+            return LineError(line: 0, message: context.codingPath.count <= depth ? notAnObject : describe(context, depth: depth))
+        default:
+            return LineError(line: 0, message: "not a valid event: \(error)")
+        }
+    }
+
+    private static func describe(_ context: DecodingError.Context, depth: Int) -> String {
+        let field = context.codingPath.dropFirst(depth).map(\.stringValue).joined(separator: ".")
         return "field \(field) has the wrong type or range"
+    }
+}
+
+/// One element of a JSON array of events: the event, or why it is not one (decoding never fails, so the
+/// array's other elements are still read).
+private struct ArrayElement: Decodable {
+    let result: Result<Event, EventJSON.LineError>
+
+    init(from decoder: any Decoder) throws {
+        do {
+            result = .success(try EventLine(from: decoder).event)
+        } catch {
+            result = .failure(EventJSON.lineError(error, depth: decoder.codingPath.count))
+        }
     }
 }
 

@@ -39,6 +39,29 @@ public enum ParameterValue: Hashable, Sendable, CustomStringConvertible {
             self = .string(text)
         }
     }
+
+    /// An integer value (a Lua integer).
+    public static func integer(_ value: Int64) -> ParameterValue { .number(.integer(value)) }
+
+    /// A number value (a Lua float); `nil` for infinities and NaN.
+    public static func float(_ value: Double) -> ParameterValue? { value.isFinite ? .number(.number(value)) : nil }
+
+    /// Parses an operator's override `name=value` (`serve --param`, `place --param`): the name before the
+    /// first `=`, the value read by `init(parsing:)`. Overrides given as JSON (the preview's `params`) map
+    /// their typed values directly, without this text form.
+    public static func override(parsing text: String) throws(ParameterOverrideError) -> (name: String, value: ParameterValue) {
+        guard let equals = text.firstIndex(of: "=") else { throw ParameterOverrideError(text: text) }
+        return (String(text[..<equals]), ParameterValue(parsing: String(text[text.index(after: equals)...])))
+    }
+}
+
+/// An override that is not `name=value`.
+public struct ParameterOverrideError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The text given.
+    public var text: String
+
+    /// `expects name=value, got "…"`.
+    public var description: String { "expects name=value, got \(text.debugDescription)" }
 }
 
 /// Why a policy cannot be used: one line an operator can act on.

@@ -1,5 +1,7 @@
+import DSDNAPI
 import DSDNCore
 import DSDNInterchange
+import DSDNJSON
 import DSDNRuntime
 import DSDNScheduler
 import Foundation
@@ -72,17 +74,22 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 }
 
-func jsonResponse(_ status: HTTPResponse.Status = .ok, _ object: Any) -> Response {
-    // JSONSerialization accepts every value built here (strings, numbers, bools, arrays, dictionaries).
-    let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
-    var buffer = ByteBuffer()
-    buffer.writeBytes(data)
-    buffer.writeString("\n")
-    return Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: buffer))
+/// An API answer: `body` in the API's one JSON encoding (DSDNAPI's `APIJSON`).
+func jsonResponse(_ status: HTTPResponse.Status = .ok, _ body: some Encodable) -> Response {
+    let data: Data
+    do {
+        data = try APIJSON.encode(body)
+    } catch {
+        // Only a non-finite number cannot be encoded; answer with the error shape rather than trap.
+        data = (try? APIJSON.encode(APIErrorBody(code: "internal", message: "the answer could not be encoded: \(error)"))) ?? Data("{}\n".utf8)
+        return Response(
+            status: .internalServerError, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+    }
+    return Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
 }
 
 func jsonError(_ status: HTTPResponse.Status, _ code: String, _ message: String) -> Response {
-    jsonResponse(status, ["error": ["code": code, "message": message]])
+    jsonResponse(status, APIErrorBody(code: code, message: message))
 }
 
 /// The route handlers, kept apart from the router so each is a plain async function.
@@ -92,18 +99,12 @@ struct Handlers: Sendable {
 
     func health() async -> Response {
         let status = await node.health()
-        var body: [String: Any] = [
-            "status": status.phase.rawValue, "applied_height": status.appliedHeight, "head": status.head,
-            "lag": status.lag, "consumer": describe(status.consumerHealth),
-            "publish_backlog": status.publishBacklog,
-        ]
         let da = await node.da.health()
-        var daBody: [String: Any] = ["ready": da.isReady, "detail": da.detail]
-        daBody["head"] = da.head.map { $0 as Any } ?? NSNull()
-        body["da"] = daBody
-        if let failure = status.failure { body["failure"] = failure }
-        if let halted = status.publisherHalted { body["publisher_halted"] = halted }
-        if let error = status.lastPolicyError { body["last_policy_error"] = error }
+        let body = HealthResponse(
+            status: status.phase.rawValue, appliedHeight: status.appliedHeight, head: status.head, lag: status.lag,
+            consumer: describe(status.consumerHealth), publishBacklog: status.publishBacklog,
+            da: HealthResponse.DA(ready: da.isReady, detail: da.detail, head: da.head),
+            failure: status.failure, publisherHalted: status.publisherHalted, lastPolicyError: status.lastPolicyError)
         return jsonResponse(status.isHealthy ? .ok : .serviceUnavailable, body)
     }
 
@@ -111,49 +112,62 @@ struct Handlers: Sendable {
         let status = await node.status()
         let summary = status.summary
         let cursor = status.cursor
-        var body: [String: Any] = [
-            "phase": status.phase.rawValue, "applied_height": status.appliedHeight, "head": status.head, "lag": status.lag,
-            "checksum": summary.checksum.description, "nodes": summary.nodes, "zones": summary.zones, "chunks": summary.chunks,
-            "live_replicas": summary.liveReplicas, "lost_replicas": summary.lostReplicas,
-            "under_replicated_chunks": summary.underReplicatedChunks, "events_applied": cursor.eventsApplied,
-            "blobs_applied": cursor.blobsApplied, "blobs_duplicate": cursor.blobsDuplicate,
-            "blobs_rejected": cursor.blobsRejected, "placements_superseded": cursor.placementsSuperseded,
-            "publisher_id": status.publisherID, "publisher_sequence": status.publisherSequence,
-            "publish_backlog": status.publishBacklog, "outbox_events": status.outboxEvents,
-            "namespace": status.namespace, "placements_published": status.placements.placed,
-            "policy_errors": status.placements.policyErrors, "own_blobs_refused": status.recovery.blobsRefused,
-            "events_republished": status.recovery.eventsRepublished, "events_dropped": status.recovery.eventsDropped,
-        ]
-        body["policy"] = status.policy ?? NSNull()
-        body["recent_rejections"] = cursor.recentRejections.map { rejection -> [String: Any] in
-            [
-                "height": rejection.position.height, "index": rejection.position.index,
-                "reason": "\(rejection.reason)", "message": rejection.message,
-            ]
+        var body = StateResponse()
+        body.phase = status.phase.rawValue
+        body.appliedHeight = status.appliedHeight
+        body.head = status.head
+        body.lag = status.lag
+        body.checksum = summary.checksum.description
+        body.nodes = summary.nodes
+        body.zones = summary.zones
+        body.chunks = summary.chunks
+        body.liveReplicas = summary.liveReplicas
+        body.lostReplicas = summary.lostReplicas
+        body.underReplicatedChunks = summary.underReplicatedChunks
+        body.eventsApplied = cursor.eventsApplied
+        body.blobsApplied = cursor.blobsApplied
+        body.blobsDuplicate = cursor.blobsDuplicate
+        body.blobsRejected = cursor.blobsRejected
+        body.placementsSuperseded = cursor.placementsSuperseded
+        body.publisherID = status.publisherID
+        body.publisherSequence = status.publisherSequence
+        body.publishBacklog = status.publishBacklog
+        body.outboxEvents = status.outboxEvents
+        body.namespace = status.namespace
+        body.placementsPublished = status.placements.placed
+        body.policyErrors = status.placements.policyErrors
+        body.ownBlobsRefused = status.recovery.blobsRefused
+        body.eventsRepublished = status.recovery.eventsRepublished
+        body.eventsDropped = status.recovery.eventsDropped
+        body.policy = status.policy
+        body.recentRejections = cursor.recentRejections.map { rejection in
+            StateResponse.Rejection(
+                height: rejection.position.height, index: rejection.position.index, reason: "\(rejection.reason)",
+                message: rejection.message)
         }
         return jsonResponse(.ok, body)
     }
 
-    func nodes(_ query: Parameters) async -> Response {
-        let state = await node.snapshot()
-        let zone = query.get("zone")
-        let after = query.get("after")
-        guard let limit = query.get("limit").map({ Int($0) }) ?? 1_000, limit > 0 else {
-            return jsonError(.badRequest, "invalid_request", "limit must be a positive integer")
+    func nodes(_ parameters: Parameters) async -> Response {
+        let query: NodesQuery
+        do {
+            query = try NodesQuery { parameters.get($0) }
+        } catch {
+            return jsonError(.badRequest, "invalid_request", error.message)
         }
-        var nodes = zone.map { state.nodes(inZone: $0) } ?? state.allNodes()
-        if let after { nodes = nodes.filter { after.utf8.lexicographicallyPrecedes($0.id.utf8) } }
-        let page = nodes.prefix(limit)
-        var body: [String: Any] = ["nodes": page.map(nodeJSON), "count": page.count]
-        if nodes.count > limit, let last = page.last { body["next_after"] = last.id }
-        return jsonResponse(.ok, body)
+        let state = await node.snapshot()
+        var nodes = query.zone.map { state.nodes(inZone: $0) } ?? state.allNodes()
+        if let after = query.after { nodes = nodes.filter { after.utf8.lexicographicallyPrecedes($0.id.utf8) } }
+        let page = nodes.prefix(query.limit)
+        let next = nodes.count > query.limit ? page.last?.id : nil
+        return jsonResponse(.ok, NodesResponse(nodes: page.map(NodeResponse.init), count: page.count, nextAfter: next))
     }
 
     func node(_ id: String) async -> Response {
         guard let info = await node.snapshot().node(id) else {
             return jsonError(.notFound, "not_found", "node \(id) is not registered")
         }
-        return jsonResponse(.ok, nodeJSON(info))
+        return jsonResponse(.ok, NodeResponse(info))
     }
 
     func chunk(_ text: String) async -> Response {
@@ -163,26 +177,24 @@ struct Handlers: Sendable {
         guard let chunk = await node.snapshot().chunk(hash) else {
             return jsonError(.notFound, "not_found", "chunk \(hash) is not declared")
         }
-        var body: [String: Any] = [
-            "hash": chunk.hash.description, "size_bytes": chunk.sizeBytes, "replication_factor": chunk.replicationFactor,
-            "uploader_id": chunk.uploaderID, "live_replicas": chunk.liveReplicaCount,
-            "under_replicated": chunk.isUnderReplicated,
-            "replicas": chunk.replicas.map { replica -> [String: Any] in
-                ["node_id": replica.nodeID, "replica_index": Int(replica.index), "added_at": replica.addedAtMillis, "lost": replica.isLost]
-            },
-        ]
-        body["da_commitment"] = chunk.daCommitment?.description ?? NSNull()
+        let body = ChunkResponse(
+            hash: chunk.hash.description, sizeBytes: chunk.sizeBytes, replicationFactor: chunk.replicationFactor,
+            uploaderID: chunk.uploaderID, daCommitment: chunk.daCommitment?.description, liveReplicas: chunk.liveReplicaCount,
+            underReplicated: chunk.isUnderReplicated,
+            replicas: chunk.replicas.map { replica in
+                ChunkResponse.Replica(
+                    nodeID: replica.nodeID, replicaIndex: Int(replica.index), addedAt: replica.addedAtMillis, lost: replica.isLost)
+            })
         return jsonResponse(.ok, body)
     }
 
     func zones() async -> Response {
-        let zones = await node.snapshot().zones().map { zone -> [String: Any] in
-            [
-                "id": zone.id, "nodes": zone.nodeIDs, "capacity_bytes": zone.capacityBytes, "stored_bytes": zone.storedBytes,
-                "utilization": zone.utilization,
-            ]
+        let zones = await node.snapshot().zones().map { zone in
+            ZonesResponse.Zone(
+                id: zone.id, nodes: zone.nodeIDs, capacityBytes: zone.capacityBytes, storedBytes: zone.storedBytes,
+                utilization: zone.utilization)
         }
-        return jsonResponse(.ok, ["zones": zones])
+        return jsonResponse(.ok, ZonesResponse(zones: zones))
     }
 
     func postEvents(_ request: Request) async -> Response {
@@ -204,7 +216,8 @@ struct Handlers: Sendable {
         }
         let events: [Event]
         do {
-            events = try decodeEvents(text)
+            // JSON Lines, or one JSON array of event objects.
+            events = text.drop(while: \.isWhitespace).first == "[" ? try EventJSON.decodeArray(text) : try EventJSON.decodeLines(text)
         } catch {
             return jsonError(.badRequest, "invalid_json", error.description)
         }
@@ -215,13 +228,12 @@ struct Handlers: Sendable {
         let wait = request.uri.queryParameters.get("wait").map { $0 == "true" || $0 == "1" || $0 == "inclusion" } ?? false
         do {
             let acceptance = try await node.submit(events, waitForInclusion: wait)
-            var body: [String: Any] = ["accepted": events.count, "ids": acceptance.ids, "durable": true]
-            if let receipt = acceptance.receipt {
-                body["height"] = receipt.reference.height
-                body["sequence"] = receipt.sequence
-                return jsonResponse(.ok, body)
+            guard let receipt = acceptance.receipt else {
+                return jsonResponse(.accepted, EventsResponse(accepted: events.count, ids: acceptance.ids))
             }
-            return jsonResponse(.accepted, body)
+            return jsonResponse(
+                .ok,
+                EventsResponse(accepted: events.count, ids: acceptance.ids, height: receipt.reference.height, sequence: receipt.sequence))
         } catch let error as SubmissionError {
             switch error.code {
             case .invalid: return jsonError(.unprocessableContent, error.code.rawValue, error.message)
@@ -244,16 +256,16 @@ struct Handlers: Sendable {
         case let .success(value): text = value
         case let .failure(response): return response
         }
-        guard let object = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] else {
-            return jsonError(.badRequest, "invalid_json", "the body must be a JSON object")
-        }
-        let known: Set<String> = ["chunk_hash", "size_bytes", "replication_factor", "holders", "want", "params", "explain"]
-        if let unknown = object.keys.sorted().first(where: { !known.contains($0) }) {
-            return jsonError(.badRequest, "invalid_request", "unknown field \(unknown)")
+        let body: PreviewRequest
+        do {
+            body = try APIJSON.decode(PreviewRequest.self, from: text)
+        } catch {
+            let message = APIJSON.describe(error)
+            return jsonError(.badRequest, message == "the body must be a JSON object" ? "invalid_json" : "invalid_request", message)
         }
         let state = await node.snapshot()
         var chunkRequest: ChunkRequest
-        if let hashText = object["chunk_hash"] as? String {
+        if let hashText = body.chunkHash {
             guard let hash = try? Hash256(hex: hashText) else {
                 return jsonError(.badRequest, "invalid_request", "chunk_hash must be 64 hex digits")
             }
@@ -262,25 +274,25 @@ struct Handlers: Sendable {
             }
             chunkRequest = found
         } else {
-            guard let size = (object["size_bytes"] as? NSNumber)?.uint64Value, size > 0,
-                let factor = (object["replication_factor"] as? NSNumber)?.intValue, (1...Int(Limits.maxReplicationFactor)).contains(factor)
+            guard let size = body.sizeBytes, size > 0,
+                let factor = body.replicationFactor, (1...Int(Limits.maxReplicationFactor)).contains(factor)
             else {
                 return jsonError(.badRequest, "invalid_request", "give chunk_hash, or size_bytes > 0 and replication_factor 1...\(Limits.maxReplicationFactor)")
             }
-            chunkRequest = ChunkRequest(hash: .zero, sizeBytes: size, replicationFactor: factor, holders: object["holders"] as? [String] ?? [])
+            chunkRequest = ChunkRequest(hash: .zero, sizeBytes: size, replicationFactor: factor, holders: body.holders ?? [])
         }
-        if let want = (object["want"] as? NSNumber)?.intValue {
+        if let want = body.want {
             guard want >= 0, want <= chunkRequest.replicationFactor else {
                 return jsonError(.badRequest, "invalid_request", "want must be 0...\(chunkRequest.replicationFactor)")
             }
             chunkRequest.want = want
         }
         var overrides = node.configuration.policyOverrides
-        if let params = object["params"] as? [String: Any] {
-            for name in params.keys.sorted() {
-                let value = params[name].map { "\($0)" } ?? ""
-                overrides.append((name, ParameterValue(parsing: value)))
+        for (name, value) in (body.params ?? [:]).sorted(by: { $0.key < $1.key }) {
+            guard let parameter = ParameterValue(json: value) else {
+                return jsonError(.badRequest, "invalid_request", "params.\(name) must be a number, a boolean or a string")
             }
+            overrides.append((name, parameter))
         }
         let decision: PlacementDecision
         do {
@@ -288,25 +300,13 @@ struct Handlers: Sendable {
         } catch {
             return jsonError(.unprocessableContent, "policy_error", error.description)
         }
-        var body: [String: Any] = [
-            "policy": decision.policyName, "policy_version": decision.policyVersion,
-            "policy_source_hash": decision.policySourceHash.description, "input_digest": decision.inputDigest.description,
-            "digest": decision.digest.description, "want": decision.want, "chosen": decision.chosen,
-            "instructions": decision.instructions, "peak_memory": decision.peakMemory,
-        ]
-        if (object["explain"] as? Bool) == true {
-            body["verdicts"] = decision.verdicts.map { verdict -> [String: Any] in
-                var entry: [String: Any] = ["node_id": verdict.nodeID, "passed": verdict.passed]
-                if let reason = verdict.reason { entry["reason"] = reason }
-                if let score = verdict.score { entry["score"] = score }
-                if let rank = verdict.rank { entry["rank"] = rank }
-                if !verdict.terms.isEmpty {
-                    entry["terms"] = Dictionary(verdict.terms.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first })
-                }
-                return entry
-            }
-        }
-        return jsonResponse(.ok, body)
+        let answer = PreviewResponse(
+            policy: decision.policyName, policyVersion: decision.policyVersion,
+            policySourceHash: decision.policySourceHash.description, inputDigest: decision.inputDigest.description,
+            digest: decision.digest.description, want: decision.want, chosen: decision.chosen,
+            instructions: decision.instructions, peakMemory: decision.peakMemory,
+            verdicts: body.explain == true ? decision.verdicts.map(PreviewResponse.Verdict.init) : nil)
+        return jsonResponse(.ok, answer)
     }
 
     func metrics() async -> Response {
@@ -338,42 +338,54 @@ struct Handlers: Sendable {
         }
         return .success(text)
     }
+}
 
-    private func decodeEvents(_ text: String) throws(EventJSON.LineError) -> [Event] {
-        let trimmed = text.drop { $0.isWhitespace }
-        guard trimmed.first == "[" else { return try EventJSON.decodeLines(text) }
-        guard let array = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [Any] else {
-            throw EventJSON.LineError(line: 0, message: "the body starts with [ but is not a JSON array")
-        }
-        var events: [Event] = []
-        for (position, element) in array.enumerated() {
-            guard let data = try? JSONSerialization.data(withJSONObject: element), let line = String(data: data, encoding: .utf8) else {
-                throw EventJSON.LineError(line: 0, message: "element \(position) is not a JSON object")
-            }
-            do {
-                events.append(try EventJSON.decode(line))
-            } catch {
-                throw EventJSON.LineError(line: 0, message: "element \(position): \(error.message)")
-            }
-        }
-        return events
+extension NodeResponse {
+    /// The API's view of a node.
+    init(_ node: NodeInfo) {
+        self.init(
+            id: node.id, zone: node.zone, addr: node.addr, capacityBytes: node.capacityBytes, status: "\(node.status)",
+            storedBytes: node.storedBytes, liveReplicas: node.liveReplicas,
+            stats: node.stats.map { stats in
+                Stats(
+                    cpuFreeMilli: stats.cpuFreeMilli, ramFreeMB: stats.ramFreeMB, gpuFreeMilli: stats.gpuFreeMilli,
+                    latencyMicros: stats.latencyMicros, ioPressureMilli: stats.ioPressureMilli, usedBytes: stats.usedBytes,
+                    reportedAtMillis: stats.reportedAtMillis)
+            })
     }
 }
 
-func nodeJSON(_ node: NodeInfo) -> [String: Any] {
-    var body: [String: Any] = [
-        "id": node.id, "addr": node.addr, "capacity_bytes": node.capacityBytes, "status": "\(node.status)",
-        "stored_bytes": node.storedBytes, "live_replicas": node.liveReplicas,
-    ]
-    body["zone"] = node.zone ?? NSNull()
-    if let stats = node.stats {
-        body["stats"] = [
-            "cpu_free_milli": stats.cpuFreeMilli, "ram_free_mb": stats.ramFreeMB, "gpu_free_milli": stats.gpuFreeMilli,
-            "latency_us": stats.latencyMicros, "io_pressure_milli": stats.ioPressureMilli, "used_bytes": stats.usedBytes,
-            "reported_at": stats.reportedAtMillis,
-        ]
+extension PreviewResponse.Verdict {
+    /// The API's view of a node's verdict; the first of two score terms with one name wins.
+    init(_ verdict: NodeVerdict) {
+        self.init(
+            nodeID: verdict.nodeID, passed: verdict.passed, reason: verdict.reason, score: verdict.score, rank: verdict.rank,
+            terms: verdict.terms.isEmpty
+                ? nil : Dictionary(verdict.terms.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first }))
     }
-    return body
+}
+
+extension ParameterValue {
+    /// A policy parameter given as JSON (the preview's `params`), mapped by its JSON type: integers and
+    /// other numbers, booleans and strings (a string stays a string). `nil` for `null`, arrays and objects.
+    init?(json: JSONValue) {
+        switch json {
+        case let .bool(flag): self = .bool(flag)
+        case let .int(value): self = .integer(value)
+        case let .uint(value):
+            guard let exact = Int64(exactly: value) else {
+                guard let float = ParameterValue.float(Double(value)) else { return nil }
+                self = float
+                return
+            }
+            self = .integer(exact)
+        case let .double(value):
+            guard let float = ParameterValue.float(value) else { return nil }
+            self = float
+        case let .string(text): self = .string(text)
+        case .null, .array, .object: return nil
+        }
+    }
 }
 
 func describe(_ health: DAConsumer.Health) -> String {

@@ -1,4 +1,6 @@
 import AsyncHTTPClient
+import DSDNAPI
+import DSDNJSON
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -141,12 +143,10 @@ public struct APITestClient: Sendable {
         public var status: Int
         /// The body as text.
         public var body: String
-        /// The body parsed as a JSON object (empty when it is not one).
-        public var json: [String: any Sendable] {
-            ((try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any]).map { object in
-                object.mapValues { JSONValue($0).sendable }
-            } ?? [:]
-        }
+        /// The body as a free-form JSON value (`null` when it is not JSON).
+        public var json: JSONValue { (try? APIJSON.decode(JSONValue.self, from: body)) ?? .null }
+        /// The body decoded as an API type (`StateResponse`, `APIErrorBody`, …).
+        public func decode<T: Decodable>(_ type: T.Type) throws -> T { try APIJSON.decode(type, from: body) }
         /// Response headers.
         public var headers: [(String, String)]
     }
@@ -185,8 +185,8 @@ public struct APITestClient: Sendable {
     /// Polls `GET /health` until the coordinator says `ready` (it listens before it has caught up with
     /// the DA); throws if it never does within the poll bound.
     public func waitUntilReady(attempts: Int = 1_200) async throws {
-        let reply = try await waitFor("/health", attempts: attempts) { ($0["status"] as? String) == "ready" }
-        guard (reply.json["status"] as? String) == "ready" else {
+        let reply = try await waitFor("/health", attempts: attempts) { $0["status"]?.string == "ready" }
+        guard reply.json["status"]?.string == "ready" else {
             throw ServeProcessError("the coordinator never became ready: \(reply.body)")
         }
     }
@@ -194,7 +194,7 @@ public struct APITestClient: Sendable {
     /// Polls `GET path` until `condition` holds for its JSON, up to `attempts` times with a short pause
     /// (a bound on a hang, not a timing assertion). Returns the last reply.
     public func waitFor(
-        _ path: String, attempts: Int = 600, _ condition: @Sendable ([String: any Sendable]) -> Bool
+        _ path: String, attempts: Int = 600, _ condition: @Sendable (JSONValue) -> Bool
     ) async throws -> Reply {
         var reply = try await get(path)
         var remaining = attempts
@@ -207,24 +207,7 @@ public struct APITestClient: Sendable {
     }
 }
 
-/// Converts JSONSerialization output to Sendable values (numbers become Int64 or Double).
-private struct JSONValue {
-    let sendable: any Sendable
-
-    init(_ value: Any) {
-        switch value {
-        case let number as NSNumber:
-            if String(cString: number.objCType) == "c" {
-                sendable = number.boolValue
-            } else if number.doubleValue == Double(number.int64Value) {
-                sendable = number.int64Value
-            } else {
-                sendable = number.doubleValue
-            }
-        case let string as String: sendable = string
-        case let array as [Any]: sendable = array.map { JSONValue($0).sendable }
-        case let object as [String: Any]: sendable = object.mapValues { JSONValue($0).sendable }
-        default: sendable = "null"
-        }
-    }
+/// Parses `text` (a command's `--json` output, an API body) as a free-form JSON value.
+public func parseJSON(_ text: String) throws -> JSONValue {
+    try APIJSON.decode(JSONValue.self, from: text)
 }

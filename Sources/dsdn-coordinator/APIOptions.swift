@@ -1,5 +1,6 @@
 import ArgumentParser
 import AsyncHTTPClient
+import DSDNAPI
 import DSDNCore
 import DSDNInterchange
 import Foundation
@@ -88,44 +89,6 @@ struct APIFailure: Error, CustomStringConvertible {
     var description: String { "API error \(status) \(code): \(message)" }
 }
 
-/// A JSON object answered by the API, with typed accessors that fail with one line naming the field.
-struct APIObject {
-    /// The object as `JSONSerialization` gives it.
-    var fields: [String: Any]
-
-    func string(_ key: String) throws -> String {
-        guard let value = fields[key] as? String else { throw CommandFailure("the coordinator's answer lacks \(key)") }
-        return value
-    }
-
-    func uint64(_ key: String) throws -> UInt64 {
-        guard let number = fields[key] as? NSNumber, number.int64Value >= 0 else {
-            throw CommandFailure("the coordinator's answer lacks \(key)")
-        }
-        return number.uint64Value
-    }
-
-    /// An unsigned integer field, 0 when absent.
-    func count(_ key: String) -> UInt64 {
-        guard let number = fields[key] as? NSNumber, number.int64Value >= 0 else { return 0 }
-        return number.uint64Value
-    }
-}
-
-/// What `POST /v1/events` answered for one request.
-struct EventsAcceptance {
-    /// Events accepted.
-    var accepted: Int
-    /// Their ids in the coordinator's outbox.
-    var ids: [UInt64]
-    /// The DA height their blob landed at (with `wait`).
-    var height: UInt64?
-    /// The blob's publisher sequence (with `wait`).
-    var sequence: UInt64?
-    /// The whole answer.
-    var object: APIObject
-}
-
 /// A small client of the coordinator's HTTP API over AsyncHTTPClient. Failures are one line: API
 /// errors as ``APIFailure``, transport failures as "cannot reach the coordinator at URL".
 struct APIClient: Sendable {
@@ -149,31 +112,23 @@ struct APIClient: Sendable {
     /// was accepted, so retrying cannot duplicate events), one `Retry-After` apart.
     static let submissionAttempts = 60
 
-    /// `GET path`, answering a JSON object.
-    func get(_ path: String) async throws -> APIObject {
+    /// `GET path`, answering a `T` (a DSDNAPI response type).
+    func get<T: Decodable>(_ path: String, as _: T.Type = T.self) async throws -> T {
         let (status, _, body) = try await send(path, method: .GET, body: nil, token: nil)
         guard (200..<300).contains(status) else { throw Self.failure(status: status, body: body) }
-        return try Self.object(body, path: path)
+        return try Self.decode(T.self, body, path: path)
     }
 
     /// Posts `events` as JSON Lines to `/v1/events` (one request: at most the coordinator's per-request
     /// limit, 1,000 events by default). With `wait`, returns once their blob is on the DA and applied.
-    func postEvents(_ events: [Event], token: String, wait: Bool) async throws -> EventsAcceptance {
+    func postEvents(_ events: [Event], token: String, wait: Bool) async throws -> EventsResponse {
         let body = EventJSON.encodeLines(events)
         let path = "/v1/events" + (wait ? "?wait=true" : "")
         var attempt = 0
         while true {
             attempt += 1
             let (status, headers, text) = try await send(path, method: .POST, body: body, token: token)
-            if (200..<300).contains(status) {
-                let object = try Self.object(text, path: path)
-                return EventsAcceptance(
-                    accepted: Int(object.count("accepted")),
-                    ids: (object.fields["ids"] as? [NSNumber])?.map(\.uint64Value) ?? [],
-                    height: (object.fields["height"] as? NSNumber)?.uint64Value,
-                    sequence: (object.fields["sequence"] as? NSNumber)?.uint64Value,
-                    object: object)
-            }
+            if (200..<300).contains(status) { return try Self.decode(EventsResponse.self, text, path: path) }
             let failure = Self.failure(status: status, body: text)
             guard status == 503, failure.code == "backpressure" || failure.code == "not_ready", attempt < Self.submissionAttempts
             else { throw failure }
@@ -202,20 +157,18 @@ struct APIClient: Sendable {
         }
     }
 
-    private static func object(_ body: String, path: String) throws -> APIObject {
-        guard let fields = (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any] else {
-            throw CommandFailure("the coordinator answered \(path) with something that is not a JSON object")
+    private static func decode<T: Decodable>(_ type: T.Type, _ body: String, path: String) throws -> T {
+        do {
+            return try APIJSON.decode(type, from: body)
+        } catch {
+            throw CommandFailure("the coordinator answered \(path) with something this client cannot read: \(APIJSON.describe(error))")
         }
-        return APIObject(fields: fields)
     }
 
     /// The API's JSON error, or a synthetic one from a body that is not.
     static func failure(status: Int, body: String) -> APIFailure {
-        if let object = (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any],
-            let error = object["error"] as? [String: Any]
-        {
-            return APIFailure(
-                status: status, code: error["code"] as? String ?? "http_\(status)", message: oneLine(error["message"] as? String ?? ""))
+        if let answer = try? APIJSON.decode(APIErrorBody.self, from: body) {
+            return APIFailure(status: status, code: answer.error.code, message: oneLine(answer.error.message))
         }
         let text = oneLine(body)
         return APIFailure(
@@ -250,7 +203,7 @@ func submitSingleEvent(_ event: Event, describing what: String, api: APIOptions,
     let token = try api.token()
     let acceptance = try await api.client.postEvents([event], token: token, wait: options.wait)
     if options.json {
-        printJSON(acceptance.object.fields)
+        printJSON(acceptance)
         return
     }
     let id = acceptance.ids.first.map { "event id \($0)" } ?? "no event id"

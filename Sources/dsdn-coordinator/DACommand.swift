@@ -1,6 +1,7 @@
 import ArgumentParser
 import DSDNCelestia
 import DSDNDA
+import DSDNJSON
 import Foundation
 
 /// `dsdn-coordinator da …`: Data Availability utilities that need no running DA.
@@ -76,14 +77,14 @@ struct DACommitmentCommand: ParsableCommand {
         let shares = ShareCommitment.shareCount(dataLength: data.count)
         if json {
             printJSON([
-                "commitment": base64,
-                "commitment_hex": hex,
-                "namespace": parsed.base64,
-                "namespace_hex": parsed.description,
+                "commitment": JSONValue(base64),
+                "commitment_hex": JSONValue(hex),
+                "namespace": JSONValue(parsed.base64),
+                "namespace_hex": JSONValue(parsed.description),
                 "share_version": 0,
-                "bytes": data.count,
-                "shares": shares,
-            ] as [String: Any])
+                "bytes": JSONValue(data.count),
+                "shares": JSONValue(shares),
+            ])
         } else {
             print("commitment  \(base64)")
             print("hex         \(hex)")

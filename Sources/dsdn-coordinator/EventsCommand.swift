@@ -2,6 +2,7 @@ import ArgumentParser
 import DSDNCore
 import DSDNDA
 import DSDNInterchange
+import DSDNJSON
 import DSDNRuntime
 import Foundation
 
@@ -181,10 +182,12 @@ struct EventsPublishCommand: AsyncParsableCommand {
             start = end
         }
         if json {
-            var object: [String: Any] = ["accepted": accepted, "requests": requests, "file": file, "api": api.baseURL]
+            var object: [String: JSONValue] = [
+                "accepted": JSONValue(accepted), "requests": JSONValue(requests), "file": JSONValue(file), "api": JSONValue(api.baseURL),
+            ]
             if wait {
-                object["heights"] = heights
-                object["sequences"] = sequences
+                object["heights"] = JSONValue(heights)
+                object["sequences"] = JSONValue(sequences)
             }
             printJSON(object)
             return

@@ -1,5 +1,6 @@
 import ArgumentParser
 import DSDNCore
+import DSDNJSON
 import DSDNScheduler
 import Foundation
 
@@ -47,7 +48,7 @@ struct PlaceCommand: ParsableCommand {
 
     func validate() throws {
         guard (try? Hash256(hex: chunk)) != nil else { throw ValidationError("--chunk must be 64 hex characters") }
-        for parameter in parameters where !parameter.contains("=") {
+        for parameter in parameters where (try? ParameterValue.override(parsing: parameter)) == nil {
             throw ValidationError("--param expects name=value, got \(parameter.debugDescription)")
         }
         if let replicas, !(1...Int(Limits.maxReplicationFactor)).contains(replicas) {
@@ -68,9 +69,12 @@ struct PlaceCommand: ParsableCommand {
             }
             request = ChunkRequest(hash: hash, sizeBytes: size, replicationFactor: replicas)
         }
-        let overrides = parameters.map { parameter -> (String, ParameterValue) in
-            let parts = parameter.split(separator: "=", maxSplits: 1).map(String.init)
-            return (parts[0], ParameterValue(parsing: parts.count > 1 ? parts[1] : ""))
+        let overrides = try parameters.map { parameter -> (String, ParameterValue) in
+            do {
+                return try ParameterValue.override(parsing: parameter)
+            } catch {
+                throw ValidationError("--param \(error)")
+            }
         }
         let decision: PlacementDecision
         do {
@@ -111,20 +115,29 @@ struct PlaceCommand: ParsableCommand {
         return text == "-0" ? "0" : text
     }
 
-    private func jsonObject(_ decision: PlacementDecision, request: ChunkRequest) -> [String: Any] {
+    private func jsonObject(_ decision: PlacementDecision, request: ChunkRequest) -> JSONValue {
         [
-            "policy": ["name": decision.policyName, "version": decision.policyVersion, "source_hash": decision.policySourceHash.hex],
-            "chunk": ["hash": request.hash.hex, "size": request.sizeBytes, "replicas": request.replicationFactor, "holders": request.holders],
-            "want": decision.want, "chosen": decision.chosen, "input_digest": decision.inputDigest.hex, "digest": decision.digest.hex,
-            "seed": decision.seed, "instructions": decision.instructions, "peak_memory": decision.peakMemory,
-            "nodes": decision.verdicts.map { verdict -> [String: Any] in
-                var entry: [String: Any] = ["id": verdict.nodeID, "passed": verdict.passed]
-                if let reason = verdict.reason { entry["reason"] = reason }
-                if let score = verdict.score { entry["score"] = score }
-                if let rank = verdict.rank { entry["rank"] = rank }
-                if !verdict.terms.isEmpty { entry["terms"] = Dictionary(verdict.terms.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first }) }
-                return entry
-            },
+            "policy": [
+                "name": JSONValue(decision.policyName), "version": JSONValue(decision.policyVersion),
+                "source_hash": JSONValue(decision.policySourceHash.hex),
+            ],
+            "chunk": [
+                "hash": JSONValue(request.hash.hex), "size": JSONValue(request.sizeBytes), "replicas": JSONValue(request.replicationFactor),
+                "holders": JSONValue(request.holders),
+            ],
+            "want": JSONValue(decision.want), "chosen": JSONValue(decision.chosen), "input_digest": JSONValue(decision.inputDigest.hex),
+            "digest": JSONValue(decision.digest.hex), "seed": JSONValue(decision.seed), "instructions": JSONValue(decision.instructions),
+            "peak_memory": JSONValue(decision.peakMemory),
+            "nodes": .array(decision.verdicts.map { verdict in
+                var entry: [String: JSONValue] = ["id": JSONValue(verdict.nodeID), "passed": JSONValue(verdict.passed)]
+                if let reason = verdict.reason { entry["reason"] = JSONValue(reason) }
+                if let score = verdict.score { entry["score"] = JSONValue(score) }
+                if let rank = verdict.rank { entry["rank"] = JSONValue(rank) }
+                if !verdict.terms.isEmpty {
+                    entry["terms"] = JSONValue(Dictionary(verdict.terms.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first }))
+                }
+                return .object(entry)
+            }),
         ]
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import DSDNCore
+import DSDNJSON
 import DSDNScheduler
 import Foundation
 import LuaSandbox
@@ -117,47 +118,55 @@ struct PolicyReport {
         return warnings
     }
 
-    var json: [String: Any] {
-        var object: [String: Any] = ["file": path, "ok": passed]
-        if let readError { object["error"] = readError }
+    var json: JSONValue {
+        var object: [String: JSONValue] = ["file": JSONValue(path), "ok": JSONValue(passed)]
+        if let readError { object["error"] = JSONValue(readError) }
         if let loadError {
             object["load"] = [
-                "outcome": loadError.outcome.rawValue, "message": loadError.message, "instructions": loadError.instructions,
-                "peak_memory": loadError.peakMemory,
+                "outcome": JSONValue(loadError.outcome.rawValue), "message": JSONValue(loadError.message),
+                "instructions": JSONValue(loadError.instructions), "peak_memory": JSONValue(loadError.peakMemory),
             ]
         }
         if let policy {
-            object["load"] = ["outcome": "ok", "instructions": policy.loadInstructions, "peak_memory": policy.loadPeakMemory]
+            object["load"] = [
+                "outcome": "ok", "instructions": JSONValue(policy.loadInstructions), "peak_memory": JSONValue(policy.loadPeakMemory),
+            ]
             object["policy"] = [
-                "name": policy.name, "version": policy.version, "api": Policy.apiLevel, "source_hash": policy.sourceHash.hex,
-                "description": policy.description,
-                "params": Dictionary(policy.parameters.map { ($0.name, $0.value.description) }, uniquingKeysWith: { first, _ in first }),
-                "budget": ["instructions": policy.budget.instructions, "memory": policy.budget.memory],
-                "hooks": ["filter": policy.hasFilter, "score": true, "select": policy.hasSelect],
+                "name": JSONValue(policy.name), "version": JSONValue(policy.version), "api": JSONValue(Policy.apiLevel),
+                "source_hash": JSONValue(policy.sourceHash.hex), "description": JSONValue(policy.description),
+                "params": JSONValue(
+                    Dictionary(policy.parameters.map { ($0.name, $0.value.description) }, uniquingKeysWith: { first, _ in first })),
+                "budget": ["instructions": JSONValue(policy.budget.instructions), "memory": JSONValue(policy.budget.memory)],
+                "hooks": ["filter": JSONValue(policy.hasFilter), "score": true, "select": JSONValue(policy.hasSelect)],
             ]
         }
-        object["examples"] = examples.map { example -> [String: Any] in
-            var entry: [String: Any] = ["name": example.name, "passed": example.passed, "failures": example.failures]
+        object["examples"] = .array(examples.map { example in
+            var entry: [String: JSONValue] = [
+                "name": JSONValue(example.name), "passed": JSONValue(example.passed), "failures": JSONValue(example.failures),
+            ]
             if let decision = example.decision {
                 entry["outcome"] = "ok"
-                entry["chosen"] = decision.chosen
-                entry["instructions"] = decision.instructions
-                entry["peak_memory"] = decision.peakMemory
-                entry["digest"] = decision.digest.hex
-                entry["warnings"] = warnings(example)
+                entry["chosen"] = JSONValue(decision.chosen)
+                entry["instructions"] = JSONValue(decision.instructions)
+                entry["peak_memory"] = JSONValue(decision.peakMemory)
+                entry["digest"] = JSONValue(decision.digest.hex)
+                entry["warnings"] = JSONValue(warnings(example))
             } else if let error = example.error {
-                entry["outcome"] = error.outcome.rawValue
-                entry["message"] = error.message
+                entry["outcome"] = JSONValue(error.outcome.rawValue)
+                entry["message"] = JSONValue(error.message)
             }
-            return entry
-        }
-        return object
+            return .object(entry)
+        })
+        return .object(object)
     }
 }
 
-func printJSON(_ object: Any) {
-    // Only property-list types go in, so serialization cannot fail; print nothing rather than trap.
-    guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
+/// Prints `value` as one line of JSON with sorted keys (the `--json` output of every command).
+func printJSON(_ value: some Encodable) {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    // The values printed are plain (finite numbers, strings); print nothing rather than trap.
+    guard let data = try? encoder.encode(value) else { return }
     print(String(decoding: data, as: UTF8.self))
 }
 
@@ -293,14 +302,15 @@ struct PolicyProbeCommand: ParsableCommand {
             reports.append((file, report))
         }
         if json {
-            printJSON(reports.map { file, report -> [String: Any] in
-                var object: [String: Any] = [
-                    "file": file, "outcome": report.outcome.rawValue, "load": report.load.rawValue,
-                    "load_instructions": report.loadInstructions, "load_peak_memory": report.loadPeakMemory,
-                    "decide_instructions": report.decideInstructions, "decide_peak_memory": report.decidePeakMemory,
-                    "chosen": report.chosen, "message": report.message,
+            printJSON(reports.map { file, report -> [String: JSONValue] in
+                var object: [String: JSONValue] = [
+                    "file": JSONValue(file), "outcome": JSONValue(report.outcome.rawValue), "load": JSONValue(report.load.rawValue),
+                    "load_instructions": JSONValue(report.loadInstructions), "load_peak_memory": JSONValue(report.loadPeakMemory),
+                    "decide_instructions": JSONValue(report.decideInstructions),
+                    "decide_peak_memory": JSONValue(report.decidePeakMemory), "chosen": JSONValue(report.chosen),
+                    "message": JSONValue(report.message),
                 ]
-                if let decide = report.decide { object["decide"] = decide.rawValue }
+                if let decide = report.decide { object["decide"] = JSONValue(decide.rawValue) }
                 return object
             })
         } else {
@@ -374,8 +384,11 @@ struct PolicyDigestCommand: ParsableCommand {
         }
         let digest = sha256(bytes)
         if json {
-            printJSON(["policy": policy.label, "source_hash": policy.sourceHash.hex, "nodes": nodes, "decisions": decisions,
-                       "seed": seed, "replicas_chosen": chosen, "digest": digest.hex])
+            printJSON([
+                "policy": JSONValue(policy.label), "source_hash": JSONValue(policy.sourceHash.hex), "nodes": JSONValue(nodes),
+                "decisions": JSONValue(decisions), "seed": JSONValue(seed), "replicas_chosen": JSONValue(chosen),
+                "digest": JSONValue(digest.hex),
+            ] as [String: JSONValue])
         } else {
             print("policy    \(policy.label)")
             print("cluster   \(nodes) nodes, seed \(seed)")

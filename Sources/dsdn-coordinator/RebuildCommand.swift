@@ -1,5 +1,6 @@
 import ArgumentParser
 import DSDNCore
+import DSDNJSON
 import DSDNRuntime
 
 /// `dsdn-coordinator rebuild`: replay the DA's history into a fresh state and verify it.
@@ -58,12 +59,13 @@ struct RebuildCommand: AsyncParsableCommand {
         let counts = result.report.counts
         if json {
             printJSON([
-                "from": result.report.fromHeight, "to": result.report.toHeight, "heights": result.report.heightsRead,
-                "blobs_applied": counts.blobsApplied, "blobs_duplicate": counts.blobsDuplicate,
-                "blobs_rejected": counts.blobsRejected, "events_applied": counts.eventsApplied,
-                "nodes": summary.nodes, "zones": summary.zones, "chunks": summary.chunks, "live_replicas": summary.liveReplicas,
-                "lost_replicas": summary.lostReplicas, "under_replicated": summary.underReplicatedChunks,
-                "checksum": summary.checksum.hex, "cursor_digest": result.report.cursorDigest.hex,
+                "from": JSONValue(result.report.fromHeight), "to": JSONValue(result.report.toHeight),
+                "heights": JSONValue(result.report.heightsRead), "blobs_applied": JSONValue(counts.blobsApplied),
+                "blobs_duplicate": JSONValue(counts.blobsDuplicate), "blobs_rejected": JSONValue(counts.blobsRejected),
+                "events_applied": JSONValue(counts.eventsApplied), "nodes": JSONValue(summary.nodes), "zones": JSONValue(summary.zones),
+                "chunks": JSONValue(summary.chunks), "live_replicas": JSONValue(summary.liveReplicas),
+                "lost_replicas": JSONValue(summary.lostReplicas), "under_replicated": JSONValue(summary.underReplicatedChunks),
+                "checksum": JSONValue(summary.checksum.hex), "cursor_digest": JSONValue(result.report.cursorDigest.hex),
             ])
             return
         }

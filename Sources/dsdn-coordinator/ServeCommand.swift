@@ -81,7 +81,7 @@ struct ServeCommand: AsyncParsableCommand {
         guard maxBacklog >= 1 else { throw ValidationError("--max-backlog must be at least 1") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \(logLevel) is not a level") }
         if let publisherID { try validateIdentifier(publisherID, "--publisher-id") }
-        for param in params where !param.contains("=") {
+        for param in params where (try? ParameterValue.override(parsing: param)) == nil {
             throw ValidationError("--param must be NAME=VALUE, got \(param.debugDescription)")
         }
     }
@@ -99,9 +99,12 @@ struct ServeCommand: AsyncParsableCommand {
         let token = try resolveToken()
         let publisherID = try resolvePublisherID()
         let loadedPolicy = noPolicy ? nil : try loadPolicy(policy)
-        let overrides = params.map { param -> (String, ParameterValue) in
-            let parts = param.split(separator: "=", maxSplits: 1)
-            return (String(parts[0]), ParameterValue(parsing: parts.count > 1 ? String(parts[1]) : ""))
+        let overrides = try params.map { param -> (String, ParameterValue) in
+            do {
+                return try ParameterValue.override(parsing: param)
+            } catch {
+                throw ValidationError("--param must be NAME=VALUE, got \(param.debugDescription)")
+            }
         }
         if let loadedPolicy {
             do {

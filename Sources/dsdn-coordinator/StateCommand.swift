@@ -1,4 +1,5 @@
 import ArgumentParser
+import DSDNAPI
 import DSDNCore
 
 /// `dsdn-coordinator state …`: the state of an events file (`state FILE`, the default) or of a running
@@ -106,27 +107,24 @@ struct StateShowCommand: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let state = try await api.client.get("/v1/state")
+        let state = try await api.client.get("/v1/state", as: StateResponse.self)
         if json {
-            printJSON(state.fields)
+            printJSON(state)
             return
         }
-        let fields = state.fields
-        let phase = fields["phase"] as? String ?? "unknown"
-        let policy = (fields["policy"] as? String).map { ", policy \($0)" } ?? ", no policy"
-        print("coordinator  \(api.baseURL) (\(phase)\(policy))")
-        print("heights      applied \(state.count("applied_height")), head \(state.count("head")) (lag \(state.count("lag")))")
-        print("nodes        \(state.count("nodes")) in \(state.count("zones")) zones")
-        print("chunks       \(state.count("chunks")) (\(state.count("under_replicated_chunks")) under-replicated)")
-        print("replicas     \(state.count("live_replicas")) live, \(state.count("lost_replicas")) lost")
+        let policy = state.policy.map { ", policy \($0)" } ?? ", no policy"
+        print("coordinator  \(api.baseURL) (\(state.phase)\(policy))")
+        print("heights      applied \(state.appliedHeight), head \(state.head) (lag \(state.lag))")
+        print("nodes        \(state.nodes) in \(state.zones) zones")
+        print("chunks       \(state.chunks) (\(state.underReplicatedChunks) under-replicated)")
+        print("replicas     \(state.liveReplicas) live, \(state.lostReplicas) lost")
         print(
-            "blobs        \(state.count("blobs_applied")) applied, \(state.count("blobs_duplicate")) duplicate, "
-                + "\(state.count("blobs_rejected")) rejected; \(state.count("events_applied")) events applied")
-        let publisher = fields["publisher_id"] as? String ?? "?"
+            "blobs        \(state.blobsApplied) applied, \(state.blobsDuplicate) duplicate, "
+                + "\(state.blobsRejected) rejected; \(state.eventsApplied) events applied")
         print(
-            "publisher    \(publisher) sequence \(state.count("publisher_sequence")), backlog \(state.count("publish_backlog")) events, "
-                + "outbox \(state.count("outbox_events")) events")
-        print("placements   \(state.count("placements_published")) published, \(state.count("policy_errors")) policy errors")
-        print("checksum     \(try state.string("checksum"))")
+            "publisher    \(state.publisherID) sequence \(state.publisherSequence), backlog \(state.publishBacklog) events, "
+                + "outbox \(state.outboxEvents) events")
+        print("placements   \(state.placementsPublished) published, \(state.policyErrors) policy errors")
+        print("checksum     \(state.checksum)")
     }
 }

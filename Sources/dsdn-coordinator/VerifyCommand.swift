@@ -1,5 +1,7 @@
 import ArgumentParser
+import DSDNAPI
 import DSDNCore
+import DSDNJSON
 import DSDNRuntime
 
 /// `dsdn-coordinator verify`: check a running coordinator's checksum against a rebuild from the DA.
@@ -35,12 +37,13 @@ struct VerifyCommand: AsyncParsableCommand {
         let log = try da.open(readOnly: true)
         defer { log.close() }
         let rebuilder = StateRebuilder(da: log, namespace: da.daNamespace)
-        var remote = try await client.get("/v1/state")
+        var remote = try await client.get("/v1/state", as: StateResponse.self)
         var attempt = 1
         while true {
-            let height = try remote.uint64("applied_height")
-            let coordinator = try remote.string("checksum")
-            if let namespace = remote.fields["namespace"] as? String, namespace != da.daNamespace.description {
+            let height = remote.appliedHeight
+            let coordinator = remote.checksum
+            if !remote.namespace.isEmpty, remote.namespace != da.daNamespace.description {
+                let namespace = remote.namespace
                 throw CommandFailure(
                     "the coordinator at \(api.baseURL) follows namespace \(namespace), but --namespace \(da.namespace) is \(da.daNamespace.description)")
             }
@@ -62,8 +65,8 @@ struct VerifyCommand: AsyncParsableCommand {
             if !equal, attempt < Self.attempts {
                 // The state and its height are read in two steps on the coordinator; read them again and,
                 // if the coordinator moved on, verify its new height instead.
-                let again = try await client.get("/v1/state")
-                let changed = try again.uint64("applied_height") != height || (try again.string("checksum")) != coordinator
+                let again = try await client.get("/v1/state", as: StateResponse.self)
+                let changed = again.appliedHeight != height || again.checksum != coordinator
                 if changed {
                     remote = again
                     attempt += 1
@@ -72,9 +75,10 @@ struct VerifyCommand: AsyncParsableCommand {
             }
             if json {
                 printJSON([
-                    "applied_height": height, "coordinator_checksum": coordinator, "rebuilt_checksum": rebuilt.hex,
-                    "equal": equal, "api": api.baseURL, "da": da.address,
-                ] as [String: Any])
+                    "applied_height": JSONValue(height), "coordinator_checksum": JSONValue(coordinator),
+                    "rebuilt_checksum": JSONValue(rebuilt.hex), "equal": JSONValue(equal), "api": JSONValue(api.baseURL),
+                    "da": JSONValue(da.address),
+                ])
             } else {
                 print("coordinator  \(coordinator)  (\(api.baseURL), applied height \(height))")
                 print("rebuilt      \(rebuilt.hex)  (\(da.address), heights 1…\(height))")

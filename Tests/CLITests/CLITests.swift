@@ -1,6 +1,7 @@
 import DSDNCore
 import DSDNSimulation
 import DSDNInterchange
+import DSDNJSON
 import DSDNTestSupport
 import Foundation
 import Testing
@@ -13,11 +14,10 @@ import Testing
         #expect(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "0.1.0")
     }
 
-    private func stateJSON(_ arguments: [String], input: Data? = nil) async throws -> [String: Any] {
+    private func stateJSON(_ arguments: [String], input: Data? = nil) async throws -> JSONValue {
         let result = try await CoordinatorProcess.run(["state", "--json"] + arguments, input: input)
         #expect(result.status == 0, "\(result.stderr)")
-        let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
-        return try #require(object)
+        return try parseJSON(result.stdout)
     }
 
     /// The pinned checksum of the fixed 12,000-event history, computed in two separate processes from a
@@ -37,21 +37,21 @@ import Testing
 
         let first = try await stateJSON([file])
         let second = try await stateJSON(["-"], input: Data(generated.stdout.utf8))
-        #expect(first["checksum"] as? String == GoldenVectors.historyChecksum)
-        #expect(second["checksum"] as? String == GoldenVectors.historyChecksum)
-        #expect(first["events"] as? Int == 12_000)
-        #expect(first["nodes"] as? Int == second["nodes"] as? Int)
+        #expect(first["checksum"]?.string == GoldenVectors.historyChecksum)
+        #expect(second["checksum"]?.string == GoldenVectors.historyChecksum)
+        #expect(first["events"]?.int64 == 12_000)
+        #expect(first["nodes"]?.int64 == second["nodes"]?.int64)
     }
 
     @Test func exampleHistoryIsPinned() async throws {
         let path = repositoryRoot.appendingPathComponent("examples/small-cluster.jsonl").path
         let summary = try await stateJSON([path])
-        #expect(summary["checksum"] as? String == GoldenVectors.smallClusterChecksum)
-        #expect(summary["nodes"] as? Int == 6)
-        #expect(summary["zones"] as? Int == 3)
-        #expect(summary["chunks"] as? Int == 7)
-        #expect(summary["under_replicated"] as? Int == 3)
-        #expect(summary["lost_replicas"] as? Int == 3)
+        #expect(summary["checksum"]?.string == GoldenVectors.smallClusterChecksum)
+        #expect(summary["nodes"]?.int64 == 6)
+        #expect(summary["zones"]?.int64 == 3)
+        #expect(summary["chunks"]?.int64 == 7)
+        #expect(summary["under_replicated"]?.int64 == 3)
+        #expect(summary["lost_replicas"]?.int64 == 3)
 
         let human = try await CoordinatorProcess.run(["state", path])
         #expect(human.status == 0)

@@ -1,5 +1,6 @@
 import DSDNCore
 import DSDNInterchange
+import DSDNJSON
 import DSDNTestSupport
 import Foundation
 import Testing
@@ -7,8 +8,8 @@ import Testing
 /// The coordinator's commands against a Celestia-compatible node running as a separate process:
 /// `events import`, `rebuild`, `events export`, `serve` (with the API, placement and `verify`).
 @Suite(.serialized) struct CelestiaEndToEndTests {
-    func json(_ text: String) -> [String: Any] {
-        ((try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any]) ?? [:]
+    func json(_ text: String) -> JSONValue {
+        (try? parseJSON(text)) ?? .null
     }
 
     @Test func importRebuildAndExportAgainstTheTestNode() async throws {
@@ -21,13 +22,13 @@ import Testing
         #expect(imported.status == 0, "\(imported.stderr)")
         let rebuilt = try await CoordinatorProcess.run(["rebuild", "--json"] + da)
         #expect(rebuilt.status == 0, "\(rebuilt.stderr)")
-        #expect(json(rebuilt.stdout)["checksum"] as? String == GoldenVectors.smallClusterChecksum)
+        #expect(json(rebuilt.stdout)["checksum"]?.string == GoldenVectors.smallClusterChecksum)
 
         let exported = directory.path("exported.jsonl")
         let export = try await CoordinatorProcess.run(["events", "export", "-o", exported] + da)
         #expect(export.status == 0, "\(export.stderr)")
         let state = try await CoordinatorProcess.run(["state", "--json", exported])
-        #expect(json(state.stdout)["checksum"] as? String == GoldenVectors.smallClusterChecksum)
+        #expect(json(state.stdout)["checksum"]?.string == GoldenVectors.smallClusterChecksum)
 
         // A bad token is one clear line, not a decoding error.
         let badToken = directory.path("bad-token")
@@ -56,9 +57,9 @@ import Testing
         ]
         let posted = try await client.post("/v1/events?wait=true", body: EventJSON.encodeLines(events), token: coordinator.token)
         #expect(posted.status == 200, "\(posted.body)")
-        let placed = try await client.waitFor("/v1/chunks/\(chunk)") { ($0["live_replicas"] as? Int64) == 3 }
-        #expect(placed.json["live_replicas"] as? Int64 == 3)
-        let state = try await client.waitFor("/v1/state") { ($0["publish_backlog"] as? Int64) == 0 && ($0["lag"] as? Int64) == 0 }
+        let placed = try await client.waitFor("/v1/chunks/\(chunk)") { ($0["live_replicas"]?.int64) == 3 }
+        #expect(placed.json["live_replicas"]?.int64 == 3)
+        let state = try await client.waitFor("/v1/state") { ($0["publish_backlog"]?.int64) == 0 && ($0["lag"]?.int64) == 0 }
 
         let verified = try await CoordinatorProcess.run([
             "verify", "--da", address, "--da-token-file", node.tokenFile, "--api", coordinator.baseURL, "--token-file",
@@ -68,7 +69,7 @@ import Testing
         #expect(await coordinator.terminate() == 0)
 
         let rebuilt = try await CoordinatorProcess.run(["rebuild", "--json", "--da", address, "--da-token-file", node.tokenFile])
-        #expect(json(rebuilt.stdout)["checksum"] as? String == state.json["checksum"] as? String)
+        #expect(json(rebuilt.stdout)["checksum"]?.string == state.json["checksum"]?.string)
         #expect(await node.terminate() == 0)
     }
 
@@ -88,11 +89,11 @@ import Testing
         let rebuilt = try await CoordinatorProcess.run(["rebuild", "--json"] + da)
         #expect(rebuilt.status == 0, "\(rebuilt.stderr)")
         let summary = json(rebuilt.stdout)
-        #expect(summary["checksum"] as? String == GoldenVectors.smallClusterChecksum)
+        #expect(summary["checksum"]?.string == GoldenVectors.smallClusterChecksum)
         // 48 events in blobs of 16: three blobs applied, none twice.
-        #expect(summary["blobs_applied"] as? Int == 3)
-        #expect(summary["blobs_duplicate"] as? Int == 0)
-        #expect(summary["events_applied"] as? Int == 48)
+        #expect(summary["blobs_applied"]?.int64 == 3)
+        #expect(summary["blobs_duplicate"]?.int64 == 0)
+        #expect(summary["events_applied"]?.int64 == 48)
         #expect(await flaky.terminate() == 0)
 
         let pruned = try await CelestiaServerProcess(directory: directory, blockTimeMillis: 20, arguments: ["--tail", "3"])

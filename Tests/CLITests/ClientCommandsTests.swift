@@ -1,4 +1,6 @@
+import DSDNAPI
 import DSDNCore
+import DSDNJSON
 import DSDNTestSupport
 import Foundation
 import Testing
@@ -20,13 +22,16 @@ import Testing
         try await CoordinatorProcess.run(arguments + ["--api", coordinator.baseURL, "--token-file", tokenFile])
     }
 
-    private static func json(_ result: CoordinatorProcess.Result) async throws -> [String: Any] {
+    private static func json(_ result: CoordinatorProcess.Result) async throws -> JSONValue {
         #expect(result.status == 0, "\(result.stderr)")
-        return try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        return try parseJSON(result.stdout)
     }
 
-    private static func stateShow(_ coordinator: ServeProcess) async throws -> [String: Any] {
-        try await json(try await CoordinatorProcess.run(["state", "show", "--json", "--api", coordinator.baseURL]))
+    /// `state show --json`, read as the API's `StateResponse` (the command prints the API's answer).
+    private static func stateShow(_ coordinator: ServeProcess) async throws -> StateResponse {
+        let result = try await CoordinatorProcess.run(["state", "show", "--json", "--api", coordinator.baseURL])
+        #expect(result.status == 0, "\(result.stderr)")
+        return try APIJSON.decode(StateResponse.self, from: result.stdout)
     }
 
     private static func firstLine(_ text: String) -> String {
@@ -40,16 +45,16 @@ import Testing
         let hash = String(repeating: "ab", count: 32)
 
         let empty = try await Self.stateShow(coordinator)
-        #expect(empty["nodes"] as? Int == 0)
-        #expect(empty["phase"] as? String == "ready")
+        #expect(empty.nodes == 0)
+        #expect(empty.phase == "ready")
 
         let register = try await Self.client(["node", "register", "n1", "--zone", "eu-west", "--addr", "10.0.0.1:7000", "--capacity", "8TiB", "--wait"], coordinator, tokenFile: token)
         #expect(register.status == 0, "\(register.stderr)")
         #expect(register.stdout.contains("included at height"))
         let second = try await Self.json(
             try await Self.client(["node", "register", "n2", "--zone", "eu-west", "--addr", "10.0.0.2:7000", "--capacity", "1000", "--wait", "--json"], coordinator, tokenFile: token))
-        #expect(second["accepted"] as? Int == 1)
-        #expect((second["height"] as? Int ?? 0) >= 1)
+        #expect(second["accepted"]?.int64 == 1)
+        #expect((second["height"]?.int64 ?? 0) >= 1)
         let stats = try await Self.client(
             [
                 "node", "stats", "n1", "--cpu-free-milli", "800", "--ram-free-mb", "16000", "--gpu-free-milli", "0",
@@ -61,27 +66,27 @@ import Testing
         #expect(declare.status == 0, "\(declare.stderr)")
 
         let populated = try await Self.stateShow(coordinator)
-        #expect(populated["nodes"] as? Int == 2)
-        #expect(populated["zones"] as? Int == 1)
-        #expect(populated["chunks"] as? Int == 1)
-        #expect(populated["under_replicated_chunks"] as? Int == 1)
-        #expect(populated["events_applied"] as? Int == 4)
+        #expect(populated.nodes == 2)
+        #expect(populated.zones == 1)
+        #expect(populated.chunks == 1)
+        #expect(populated.underReplicatedChunks == 1)
+        #expect(populated.eventsApplied == 4)
         let node = try await APITestClient(baseURL: coordinator.baseURL).get("/v1/nodes/n1").json
-        #expect(node["capacity_bytes"] as? Int64 == 8 << 40)
-        let reported = try #require(node["stats"] as? [String: any Sendable])
-        #expect(reported["cpu_free_milli"] as? Int64 == 800)
-        #expect(reported["reported_at"] as? Int64 == 1_767_225_600_123)
+        #expect(node["capacity_bytes"]?.int64 == 8 << 40)
+        let reported = try #require(node["stats"])
+        #expect(reported["cpu_free_milli"]?.int64 == 800)
+        #expect(reported["reported_at"]?.int64 == 1_767_225_600_123)
 
         let human = try await CoordinatorProcess.run(["state", "show", "--api", coordinator.baseURL])
         #expect(human.status == 0, "\(human.stderr)")
         #expect(human.stdout.contains("nodes        2 in 1 zones"))
-        #expect(human.stdout.contains("checksum     \(populated["checksum"] as? String ?? "?")"))
+        #expect(human.stdout.contains("checksum     \(populated.checksum)"))
 
         #expect(try await Self.client(["chunk", "remove", hash, "--wait"], coordinator, tokenFile: token).status == 0)
         #expect(try await Self.client(["node", "unregister", "n2", "--wait"], coordinator, tokenFile: token).status == 0)
         let after = try await Self.stateShow(coordinator)
-        #expect(after["nodes"] as? Int == 1)
-        #expect(after["chunks"] as? Int == 0)
+        #expect(after.nodes == 1)
+        #expect(after.chunks == 0)
 
         // A wrong token: exit non-zero, one line naming the 401, nothing published.
         let wrongToken = directory.path("wrong-token")
@@ -107,7 +112,7 @@ import Testing
         #expect(line.contains("line 4: ReplicaAdded refused"), "\(invalid.stderr)")
         #expect(line.contains("422"), "\(invalid.stderr)")
         #expect(line.contains("nothing was accepted"), "\(invalid.stderr)")
-        #expect(try await Self.stateShow(coordinator)["nodes"] as? Int == 1)
+        #expect(try await Self.stateShow(coordinator).nodes == 1)
     }
 
     @Test func publishThenVerifyAndExportRoundTrip() async throws {
@@ -122,8 +127,8 @@ import Testing
         #expect(published.stdout.contains("in 3 requests"))
         #expect(published.stdout.contains("included   at heights"))
         let state = try await Self.stateShow(coordinator)
-        #expect(state["checksum"] as? String == GoldenVectors.smallClusterChecksum)
-        let height = try #require(state["applied_height"] as? Int)
+        #expect(state.checksum == GoldenVectors.smallClusterChecksum)
+        let height = state.appliedHeight
 
         let verified = try await CoordinatorProcess.run(["verify", "--da", da, "--api", coordinator.baseURL])
         #expect(verified.status == 0, "\(verified.stderr)")
@@ -131,8 +136,8 @@ import Testing
         #expect(verified.stdout.contains("rebuilt      \(GoldenVectors.smallClusterChecksum)"))
         #expect(verified.stdout.contains("equal"))
         let report = try await Self.json(try await CoordinatorProcess.run(["verify", "--da", da, "--api", coordinator.baseURL, "--json"]))
-        #expect(report["equal"] as? Bool == true)
-        #expect(report["applied_height"] as? Int == height)
+        #expect(report["equal"]?.bool == true)
+        #expect(report["applied_height"]?.uint64 == height)
 
         // Round trip: export the log, derive the file's state; it equals the rebuild of the log.
         let exported = directory.path("exported.jsonl")
@@ -140,13 +145,13 @@ import Testing
         #expect(export.status == 0, "\(export.stderr)")
         #expect(export.stdout.isEmpty)
         let rebuilt = try await Self.json(try await CoordinatorProcess.run(["rebuild", "--da", da, "--json"]))
-        let blobs = try #require(rebuilt["blobs_applied"] as? Int)
+        let blobs = try #require(rebuilt["blobs_applied"]?.int64)
         #expect(export.stderr.contains("exported 48 events of \(blobs) applied blobs"), "\(export.stderr)")
         #expect(export.stderr.contains("skipped 0 rejected and 0 duplicate blobs"), "\(export.stderr)")
         let derived = try await Self.json(try await CoordinatorProcess.run(["state", "--json", exported]))
-        #expect(rebuilt["checksum"] as? String == GoldenVectors.smallClusterChecksum)
-        #expect(derived["checksum"] as? String == rebuilt["checksum"] as? String)
-        #expect(derived["events"] as? Int == 48)
+        #expect(rebuilt["checksum"]?.string == GoldenVectors.smallClusterChecksum)
+        #expect(derived["checksum"]?.string == rebuilt["checksum"]?.string)
+        #expect(derived["events"]?.int64 == 48)
         // To standard output, the same bytes; a suffix of heights is a suffix of the lines.
         let piped = try await CoordinatorProcess.run(["events", "export", "--da", da])
         #expect(piped.stdout == (try String(contentsOfFile: exported, encoding: .utf8)))

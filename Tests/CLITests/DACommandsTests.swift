@@ -17,16 +17,16 @@ import Testing
         // A separate process rebuilds from the log and must agree, also when told what to expect.
         let rebuilt = try await CoordinatorProcess.run(["rebuild", "--da", da, "--json", "--expect", GoldenVectors.smallClusterChecksum])
         #expect(rebuilt.status == 0, "\(rebuilt.stderr)")
-        let report = try #require(try JSONSerialization.jsonObject(with: Data(rebuilt.stdout.utf8)) as? [String: Any])
-        #expect(report["checksum"] as? String == GoldenVectors.smallClusterChecksum)
-        #expect(report["blobs_applied"] as? Int == 7)  // 48 events in blobs of 7
-        #expect(report["blobs_rejected"] as? Int == 0)
+        let report = try parseJSON(rebuilt.stdout)
+        #expect(report["checksum"]?.string == GoldenVectors.smallClusterChecksum)
+        #expect(report["blobs_applied"]?.int64 == 7)  // 48 events in blobs of 7
+        #expect(report["blobs_rejected"]?.int64 == 0)
 
         // A prefix of the history is a different state.
         let prefix = try await CoordinatorProcess.run(["rebuild", "--da", da, "--to", "2", "--json"])
-        let partial = try #require(try JSONSerialization.jsonObject(with: Data(prefix.stdout.utf8)) as? [String: Any])
-        #expect(partial["heights"] as? Int == 2)
-        #expect(partial["checksum"] as? String != GoldenVectors.smallClusterChecksum)
+        let partial = try parseJSON(prefix.stdout)
+        #expect(partial["heights"]?.int64 == 2)
+        #expect(partial["checksum"]?.string != GoldenVectors.smallClusterChecksum)
     }
 
     @Test func aRefusedImportPublishesNothing() async throws {
@@ -39,9 +39,9 @@ import Testing
         #expect(again.stderr.contains("line 22: ReplicaAdded refused"))
         #expect(again.stderr.contains("nothing was published"))
         let rebuilt = try await CoordinatorProcess.run(["rebuild", "--da", da, "--json"])
-        let report = try #require(try JSONSerialization.jsonObject(with: Data(rebuilt.stdout.utf8)) as? [String: Any])
-        #expect(report["checksum"] as? String == GoldenVectors.smallClusterChecksum)
-        #expect(report["heights"] as? Int == 1)
+        let report = try parseJSON(rebuilt.stdout)
+        #expect(report["checksum"]?.string == GoldenVectors.smallClusterChecksum)
+        #expect(report["heights"]?.int64 == 1)
     }
 
     @Test func sequencesContinueAcrossImports() async throws {
@@ -53,9 +53,9 @@ import Testing
         #expect(try await CoordinatorProcess.run(["events", "import", "-", "--da", da], input: Data(second.utf8)).status == 0)
         // Had the second import reused sequence 1, its blob would be dropped as a duplicate.
         let rebuilt = try await CoordinatorProcess.run(["rebuild", "--da", da, "--json"])
-        let report = try #require(try JSONSerialization.jsonObject(with: Data(rebuilt.stdout.utf8)) as? [String: Any])
-        #expect(report["nodes"] as? Int == 2)
-        #expect(report["blobs_duplicate"] as? Int == 0)
+        let report = try parseJSON(rebuilt.stdout)
+        #expect(report["nodes"]?.int64 == 2)
+        #expect(report["blobs_duplicate"]?.int64 == 0)
     }
 
     @Test(arguments: [

@@ -32,13 +32,13 @@ import Testing
         let result = try await CoordinatorProcess.run(
             ["da", "commitment", "--namespace", userBytesHex, "--file", "-", "--json"], input: Self.data)
         #expect(result.status == 0, "\(result.stderr)")
-        let report = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
-        #expect(report["commitment"] as? String == Self.commitment)
-        #expect(report["commitment_hex"] as? String == Self.commitmentHex)
-        #expect(report["namespace"] as? String == Self.swiftDA)
-        #expect(report["shares"] as? Int == 63)
-        #expect(report["bytes"] as? Int == 30_000)
-        #expect(report["share_version"] as? Int == 0)
+        let report = try parseJSON(result.stdout)
+        #expect(report["commitment"]?.string == Self.commitment)
+        #expect(report["commitment_hex"]?.string == Self.commitmentHex)
+        #expect(report["namespace"]?.string == Self.swiftDA)
+        #expect(report["shares"]?.int64 == 63)
+        #expect(report["bytes"]?.int64 == 30_000)
+        #expect(report["share_version"]?.int64 == 0)
     }
 
     /// celestia.md's first published vector, with its namespace given by its user bytes.

@@ -1,3 +1,4 @@
+import DSDNJSON
 import DSDNTestSupport
 import Foundation
 import Testing
@@ -46,8 +47,8 @@ import Testing
         let (one, two) = try await (first, second)
         // Some probes fail by design, so the command exits non-zero; both runs must agree on everything.
         #expect(one.status == two.status)
-        let reports = try #require(try JSONSerialization.jsonObject(with: Data(one.stdout.utf8)) as? [[String: Any]])
-        let others = try #require(try JSONSerialization.jsonObject(with: Data(two.stdout.utf8)) as? [[String: Any]])
+        let reports = try #require(try parseJSON(one.stdout).array)
+        let others = try #require(try parseJSON(two.stdout).array)
         #expect(reports.count == files.count)
         #expect(others.count == files.count)
         var seen = Set<String>()
@@ -59,11 +60,11 @@ import Testing
             for key in keys {
                 #expect("\(report[key] ?? "-")" == "\(other[key] ?? "-")", "\(name): \(key) differs between the two processes")
             }
-            let outcome = report["outcome"] as? String ?? "?"
+            let outcome = report["outcome"]?.string ?? "?"
             seen.insert(outcome)
             #expect(outcome == expected.outcome, "\(name): \(outcome), expected \(expected.outcome): \(report["message"] ?? "")")
             if let phase = expected.phase, outcome != "ok" {
-                let failedAt = (report["load"] as? String) == "ok" ? "decide" : "load"
+                let failedAt = (report["load"]?.string) == "ok" ? "decide" : "load"
                 #expect(failedAt == phase, "\(name): failed at \(failedAt), expected \(phase)")
             }
         }

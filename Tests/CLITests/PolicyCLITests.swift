@@ -1,4 +1,5 @@
 import DSDNCore
+import DSDNJSON
 import DSDNTestSupport
 import Foundation
 import Testing
@@ -20,16 +21,16 @@ import Testing
     @Test func checkReportsCostsPerExample() async throws {
         let result = try await CoordinatorProcess.run(["policy", "check", "--json", "\(Self.pack)/weighted-score.lua"])
         #expect(result.status == 0, "\(result.stderr)")
-        let report = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
-        #expect(report["ok"] as? Bool == true)
-        let examples = try #require(report["examples"] as? [[String: Any]])
+        let report = try parseJSON(result.stdout)
+        #expect(report["ok"]?.bool == true)
+        let examples = try #require(report["examples"]?.array)
         #expect(examples.count >= 3)
         for example in examples {
-            #expect(example["passed"] as? Bool == true)
-            #expect((example["instructions"] as? Int ?? 0) > 0)
-            #expect((example["peak_memory"] as? Int ?? 0) > 0)
+            #expect(example["passed"]?.bool == true)
+            #expect((example["instructions"]?.int64 ?? 0) > 0)
+            #expect((example["peak_memory"]?.int64 ?? 0) > 0)
         }
-        #expect(examples.first { ($0["name"] as? String)?.contains("worked") == true }?["chosen"] as? [String] == ["a", "b"])
+        #expect(examples.first { ($0["name"]?.string)?.contains("worked") == true }?["chosen"] == ["a", "b"])
     }
 
     @Test(arguments: [
@@ -68,11 +69,11 @@ import Testing
             let (one, two) = try await (first, second)
             #expect(one.status == 0, "\(name): \(one.stderr)")
             #expect(two.status == 0, "\(name): \(two.stderr)")
-            let a = try #require(try JSONSerialization.jsonObject(with: Data(one.stdout.utf8)) as? [String: Any])
-            let b = try #require(try JSONSerialization.jsonObject(with: Data(two.stdout.utf8)) as? [String: Any])
-            #expect((a["digest"] as? String)?.count == 64)
-            #expect(a["digest"] as? String == b["digest"] as? String, "\(name)")
-            #expect(a["replicas_chosen"] as? Int == 3_000, "\(name)")
+            let a = try parseJSON(one.stdout)
+            let b = try parseJSON(two.stdout)
+            #expect((a["digest"]?.string)?.count == 64)
+            #expect(a["digest"]?.string == b["digest"]?.string, "\(name)")
+            #expect(a["replicas_chosen"]?.int64 == 3_000, "\(name)")
         }
     }
 
@@ -92,8 +93,8 @@ import Testing
             "place", "--policy", "\(Self.pack)/zone-spread.lua", "--events", events, "--chunk", undeclared,
             "--size", "1048576", "--replicas", "3", "--json",
         ])
-        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
-        let chosen = try #require(object["chosen"] as? [String])
+        let object = try parseJSON(json.stdout)
+        let chosen = try #require(object["chosen"]?.array).compactMap(\.string)
         #expect(chosen.count == 3)
         #expect(Set(chosen.map { $0.prefix(3) }).count == 3)
 

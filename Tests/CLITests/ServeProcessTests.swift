@@ -1,5 +1,6 @@
 import DSDNCore
 import DSDNInterchange
+import DSDNJSON
 import DSDNTestSupport
 import Foundation
 import Testing
@@ -36,22 +37,22 @@ import Testing
         let restarted = try await ServeProcess(dataDirectory: directory.path("coordinator"), arguments: ["--da", da, "--no-policy", "--batch-interval-ms", "50"])
         client = APITestClient(baseURL: restarted.baseURL)
         try await client.waitUntilReady()
-        let state = try await client.waitFor("/v1/state") { ($0["nodes"] as? Int64) == 56 && ($0["publish_backlog"] as? Int64) == 0 }
-        #expect(state.json["nodes"] as? Int64 == 56)
+        let state = try await client.waitFor("/v1/state") { ($0["nodes"]?.int64) == 56 && ($0["publish_backlog"]?.int64) == 0 }
+        #expect(state.json["nodes"]?.int64 == 56)
         // Exactly once: every acknowledged event was applied one time, no blob was a duplicate or refused.
-        #expect(state.json["events_applied"] as? Int64 == 56)
-        #expect(state.json["blobs_rejected"] as? Int64 == 0)
+        #expect(state.json["events_applied"]?.int64 == 56)
+        #expect(state.json["blobs_rejected"]?.int64 == 0)
         for id in acknowledged.prefix(3) + acknowledged.suffix(3) {
             #expect(try await client.get("/v1/nodes/\(id)").status == 200, "\(id)")
         }
-        let liveChecksum = state.json["checksum"] as? String
-        let appliedHeight = state.json["applied_height"] as? Int64 ?? 0
+        let liveChecksum = state.json["checksum"]?.string
+        let appliedHeight = state.json["applied_height"]?.int64 ?? 0
         #expect(await restarted.terminate() == 0)
 
         let rebuilt = try await CoordinatorProcess.run(["rebuild", "--da", da, "--to", "\(appliedHeight)", "--json"])
         #expect(rebuilt.status == 0, "\(rebuilt.stderr)")
-        let json = (try? JSONSerialization.jsonObject(with: Data(rebuilt.stdout.utf8))) as? [String: Any]
-        #expect(json?["checksum"] as? String == liveChecksum)
+        let json = try? parseJSON(rebuilt.stdout)
+        #expect(json?["checksum"]?.string == liveChecksum)
         #expect(liveChecksum != nil)
     }
 
@@ -68,8 +69,8 @@ import Testing
         #expect(await coordinator.terminate() == 0)
         #expect(coordinator.stderr.contains("final flush"))
         let rebuilt = try await CoordinatorProcess.run(["rebuild", "--da", da, "--json"])
-        let json = (try? JSONSerialization.jsonObject(with: Data(rebuilt.stdout.utf8))) as? [String: Any]
-        #expect(json?["nodes"] as? Int == 5)
+        let json = try? parseJSON(rebuilt.stdout)
+        #expect(json?["nodes"]?.int64 == 5)
     }
 
     /// A second coordinator on the same data directory is refused with one line.
@@ -119,38 +120,38 @@ import Testing
         let second = try await ServeProcess(dataDirectory: directory.path("coordinator-b"), arguments: arguments + ["--publisher-id", "coord-b"])
         let clients = [APITestClient(baseURL: first.baseURL), APITestClient(baseURL: second.baseURL)]
         for client in clients { try await client.waitUntilReady() }
-        var states: [[String: any Sendable]] = []
+        var states: [JSONValue] = []
         for client in clients {
             let reply = try await client.waitFor("/v1/state") {
-                ($0["under_replicated_chunks"] as? Int64) == 0 && ($0["lag"] as? Int64) == 0 && ($0["publish_backlog"] as? Int64) == 0
+                ($0["under_replicated_chunks"]?.int64) == 0 && ($0["lag"]?.int64) == 0 && ($0["publish_backlog"]?.int64) == 0
             }
             states.append(reply.json)
         }
         // Let both reach the same head before comparing.
-        let head = states.compactMap { $0["applied_height"] as? Int64 }.max() ?? 0
+        let head = states.compactMap { $0["applied_height"]?.int64 }.max() ?? 0
         states = []
         for client in clients {
-            states.append(try await client.waitFor("/v1/state") { ($0["applied_height"] as? Int64 ?? 0) >= head }.json)
+            states.append(try await client.waitFor("/v1/state") { ($0["applied_height"]?.int64 ?? 0) >= head }.json)
         }
-        #expect(states[0]["checksum"] as? String == states[1]["checksum"] as? String)
-        #expect(states[0]["live_replicas"] as? Int64 == 60)
+        #expect(states[0]["checksum"]?.string == states[1]["checksum"]?.string)
+        #expect(states[0]["live_replicas"]?.int64 == 60)
         for chunk in chunks.prefix(5) {
             let reply = try await clients[1].get("/v1/chunks/\(chunk)")
-            let replicas = (reply.json["replicas"] as? [any Sendable] ?? []).compactMap { $0 as? [String: any Sendable] }
+            let replicas = (reply.json["replicas"]?.array ?? [])
             #expect(replicas.count == 3)
-            #expect(Set(replicas.compactMap { $0["node_id"] as? String }).count == 3)
+            #expect(Set(replicas.compactMap { $0["node_id"]?.string }).count == 3)
         }
         // Each replica slot was placed once: what both published minus what first-wins dropped.
-        let published = states.compactMap { $0["placements_published"] as? Int64 }.reduce(0, +)
-        let superseded = states[0]["placements_superseded"] as? Int64 ?? -1
+        let published = states.compactMap { $0["placements_published"]?.int64 }.reduce(0, +)
+        let superseded = states[0]["placements_superseded"]?.int64 ?? -1
         #expect(published - superseded == 60, "published \(published), superseded \(superseded)")
-        #expect(states[0]["blobs_rejected"] as? Int64 == 0)
+        #expect(states[0]["blobs_rejected"]?.int64 == 0)
         #expect(await first.terminate() == 0)
         #expect(await second.terminate() == 0)
 
         let rebuilt = try await CoordinatorProcess.run(["rebuild", "--da", da, "--json"])
-        let json = (try? JSONSerialization.jsonObject(with: Data(rebuilt.stdout.utf8))) as? [String: Any]
-        #expect(json?["checksum"] as? String == states[0]["checksum"] as? String)
+        let json = try? parseJSON(rebuilt.stdout)
+        #expect(json?["checksum"]?.string == states[0]["checksum"]?.string)
     }
 }
 
@@ -169,13 +170,13 @@ import Testing
         let events = [Fixtures.register("n1", zone: "za"), Fixtures.register("n2", zone: "zb"), Fixtures.register("n3", zone: "zc"), Fixtures.declare(chunk, replicationFactor: 2)]
         let posted = try await client.post("/v1/events?wait=true", body: EventJSON.encodeLines(events), token: coordinator.token)
         #expect(posted.status == 200, "\(posted.body)")
-        #expect(try await client.get("/v1/nodes/n2").json["zone"] as? String == "zb")
+        #expect(try await client.get("/v1/nodes/n2").json["zone"]?.string == "zb")
 
-        let placed = try await client.waitFor("/v1/chunks/\(chunk)") { ($0["live_replicas"] as? Int64) == 2 }
-        #expect(placed.json["live_replicas"] as? Int64 == 2)
-        let state = try await client.waitFor("/v1/state") { ($0["placements_published"] as? Int64) == 2 }
-        #expect(state.json["under_replicated_chunks"] as? Int64 == 0)
-        #expect(state.json["policy"] as? String == "weighted-score@1")
+        let placed = try await client.waitFor("/v1/chunks/\(chunk)") { ($0["live_replicas"]?.int64) == 2 }
+        #expect(placed.json["live_replicas"]?.int64 == 2)
+        let state = try await client.waitFor("/v1/state") { ($0["placements_published"]?.int64) == 2 }
+        #expect(state.json["under_replicated_chunks"]?.int64 == 0)
+        #expect(state.json["policy"]?.string == "weighted-score@1")
         let metrics = try await client.get("/metrics")
         #expect(metrics.body.contains("dsdn_placements_total 2"))
         #expect(try await client.get("/health").status == 200)

@@ -2,6 +2,8 @@ import DSDNCelestia
 import AsyncHTTPClient
 import CelestiaTestServer
 import DSDNDA
+import DSDNJSON
+import DSDNTestSupport
 import Foundation
 import NIOCore
 import Testing
@@ -12,11 +14,11 @@ import Testing
 struct RawAnswer {
     var status: Int
     var body: String
-    var json: [String: Any]? {
-        (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any]
+    var json: JSONValue? {
+        try? parseJSON(body)
     }
-    var errorCode: Int? { (json?["error"] as? [String: Any])?["code"] as? Int }
-    var errorMessage: String? { (json?["error"] as? [String: Any])?["message"] as? String }
+    var errorCode: Int? { json?["error"]?["code"]?.int64.map { Int($0) } }
+    var errorMessage: String? { json?["error"]?["message"]?.string }
 }
 
 /// Posts `body` to the server as-is.
@@ -50,9 +52,9 @@ func rpc(_ method: String, _ params: String, id: Int = 1) -> String {
         try await withServer { server in
             let head = try await post(rpc("header.LocalHead", "[]"), to: server)
             #expect(head.status == 200)
-            let header = (head.json?["result"] as? [String: Any])?["header"] as? [String: Any]
-            #expect(header?["height"] is String)
-            #expect(header?["time"] is String)
+            let header = head.json?["result"]?["header"]
+            #expect(header?["height"]?.string != nil)
+            #expect(header?["time"]?.string != nil)
             #expect(head.body.contains(#""height":""#))
 
             let empty = try await post(rpc("blob.GetAll", #"[1,["\#(namespaceB64)"]]"#), to: server)
@@ -67,7 +69,7 @@ func rpc(_ method: String, _ params: String, id: Int = 1) -> String {
             #expect(ready.body.contains(#""result":true"#))
             let balance = try await post(rpc("state.Balance", "[]"), to: server)
             #expect(balance.body.contains(#""denom":"utia""#))
-            #expect(((balance.json?["result"] as? [String: Any])?["amount"]) is String)
+            #expect((balance.json?["result"]?["amount"])?.string != nil)
         }
     }
 
@@ -77,24 +79,24 @@ func rpc(_ method: String, _ params: String, id: Int = 1) -> String {
             let submit = try await post(
                 rpc("blob.Submit", #"[[{"namespace":"\#(namespaceB64)","data":"\#(data)","share_version":0}],{}]"#), to: server)
             #expect(submit.status == 200)
-            let height = submit.json?["result"] as? Int
+            let height = submit.json?["result"]?.int64
             #expect((height ?? 0) >= 2)  // heights start at 1; a submit lands in the next block
 
             let all = try await post(rpc("blob.GetAll", #"[\#(height ?? 0),["\#(namespaceB64)"]]"#), to: server)
-            let blobs = all.json?["result"] as? [[String: Any]]
+            let blobs = all.json?["result"]?.array
             #expect(blobs?.count == 1)
             let blob = blobs?.first
-            #expect(blob?["namespace"] as? String == namespaceB64)
-            #expect(blob?["data"] as? String == data)
-            #expect(blob?["share_version"] as? Int == 0)
-            #expect(blob?["index"] is Int)
+            #expect(blob?["namespace"]?.string == namespaceB64)
+            #expect(blob?["data"]?.string == data)
+            #expect(blob?["share_version"]?.int64 == 0)
+            #expect(blob?["index"]?.int64 != nil)
             #expect(blob?["signer"] == nil)
             let commitment = ShareCommitment.compute(namespace: celestiaTestNamespace, data: Array("some data to store on blockchain".utf8))
-            #expect(blob?["commitment"] as? String == Data(commitment).base64EncodedString())
+            #expect(blob?["commitment"]?.string == Data(commitment).base64EncodedString())
 
             let get = try await post(
                 rpc("blob.Get", #"[\#(height ?? 0),"\#(namespaceB64)","\#(Data(commitment).base64EncodedString())"]"#), to: server)
-            #expect((get.json?["result"] as? [String: Any])?["data"] as? String == data)
+            #expect(get.json?["result"]?["data"]?.string == data)
             let missing = try await post(
                 rpc("blob.Get", #"[\#(height ?? 0),"\#(namespaceB64)","\#(Data(repeating: 0, count: 32).base64EncodedString())"]"#), to: server)
             #expect(missing.status == 200)
@@ -151,11 +153,11 @@ func rpc(_ method: String, _ params: String, id: Int = 1) -> String {
             let batch = "[" + rpc("node.Ready", "[]", id: 7) + "," + rpc("nope.Nope", "[]", id: 8) + "]"
             let answer = try await post(batch, to: server)
             #expect(answer.status == 200)
-            let items = (try? JSONSerialization.jsonObject(with: Data(answer.body.utf8))) as? [[String: Any]]
+            let items = (try? parseJSON(answer.body))?.array
             #expect(items?.count == 2)
-            #expect(items?.first?["id"] as? Int == 7)
-            #expect(items?.first?["result"] as? Bool == true)
-            #expect((items?.last?["error"] as? [String: Any])?["code"] as? Int == -32601)
+            #expect(items?.first?["id"]?.int64 == 7)
+            #expect(items?.first?["result"]?.bool == true)
+            #expect(items?.last?["error"]?["code"]?.int64 == -32601)
         }
     }
 

@@ -2,6 +2,7 @@ import DSDNCelestia
 import CelestiaTestServer
 import DSDNCore
 import DSDNDA
+import DSDNJSON
 import DSDNTestSupport
 import Foundation
 import Testing
@@ -146,21 +147,21 @@ import Testing
         try await withServer(blockTime: .milliseconds(50), token: Self.token, readToken: "reader") { server in
             let run = try await Self.runPython(["-c", probe, server.webSocketURL, Self.token, "reader"])
             try #require(run.status == 0, "the probe exited with \(run.status): \(run.stderr)")
-            let answers = try #require(try JSONSerialization.jsonObject(with: run.stdout) as? [String: Any])
+            let answers = try parseJSON(String(decoding: run.stdout, as: UTF8.self))
 
-            let batch = try #require(answers["admin"] as? [[String: Any]])
+            let batch = try #require(answers["admin"]?.array)
             #expect(batch.count == 2)
-            #expect(batch.first?["result"] as? Bool == true)
-            let head = (batch.last?["result"] as? [String: Any])?["header"] as? [String: Any]
-            #expect(head?["height"] is String)
+            #expect(batch.first?["result"]?.bool == true)
+            let head = batch.last?["result"]?["header"]
+            #expect(head?["height"]?.string != nil)
 
-            let readError = (answers["read"] as? [String: Any])?["error"] as? [String: Any]
-            #expect((readError?["message"] as? String)?.contains("missing permission") == true)
-            let anonymousError = (answers["none"] as? [String: Any])?["error"] as? [String: Any]
-            #expect((anonymousError?["message"] as? String)?.contains("missing permission") == true)
-            let unknown = (answers["unknown"] as? [String: Any])?["error"] as? [String: Any]
-            #expect(unknown?["code"] as? Int == -32601)
-            #expect(answers["wrong"] as? Int == 401)
+            let readError = answers["read"]?["error"]
+            #expect((readError?["message"]?.string)?.contains("missing permission") == true)
+            let anonymousError = answers["none"]?["error"]
+            #expect((anonymousError?["message"]?.string)?.contains("missing permission") == true)
+            let unknown = answers["unknown"]?["error"]
+            #expect(unknown?["code"]?.int64 == -32601)
+            #expect(answers["wrong"]?.int64 == 401)
             #expect(await server.storedBlobs().isEmpty)
         }
     }

@@ -45,7 +45,9 @@ func payload(_ i: Int) -> [UInt8] {
 func recordSize(_ payload: [UInt8]) -> Int64 { Int64(FileLogFormat.headerSize + payload.count) }
 
 func fileSize(_ path: String) -> Int64 {
-    ((try? FileManager.default.attributesOfItem(atPath: path)[.size]) as? NSNumber)?.int64Value ?? -1
+    guard let handle = FileHandle(forReadingAtPath: path) else { return -1 }
+    defer { try? handle.close() }
+    return (try? handle.seekToEnd()).map { Int64($0) } ?? -1
 }
 
 func readFile(_ path: String) -> [UInt8] {
