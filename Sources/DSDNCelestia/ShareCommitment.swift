@@ -5,7 +5,7 @@ import DSDNDA
 /// writer knows the key `blob.Get` answers to before `blob.Submit` returns, and can tell after a timeout
 /// whether an earlier attempt already landed.
 ///
-/// The algorithm (see `shared/spec/celestia.md`, "Share commitment"):
+/// The algorithm (docs/celestia.md §11):
 /// 1. Split the data into 512-byte shares. First share: `ns(29) ‖ info ‖ len(data) as u32 big-endian
 ///    ‖ [signer(20) for v1] ‖ data…`, where `info = (shareVersion << 1) | 1`; continuations:
 ///    `ns(29) ‖ (shareVersion << 1) ‖ data…`; the last share is zero-padded. A v0 first share holds 478

@@ -5,7 +5,7 @@ import DSDNFileLog
 import DSDNRuntime
 import Foundation
 
-// Benchmarks with ratios against baselines measured in the same run (PRODUCT.md §8, item 7).
+// Benchmarks with ratios against baselines measured in the same run (docs/architecture.md §3).
 // Build in release: swift run -c release dsdn-bench [--events N] [--chunks N]
 
 struct Options {

@@ -5,7 +5,7 @@ import Testing
 /// `da commitment`, through the executable.
 @Suite struct DACommitmentCLITests {
     static let swiftDA = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAc3dpZnQtZGE="
-    /// celestia.md's vector: namespace swift-da, `data[i] = i % 251`, 30,000 bytes (63 shares).
+    /// docs/celestia.md §11: namespace swift-da, `data[i] = i % 251`, 30,000 bytes (63 shares).
     static let data = Data((0..<30_000).map { UInt8($0 % 251) })
     static let commitment = "v6Gr8im/wnOKJswvrvJiJi32Lr91Xinqw6zq6OJOSEs="
     static var commitmentHex: String {
@@ -41,7 +41,7 @@ import Testing
         #expect(report["share_version"]?.int64 == 0)
     }
 
-    /// celestia.md's first published vector, with its namespace given by its user bytes.
+    /// The first vector of docs/celestia.md §11, with its namespace given by its user bytes.
     @Test func thePublishedVector() async throws {
         let result = try await CoordinatorProcess.run(
             ["da", "commitment", "--namespace", "0x0102030405", "--file", "-"],

@@ -10,12 +10,12 @@ private func decoded(_ base64: String) throws -> [UInt8] {
 
 private func encoded(_ bytes: [UInt8]) -> String { Data(bytes).base64EncodedString() }
 
-/// The celestia.md test pattern: `data[i] = i % 251`.
+/// The test pattern of docs/celestia.md §11: `data[i] = i % 251`.
 private func pattern(_ length: Int) -> [UInt8] { (0..<length).map { UInt8($0 % 251) } }
 
 private let swiftDA = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAc3dpZnQtZGE="
 
-/// Share commitments against the vectors of shared/spec/celestia.md ("Share commitment").
+/// Share commitments against the vectors of docs/celestia.md §11.
 @Suite struct ShareCommitmentTests {
     @Test(arguments: [
         // Published by celestia-node / go-square.

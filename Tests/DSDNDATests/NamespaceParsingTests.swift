@@ -8,7 +8,7 @@ private let swiftDAHex = String(repeating: "00", count: 21) + "73776966742d6461"
 
 /// `DANamespace(hex:)`, `(base64:)`, `(parsing:)` and `.base64`.
 @Suite struct NamespaceParsingTests {
-    /// celestia.md: user bytes `swift-da` left-padded with zeros → the documented base64.
+    /// docs/celestia.md §4: user bytes `swift-da` left-padded with zeros → the documented base64.
     @Test func theDocumentedExampleInEveryForm() throws {
         let fromUserBytes = try DANamespace(hex: "0x" + Array("swift-da".utf8).map { String(format: "%02x", $0) }.joined())
         #expect(fromUserBytes.base64 == swiftDABase64)
