@@ -82,16 +82,17 @@ public final class CoordinatorLifecycle: Sendable {
     }
 }
 
-/// Holds the data directory's lock while the coordinator's services run: first in the group, so it is
-/// the last to stop, and the lock is released only after everything else has finished.
-struct DataDirectoryLockService: Service {
-    let lock: DirectoryLock
+/// The first service told to stop (it is the last in the group): it moves the coordinator to
+/// `stopping` and answers every caller still waiting for inclusion, before the API, the seeder, the
+/// scheduling loop and the publisher wind down.
+struct ShutdownGate: Service {
     let lifecycle: CoordinatorLifecycle
+    let intake: Intake
 
     func run() async throws {
-        defer { lock.release() }
-        // Returns on graceful shutdown; throws CancellationError when the group is cancelled.
+        // Returns on graceful shutdown, throws when the group is cancelled: either way, stop taking events.
         try? await gracefulShutdown()
-        lifecycle.markStopped()
+        lifecycle.markStopping()
+        await intake.stop()
     }
 }

@@ -11,16 +11,17 @@ import UnixSignals
 ///
 /// | service | what it runs |
 /// | --- | --- |
-/// | data-directory lock | holds the lock until everything else has stopped |
 /// | consumer | ``DAConsumer``: follows the DA and applies every height |
 /// | publisher | ``EventPublisher`` with the ``FileOutbox`` as its journal; a bounded final flush on stop |
 /// | intake | start-up (catch up, drain the outbox), submissions, inclusion, recovery of refused own blobs |
 /// | placement | the scheduling loop (``PlacementLoop``) after every applied height |
 /// | others | the HTTP API and whatever the caller adds (a seeder) |
+/// | shutdown gate | on graceful shutdown, first: refuse submissions, answer callers waiting for inclusion |
 ///
-/// A group shuts its services down in reverse order: the API stops taking requests, the loop stops
-/// placing, the intake refuses submissions, the publisher flushes (what cannot be flushed stays in the
-/// outbox), the consumer stops following, and the lock is released.
+/// A group shuts its services down in reverse order: the gate refuses submissions, the API stops taking
+/// requests, the loop stops placing, the intake stops following, the publisher flushes (what cannot be
+/// flushed stays in the outbox), the consumer stops following; then the data directory's lock is
+/// released.
 ///
 /// This type holds the parts and answers the questions the API asks (health, status, snapshots,
 /// submissions); it has no loop of its own.
@@ -85,38 +86,40 @@ public final class CoordinatorNode: Sendable {
 
     // MARK: - Composition
 
-    /// The coordinator's services in start order, then `others` (the HTTP API, a seeder), in one group.
-    /// Any service that ends or fails shuts the whole group down gracefully.
+    /// The coordinator's services in start order, then `others` (the HTTP API, a seeder), in one group
+    /// (see the type's documentation). Run it once; the data directory's lock is released when it ends.
     public func serviceGroup(
         with others: [any Service] = [], gracefulShutdownSignals: [UnixSignal] = []
-    ) -> ServiceGroup {
-        logger.info(
-            "coordinator starting",
-            metadata: [
-                "publisher": "\(configuration.publisherID)", "namespace": "\(configuration.namespace)",
-                "outbox_backlog": "\(outbox.backlog.events.count)",
-            ])
-        let core: [any Service] = [
-            DataDirectoryLockService(lock: lock, lifecycle: lifecycle),
-            ConsumerService(consumer: consumer, lifecycle: lifecycle, logger: Self.componentLogger(logger, "consumer")),
-            PublisherService(
-                publisher: publisher, finalFlushTimeout: configuration.finalFlushTimeout,
-                logger: Self.componentLogger(logger, "publisher")),
-            IntakeService(intake: intake, lifecycle: lifecycle, logger: Self.componentLogger(logger, "intake")),
-            PlacementService(loop: placement, node: self),
-        ]
-        let services = core.map {
-            ServiceGroupConfiguration.ServiceConfiguration(
-                service: $0, successTerminationBehavior: .gracefullyShutdownGroup,
-                failureTerminationBehavior: .gracefullyShutdownGroup)
-        } + others.map {
-            ServiceGroupConfiguration.ServiceConfiguration(
-                service: $0, successTerminationBehavior: .ignore, failureTerminationBehavior: .gracefullyShutdownGroup)
+    ) -> CoordinatorGroup {
+        func core(_ service: any Service) -> ServiceGroupConfiguration.ServiceConfiguration {
+            // A core service that ends or fails on its own stops the whole coordinator, in order.
+            .init(service: service, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)
         }
-        return ServiceGroup(
+        let services =
+            [
+                core(ConsumerService(consumer: consumer, lifecycle: lifecycle, logger: Self.componentLogger(logger, "consumer"))),
+                core(
+                    PublisherService(
+                        publisher: publisher, finalFlushTimeout: configuration.finalFlushTimeout,
+                        logger: Self.componentLogger(logger, "publisher"))),
+                core(IntakeService(intake: intake, lifecycle: lifecycle, logger: Self.componentLogger(logger, "intake"))),
+                core(PlacementService(loop: placement, node: self)),
+            ]
+            + others.map {
+                ServiceGroupConfiguration.ServiceConfiguration(
+                    service: $0, successTerminationBehavior: .ignore, failureTerminationBehavior: .gracefullyShutdownGroup)
+            }
+            + [core(ShutdownGate(lifecycle: lifecycle, intake: intake))]
+        let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: services, gracefulShutdownSignals: gracefulShutdownSignals, cancellationSignals: [],
                 logger: logger))
+        return CoordinatorGroup(node: self, group: group)
+    }
+
+    fileprivate func finish() {
+        lock.release()
+        lifecycle.markStopped()
     }
 
     // MARK: - What the API asks
@@ -229,4 +232,20 @@ public struct CoordinatorStatus: Sendable {
 
     /// Heights not yet applied.
     public var lag: UInt64 { head > appliedHeight ? head - appliedHeight : 0 }
+}
+
+/// The coordinator's service group: runs it, and releases the data directory's lock once every service
+/// has ended, whichever way the group ended.
+public struct CoordinatorGroup: Sendable {
+    let node: CoordinatorNode
+    let group: ServiceGroup
+
+    /// Runs every service until the group ends; throws the first error a service threw.
+    public func run() async throws {
+        defer { node.finish() }
+        try await group.run()
+    }
+
+    /// Starts a graceful shutdown (as SIGTERM does) and returns at once.
+    public func triggerGracefulShutdown() async { await group.triggerGracefulShutdown() }
 }

@@ -162,13 +162,21 @@ public actor Intake {
         } catch {
             throw SubmissionError(error.code == .backpressure ? .backpressure : .unavailable, error.message, cause: error)
         }
+        let ids = tickets.map(\.id)
+        guard !stopped else {
+            // Stopped while this submission was checked and made durable: the outbox keeps it for the
+            // next start, and nobody follows it in this one.
+            guard !waitForInclusion else {
+                throw SubmissionError(.unavailable, "accepted (durable in the outbox) but not yet included: the coordinator is stopping")
+            }
+            return Acceptance(ids: ids, receipt: nil)
+        }
         nextAcceptedID += 1
         let id = nextAcceptedID
         accepted.append((id, events))
         if waitForInclusion { awaited.insert(id) }
         // One ticket per event: the last one's blob is the last to land.
         trackedInput.yield(Tracked(id: id, ticket: tickets[tickets.count - 1], started: .now))
-        let ids = tickets.map(\.id)
         guard waitForInclusion else { return Acceptance(ids: ids, receipt: nil) }
         // A caller that waits is not made to wait for the batch interval too.
         await publisher.flush()
@@ -210,8 +218,9 @@ public actor Intake {
         }
     }
 
-    /// Refuses new submissions and answers every caller still waiting for inclusion.
+    /// Refuses new submissions and answers every caller still waiting for inclusion. Idempotent.
     func stop() {
+        guard !stopped else { return }
         stopped = true
         trackedInput.finish()
         let stopping = RuntimeError(.stopped, "the coordinator is stopping; the events stay in the outbox for the next start")
@@ -301,6 +310,10 @@ struct IntakeService: Service {
                 group.cancelAll()
             }
         } catch {
+            // Stopping while starting is not a failure: the consumer ends its waiters with `stopped`.
+            if error is CancellationError || (error as? RuntimeError)?.code == .stopped || lifecycle.phase == .stopping {
+                return
+            }
             logger.error("start-up failed: \(error)")
             lifecycle.markFailed("\(error)")
             throw error

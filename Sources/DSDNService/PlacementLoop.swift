@@ -144,15 +144,19 @@ struct PlacementService: Service {
     func run() async throws {
         let loop = self.loop
         await cancelWhenGracefulShutdown { await node.lifecycle.waitUntilReady() }
-        guard node.lifecycle.phase == .ready else { return }
-        await withDiscardingTaskGroup { group in
-            for await height in await node.consumer.appliedHeights().cancelOnGracefulShutdown() {
-                await node.refreshMetrics()
-                for placement in await loop.round(appliedHeight: height) {
-                    group.addTask { await loop.follow(placement) }
+        if node.lifecycle.phase == .ready {
+            await withDiscardingTaskGroup { group in
+                for await height in await node.consumer.appliedHeights().cancelOnGracefulShutdown() {
+                    await node.refreshMetrics()
+                    for placement in await loop.round(appliedHeight: height) {
+                        group.addTask { await loop.follow(placement) }
+                    }
                 }
+                group.cancelAll()
             }
-            group.cancelAll()
         }
+        // Ending before the group asks would cut its orderly shutdown short (a failed start-up, a stopped
+        // consumer): wait for it.
+        try? await gracefulShutdown()
     }
 }

@@ -223,6 +223,10 @@ struct SeedService: Service {
                 "seeded from \(path)",
                 metadata: ["events": "\(events.count)", "height": "\(acceptance.receipt?.reference.height ?? 0)"])
         } catch {
+            if node.phase == .stopping {
+                logger.notice("seed not yet included at shutdown: it stays in the outbox for the next start")
+                return
+            }
             logger.error("seed from \(path) refused: \(error)")
             throw CommandFailure("--seed \(path): \(error)")
         }

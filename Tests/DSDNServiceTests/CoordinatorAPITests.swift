@@ -19,7 +19,7 @@ import Testing
 final class RunningCoordinator: Sendable {
     let node: CoordinatorNode
     let client: APITestClient
-    let group: ServiceGroup
+    let group: CoordinatorGroup
     let task: Task<Void, any Error>
     let log: FileLogDA?
 
