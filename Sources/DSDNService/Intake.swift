@@ -302,9 +302,11 @@ struct IntakeService: Service {
                 } catch is CancellationError {
                     // Graceful shutdown during start-up.
                 }
+                // Ends when the shutdown gate stops the intake, or on this service's own shutdown.
                 for await item in intake.submissions.cancelOnGracefulShutdown() {
                     group.addTask { await intake.follow(item) }
                 }
+                try? await gracefulShutdown()
                 lifecycle.markStopping()
                 await intake.stop()
                 group.cancelAll()
