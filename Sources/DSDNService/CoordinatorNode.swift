@@ -125,7 +125,9 @@ public actor CoordinatorNode: Service {
             ])
         defer { lock.release() }
         let rejections = await consumer.rejections()
+        let publisher = self.publisher
         try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await publisher.run() }  // the publisher's loop; ends after stop() or on cancellation
             group.addTask { [self] in
                 // Ends when the consumer stops.
                 for await rejection in rejections { await self.recover(rejection) }
@@ -179,13 +181,10 @@ public actor CoordinatorNode: Service {
                 "outbox: republishing after restart",
                 metadata: ["sealed_blobs": "\(backlog.sealed.count)", "unsealed_events": "\(backlog.unsealed.count)"])
             // Wait (cancellably: a SIGTERM during an outage must not hang) until the backlog is on the DA.
-            while await publisher.backlog > 0 {
-                try await Task.sleep(for: .milliseconds(50))
-            }
+            try await publisher.waitUntilDrained()
             let drainedHead = try await headWithRetry()
             try await consumer.waitUntilApplied(drainedHead)
         }
-        try await publisher.startFlusher()
         phase = .ready
         for waiter in readyWaiters { waiter.resume() }
         readyWaiters = []
@@ -215,12 +214,13 @@ public actor CoordinatorNode: Service {
         readyWaiters = []
         let backlog = await publisher.backlog
         logger.info("coordinator stopping: final flush", metadata: ["backlog": "\(backlog)"])
-        let publisher = self.publisher
-        Task { await publisher.stop() }
+        let (publisher, timeout) = (self.publisher, configuration.finalFlushTimeout)
         // Bounded: with the DA down the flush cannot finish, and what is pending is safe in the outbox.
-        let deadline = ContinuousClock.now + configuration.finalFlushTimeout
-        while await publisher.backlog > 0, ContinuousClock.now < deadline, !Task.isCancelled {
-            try? await Task.sleep(for: .milliseconds(20))
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await publisher.stop() }
+            group.addTask { try? await Task.sleep(for: timeout) }
+            await group.next()
+            group.cancelAll()
         }
         let left = await publisher.backlog
         if left > 0 {
