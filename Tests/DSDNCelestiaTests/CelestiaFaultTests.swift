@@ -72,7 +72,6 @@ import Testing
                 #expect(first?.code == .unavailable)
                 #expect(first?.message.contains("timed out after 500 ms") == true)
                 #expect(first?.message.contains("may still land") == true)
-                #expect(await server.statistics().calls("blob.Submit") == 1)
                 let counters = await da.counters
                 #expect(counters.ambiguousFailures == 1)
                 #expect(counters.submitCalls == 1)
