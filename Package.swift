@@ -49,7 +49,7 @@ let package = Package(
         ),
         .target(
             name: "LuaSandbox",
-            dependencies: ["CDSDNLua", "CDSDNSandbox"],
+            dependencies: ["CDSDNLua", "CDSDNSandbox", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: optimizedSettings
         ),
         // The pure deterministic core: events, codec, state, state machine, checksum. No I/O.

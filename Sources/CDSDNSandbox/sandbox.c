@@ -9,6 +9,7 @@
 #include <locale.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -272,11 +273,18 @@ static int safe_spairs(lua_State *L) {
     return 1;
 }
 
+/// The host's SHA-256 (swift-crypto), registered once before the first state is created.
+static _Atomic(dsdn_sha256_fn) host_sha256 = NULL;
+
+void dsdn_set_sha256(dsdn_sha256_fn fn) { atomic_store(&host_sha256, fn); }
+
 static void push_sha256(lua_State *L, uint8_t digest[32]) {
     size_t length;
     const char *data = luaL_checklstring(L, 1, &length);
     charge(L, length / 8 + 16);
-    dsdn_sha256((const uint8_t *)data, length, digest);
+    dsdn_sha256_fn fn = atomic_load(&host_sha256);
+    if (fn == NULL) luaL_error(L, "sha256 is not available (no host implementation registered)");
+    fn((const uint8_t *)data, length, digest);
 }
 
 static int safe_sha256(lua_State *L) {

@@ -82,8 +82,9 @@ public struct CelestiaOptions: Sendable, Hashable {
     /// How long a read of the height right after the head waits for it (`header.WaitForHeight`) before
     /// reporting `.heightFromFuture`. Default 15 s.
     public var heightWaitTimeout: Duration = .seconds(15)
-    /// After an ambiguous submit failure, how long the next attempt waits for a newer block (so a
-    /// transaction still in the mempool can land) before it checks for the blob. Default 60 s.
+    /// After an ambiguous submit failure, how long the publisher waits for a newer block (so a
+    /// transaction still in the mempool can land) before it checks for the blob (`DAOptions` hands it to
+    /// the `EventPublisher`, which owns the recovery). Default 60 s.
     public var landingTimeout: Duration = .seconds(60)
     /// How often ``CelestiaDA/newHeights()`` polls the head. Default 1 s.
     public var pollInterval: Duration = .seconds(1)
@@ -91,9 +92,6 @@ public struct CelestiaOptions: Sendable, Hashable {
     public var maxBlobBytes: Int = CelestiaOptions.defaultMaxBlobBytes
     /// The largest response body accepted (a height's blobs of the namespace). Default 128 MiB.
     public var maxResponseBytes: Int = 128 * 1024 * 1024
-    /// `blob.Submit` calls one ``CelestiaDA/submit(_:to:)`` makes for retryable failures before it
-    /// throws (at least 1). Default 3.
-    public var submitAttempts: Int = 3
     /// First delay between submit attempts; doubles per attempt up to ``retryBackoffMaximum``.
     public var retryBackoffInitial: Duration = .milliseconds(100)
     /// Largest delay between submit attempts (about a block time). Default 6 s.
@@ -116,7 +114,7 @@ public struct CelestiaOptions: Sendable, Hashable {
 ///   `0x` followed by 58 hex digits (29 bytes) or `base64:` followed by the 29 bytes in base64.
 /// - Optional query items, durations as `90s`, `500ms`, `2m` or plain seconds:
 ///   `submit-timeout`, `request-timeout`, `wait-timeout`, `landing-timeout`, `poll`, `max-blob-bytes`,
-///   `max-response-bytes`, `submit-attempts`, `gas-price`, `max-gas-price`, `gas`,
+///   `max-response-bytes`, `gas-price`, `max-gas-price`, `gas`,
 ///   `priority` (`low|medium|high`), `key-name`, `signer`, `fee-granter`, `head` (`local|network`), `tls`.
 /// - A token is never part of the address: a `token` query item is refused (use a token file or
 ///   `CELESTIA_AUTH_TOKEN`), so a printed address never leaks it.
@@ -194,7 +192,6 @@ public struct CelestiaAddress: Sendable, Hashable, CustomStringConvertible {
             case "poll": options.pollInterval = try Self.duration(value, key)
             case "max-blob-bytes": options.maxBlobBytes = try Self.integer(value, key, range: 1...(8 * 1024 * 1024))
             case "max-response-bytes": options.maxResponseBytes = try Self.integer(value, key, range: 1024...(1 << 30))
-            case "submit-attempts": options.submitAttempts = try Self.integer(value, key, range: 1...100)
             case "gas-price": options.tx.gasPrice = try Self.decimal(value, key)
             case "max-gas-price": options.tx.maxGasPrice = try Self.decimal(value, key)
             case "gas": options.tx.gas = UInt64(try Self.integer(value, key, range: 1...Int.max))
@@ -220,7 +217,7 @@ public struct CelestiaAddress: Sendable, Hashable, CustomStringConvertible {
                 default: throw DAError(.invalidRequest, "tls must be true or false, got \(value.debugDescription)")
                 }
             default:
-                throw DAError(.invalidRequest, "unknown Celestia address option \(key.debugDescription) (known: namespace, submit-timeout, request-timeout, wait-timeout, landing-timeout, poll, max-blob-bytes, max-response-bytes, submit-attempts, gas-price, max-gas-price, gas, priority, key-name, signer, fee-granter, head, tls)")
+                throw DAError(.invalidRequest, "unknown Celestia address option \(key.debugDescription) (known: namespace, submit-timeout, request-timeout, wait-timeout, landing-timeout, poll, max-blob-bytes, max-response-bytes, gas-price, max-gas-price, gas, priority, key-name, signer, fee-granter, head, tls)")
             }
         }
         guard let namespace, let namespaceText else {

@@ -14,13 +14,13 @@ import Synchronization
 /// Blob indices are positions among the namespace's blobs at the height, in share order.
 ///
 /// **Writes** (`submit(_:to:)`) are checked first (size cap, non-empty), get a locally computed share
-/// commitment, and go out one at a time. When a `blob.Submit` fails ambiguously (client timeout, lost
-/// connection, `timed out waiting for tx`, `tx already in mempool`, unknown errors) the blob may still
-/// land, so the backend remembers it; the next attempt for the same blob — from this call's retry loop
-/// or from a caller's later retry — first waits for a block after the failure and scans the heights
-/// since the first attempt's head for the commitment, and resubmits only when it is not there. If that
-/// check cannot complete, the attempt throws `.unavailable` rather than resubmitting blind. Auth,
-/// permission and "no state access" failures are not retried and say what to fix.
+/// commitment, and go out one at a time, **once**: the backend does not retry a submit. A failure is
+/// classified: auth, permission and "no state access" failures say what to fix; a failure after which
+/// the blob may still land (client timeout, lost connection, `timed out waiting for tx`, `tx already in
+/// mempool`, unknown errors) is `.unavailable` and says so. Recovering such an ambiguous submit (wait
+/// for a block, look for the commitment, resubmit only if it is not there) is the caller's job: the
+/// runtime's `EventPublisher` owns it (docs/architecture.md), with the backend's
+/// ``commitmentScheme``.
 ///
 /// **Lifecycle.** The backend owns an `HTTPClient`; call ``close()`` (or ``shutdown()``) when done.
 /// (Deinitialising an open backend shuts the client down in the background.)
@@ -33,12 +33,6 @@ public actor CelestiaDA: DALayer {
         public var submitted: UInt64 = 0
         /// `blob.Submit` calls that failed in a way that may still land the blob.
         public var ambiguousFailures: UInt64 = 0
-        /// Blobs found on chain by the check after an ambiguous failure (not resubmitted).
-        public var landedDespiteFailure: UInt64 = 0
-        /// `blob.Submit` calls sent after the check found that an earlier attempt had not landed.
-        public var resubmissions: UInt64 = 0
-        /// Heights read by inclusion checks.
-        public var heightsChecked: UInt64 = 0
 
         /// Zero counters.
         public init() {}
@@ -63,16 +57,8 @@ public actor CelestiaDA: DALayer {
 
     private var knownHead: UInt64 = 0
     /// When ``knownHead`` was last confirmed by the node.
-    private var knownHeadAt: ContinuousClock.Instant?
-    private var pending: [PendingKey: PendingSubmit] = [:]
-    private var pendingOrder: [PendingKey] = []
     private var submitBusy = false
     private var submitWaiters: [CheckedContinuation<Void, Never>] = []
-
-    /// Ambiguous submissions remembered at most (the oldest is forgotten first).
-    static let maxPending = 256
-    /// How long a head read stays good enough as the start of a submission's inclusion check.
-    static let freshHead: Duration = .seconds(30)
 
     /// Where auth failures tell the operator to look: `--token-file / CELESTIA_AUTH_TOKEN`.
     public static let defaultCredentialsHint = "--token-file / \(CelestiaAuthToken.environmentVariable)"
@@ -183,6 +169,9 @@ public actor CelestiaDA: DALayer {
         return stream
     }
 
+    /// Celestia's share commitment of the blob in its namespace (`ShareCommitment`).
+    public nonisolated var commitmentScheme: CommitmentScheme { .celestiaShare }
+
     /// `node.Ready` and the head. Never throws: failures are reported in `detail`.
     public func health() async -> DAHealth {
         guard !closed.load(ordering: .acquiring) else {
@@ -217,8 +206,8 @@ public actor CelestiaDA: DALayer {
     ///
     /// Throws `.blobTooLarge` above ``CelestiaOptions/maxBlobBytes`` (nothing is sent),
     /// `.invalidRequest` for an empty blob, `.unauthorized` for token, permission and state-access
-    /// problems, and `.unavailable` when the retryable attempts ran out (an ambiguous attempt stays
-    /// remembered, so calling again with the same blob never posts a second copy of a landed one).
+    /// problems, and `.unavailable` for a transient failure, whose message says when the blob may still
+    /// land (then look for its commitment before submitting it again).
     public func submit(_ blob: [UInt8], to namespace: DANamespace) async throws(DAError) -> BlobReference {
         try checkOpen()
         guard !blob.isEmpty else {
@@ -233,63 +222,13 @@ public actor CelestiaDA: DALayer {
         await acquireSubmitSlot()
         defer { releaseSubmitSlot() }
         try checkOpen()
-        return try await submitSerially(blob, to: namespace, commitment: commitment)
+        return try await submitOnce(blob, to: namespace, commitment: commitment)
     }
 
     // MARK: - Write path
 
-    private struct PendingKey: Hashable {
-        var namespace: DANamespace
-        var commitment: [UInt8]
-    }
-
-    /// An ambiguous submission: heights above `scannedThrough` (up to the head) may hold it.
-    private struct PendingSubmit {
-        /// The head before the first attempt.
-        var firstHead: UInt64
-        /// The highest height checked so far.
-        var scannedThrough: UInt64
-        /// The head read right after the latest ambiguous failure: the check waits for a block above
-        /// it. `nil` when that read failed: the check then reads the head first and waits for the block
-        /// after that (a transaction accepted before the failure lands in a block no later than that).
-        var failedAtHead: UInt64?
-    }
-
-    /// Up to ``CelestiaOptions/submitAttempts`` attempts; every retryable failure (of the check, the
-    /// head read, the submit or the read-back) backs off and tries again.
-    private func submitSerially(_ blob: [UInt8], to namespace: DANamespace, commitment: [UInt8]) async throws(DAError) -> BlobReference {
-        let key = PendingKey(namespace: namespace, commitment: commitment)
-        var attempt = 0
-        while true {
-            attempt += 1
-            do throws(DAError) {
-                return try await attemptSubmit(blob, to: namespace, commitment: commitment, key: key, attempt: attempt)
-            } catch {
-                guard error.isRetryable, attempt < max(1, options.submitAttempts) else { throw error }
-                try await backoff(attempt: attempt, error: error)
-            }
-        }
-    }
-
-    /// One attempt: resolve an earlier ambiguous attempt (never resubmitting while that is undecided),
-    /// then submit and locate the blob.
-    private func attemptSubmit(
-        _ blob: [UInt8], to namespace: DANamespace, commitment: [UInt8], key: PendingKey, attempt: Int
-    ) async throws(DAError) -> BlobReference {
-        if pending[key] != nil {
-            if let found = try await resolvePending(key, blob: blob) { return found }
-            counters.resubmissions += 1
-        }
-        // Heights above the head before the first attempt may hold any attempt of this blob. A recently
-        // confirmed head saves a call (it can only be lower than the real one: the scan gets wider).
-        let firstHead: UInt64
-        if let earlier = pending[key] {
-            firstHead = earlier.firstHead
-        } else if knownHead > 0, let confirmed = knownHeadAt, ContinuousClock.now - confirmed < Self.freshHead {
-            firstHead = knownHead
-        } else {
-            firstHead = try await currentHead()
-        }
+    /// One `blob.Submit`, classified, then the blob located at the height it landed at.
+    private func submitOnce(_ blob: [UInt8], to namespace: DANamespace, commitment: [UInt8]) async throws(DAError) -> BlobReference {
         counters.submitCalls += 1
         let height: UInt64
         do {
@@ -298,20 +237,16 @@ public actor CelestiaDA: DALayer {
             let classified = classifier.classify(error, method: "blob.Submit")
             guard classified.ambiguous else { throw classified.error }
             counters.ambiguousFailures += 1
-            let failedAt = try? await currentHead()
-            remember(key, PendingSubmit(
-                firstHead: firstHead, scannedThrough: pending[key]?.scannedThrough ?? firstHead,
-                failedAtHead: failedAt))
             logger.warning("ambiguous blob.Submit failure", metadata: [
-                "node": "\(address.endpoint)", "attempt": "\(attempt)", "error": "\(classified.error.message)",
+                "node": "\(address.endpoint)", "error": "\(classified.error.message)",
             ])
             throw DAError(
-                classified.error.code,
-                classified.error.message + "; the blob may still land, so the next attempt checks heights after \(firstHead) for it before resubmitting")
+                .unavailable,
+                classified.error.message + "; the blob may still land, so look for its share commitment before submitting it again")
         }
         counters.submitted += 1
         noteHead(height)
-        return try await locate(blob, in: namespace, commitment: commitment, at: height, key: key)
+        return try await locate(blob, in: namespace, commitment: commitment, at: height)
     }
 
     private func callSubmit(_ blob: [UInt8], to namespace: DANamespace, commitment: [UInt8]) async throws(CallFailure) -> UInt64 {
@@ -329,15 +264,14 @@ public actor CelestiaDA: DALayer {
         return height
     }
 
-    /// Finds the just-included blob at `height` to learn its index. When that read fails, the blob is
-    /// remembered as landed-but-unlocated and `.unavailable` is thrown; the next attempt finds it there.
-    private func locate(_ blob: [UInt8], in namespace: DANamespace, commitment: [UInt8], at height: UInt64, key: PendingKey) async throws(DAError) -> BlobReference {
+    /// Finds the just-included blob at `height` to learn its index (a few reads). When that fails the
+    /// blob is on chain but unlocated: `.unavailable` says so, and a caller's search by commitment finds it.
+    private func locate(_ blob: [UInt8], in namespace: DANamespace, commitment: [UInt8], at height: UInt64) async throws(DAError) -> BlobReference {
         var lastError = DAError(.unavailable, "no read attempted")
         for attempt in 1...3 {
             do throws(DAError) {
                 let blobs = try await fetchBlobs(of: namespace, at: height)
                 if let match = blobs.first(where: { $0.reference.commitment == commitment || $0.data == blob }) {
-                    forget(key)
                     return match.reference
                 }
                 lastError = DAError(.unavailable, "blob.Submit reported height \(height), but the blob is not among the namespace's \(blobs.count) blob(s) there")
@@ -348,77 +282,9 @@ public actor CelestiaDA: DALayer {
                 try await backoff(attempt: attempt, error: error)
             }
         }
-        remember(key, PendingSubmit(firstHead: height - 1, scannedThrough: height - 1, failedAtHead: height - 1))
         throw DAError(
             .unavailable,
-            "the blob landed at height \(height) but its index could not be read (\(lastError.message)); the next attempt looks for it there before resubmitting")
-    }
-
-    /// Looks for an earlier ambiguous attempt of the blob: waits for a block after the failure (so a
-    /// transaction still in the mempool can land), then scans the heights not checked yet. Returns its
-    /// reference, or `nil` when it is certainly not on chain up to the head. Throws `.unavailable` when
-    /// the check cannot complete — then nothing may be resubmitted yet.
-    private func resolvePending(_ key: PendingKey, blob: [UInt8]) async throws(DAError) -> BlobReference? {
-        guard var entry = pending[key] else { return nil }
-        var head = try await currentHead()
-        if entry.failedAtHead == nil {
-            entry.failedAtHead = head
-            pending[key] = entry
-        }
-        let target = (entry.failedAtHead ?? head) + 1
-        if head < target {
-            do throws(DAError) {
-                head = max(head, try await waitForHeight(target, timeout: options.landingTimeout))
-            } catch {
-                throw DAError(
-                    .unavailable,
-                    "waiting for height \(target) to check whether an earlier blob.Submit landed: \(error.message)")
-            }
-        }
-        var height = entry.scannedThrough + 1
-        while height <= head {
-            let blobs: [DABlob]
-            do throws(DAError) {
-                blobs = try await fetchBlobs(of: key.namespace, at: height)
-            } catch {
-                if error.code == .pruned {
-                    // Older than the node keeps: nothing can be checked there any more.
-                    logger.warning("inclusion check skipped a pruned height", metadata: ["height": "\(height)"])
-                    blobs = []
-                } else {
-                    pending[key] = entry
-                    throw DAError(
-                        .unavailable,
-                        "cannot check height \(height) for an earlier attempt of this blob, so it is not resubmitted yet: \(error.message)")
-                }
-            }
-            counters.heightsChecked += 1
-            if let match = blobs.first(where: { $0.reference.commitment == key.commitment || $0.data == blob }) {
-                forget(key)
-                counters.landedDespiteFailure += 1
-                logger.info("an earlier ambiguous blob.Submit had landed", metadata: ["height": "\(height)"])
-                return match.reference
-            }
-            entry.scannedThrough = height
-            height += 1
-        }
-        pending[key] = entry
-        return nil
-    }
-
-    private func remember(_ key: PendingKey, _ entry: PendingSubmit) {
-        if pending.updateValue(entry, forKey: key) == nil {
-            pendingOrder.append(key)
-            if pendingOrder.count > Self.maxPending {
-                pending.removeValue(forKey: pendingOrder.removeFirst())
-            }
-        }
-    }
-
-    private func forget(_ key: PendingKey) {
-        if pending.removeValue(forKey: key) != nil {
-            pendingOrder.removeAll { $0 == key }
-        }
+            "the blob landed at height \(height) but its index could not be read (\(lastError.message)); look for its share commitment there before submitting it again")
     }
 
     private func backoff(attempt: Int, error: DAError) async throws(DAError) {
@@ -523,7 +389,6 @@ public actor CelestiaDA: DALayer {
     }
 
     private func noteHead(_ height: UInt64) {
-        if height >= knownHead { knownHeadAt = .now }
         if height > knownHead {
             knownHead = height
             heads.announce(height)
@@ -638,6 +503,14 @@ final class HeadAnnouncer: Sendable {
     }
 
     func finish() { broadcaster.finishAll() }
+}
+
+extension CommitmentScheme {
+    /// Celestia's share commitment (celestia.md "Share commitment"): the commitment ``CelestiaDA``
+    /// names for its blobs.
+    public static let celestiaShare = CommitmentScheme(name: "celestia-share") { namespace, data in
+        ShareCommitment.compute(namespace: namespace, data: data)
+    }
 }
 
 /// The share commitment of `data` in `namespace` (celestia.md "Share commitment").

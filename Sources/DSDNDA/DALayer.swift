@@ -301,6 +301,10 @@ public protocol DALayer: Sendable {
 
     /// Whether the backend is usable now.
     func health() async -> DAHealth
+
+    /// How this backend commits to a blob's bytes (the `commitment` of its ``BlobReference``s): readers
+    /// verify blobs and publishers recognise their own with it.
+    var commitmentScheme: CommitmentScheme { get }
 }
 
 @inline(__always)

@@ -200,6 +200,9 @@ public actor MemoryDA: DALayer {
         return currentHead
     }
 
+    /// SHA-256 of the data.
+    public nonisolated var commitmentScheme: CommitmentScheme { .sha256 }
+
     /// A stream of every height produced after the call, in order. Each subscriber gets its own stream;
     /// it ends when the backend is deallocated and unregisters when the consumer stops.
     public nonisolated func newHeights() -> AsyncStream<UInt64> {

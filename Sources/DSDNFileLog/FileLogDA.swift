@@ -321,6 +321,9 @@ public final class FileLogDA: DALayer, Sendable {
         return stream
     }
 
+    /// SHA-256 of the data.
+    public var commitmentScheme: CommitmentScheme { .sha256 }
+
     /// Ready with the head when open and usable; not ready after ``close()``, after an `fsync`
     /// failure (the writer must be reopened), or when a follower's or shared writer's re-scan fails.
     public func health() async -> DAHealth {

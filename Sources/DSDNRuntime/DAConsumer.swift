@@ -1,12 +1,15 @@
 import DSDNCore
 import DSDNDA
+import Synchronization
 
 /// Follows a DA namespace and applies every height, in order, to the state machine it owns.
 ///
 /// - **Sequential cursor.** After height `h` it reads `h + 1`, always. `newHeights()` is only a wake-up
 ///   signal: when caught up, the consumer waits for the next notification (or a poll interval if the
 ///   stream ends), then asks `head()` and backfills every height up to it. No height is ever skipped.
-/// - **Verified bytes.** Each height's blobs are checked against the DA's commitment; a mismatch is
+/// - **One path.** Reading, verifying and retrying are the ``DAFollower``'s (with read-ahead), the same
+///   path the rebuilder and `events export` use; the consumer follows with ``DAFollower/Persistence/forever``.
+/// - **Verified bytes.** Each height's blobs are checked against the DA's own commitment scheme; a mismatch is
 ///   re-read up to `maxRereads` times, then treated like a transient DA error (backoff, read again). A
 ///   height is applied only after all of its blobs were read and verified, so a failed read never leaves
 ///   a height half-applied.
@@ -26,25 +29,25 @@ public actor DAConsumer {
         public var sleeper: Sleeper
         /// Wait between head polls when the DA's `newHeights()` stream has ended.
         public var pollInterval: Duration
-        /// How blob bytes are verified.
-        public var commitment: CommitmentScheme
         /// Immediate re-reads of a height whose blob does not match its commitment, before backing off.
         public var maxRereads: Int
+        /// Heights read ahead of the one being applied while catching up.
+        public var readAhead: Int
 
         /// Creates options. Defaults: 1 s → 60 s backoff on the continuous clock, poll every 5 s,
-        /// SHA-256 commitments, 5 re-reads.
+        /// 5 re-reads, 4 heights read ahead. Blobs are verified with the DA's own commitment scheme.
         public init(
             backoff: Backoff = .standard,
             sleeper: Sleeper = .continuous,
             pollInterval: Duration = .seconds(5),
-            commitment: CommitmentScheme = .sha256,
-            maxRereads: Int = 5
+            maxRereads: Int = 5,
+            readAhead: Int = 4
         ) {
             self.backoff = backoff
             self.sleeper = sleeper
             self.pollInterval = pollInterval
-            self.commitment = commitment
             self.maxRereads = max(0, maxRereads)
+            self.readAhead = max(0, readAhead)
         }
     }
 
@@ -105,11 +108,8 @@ public actor DAConsumer {
     /// Operational counters.
     public private(set) var counters = Counters()
     private var running = false
-    private var waiters: [(height: UInt64, key: Int, continuation: CheckedContinuation<Void, any Error>)] = []
-    private var nextWaiter = 0
-    private var observers: [Int: AsyncStream<UInt64>.Continuation] = [:]  // lookup only; never iterated for order
-    private var nextObserver = 0
-    private var rejectionObservers: [Int: AsyncStream<BlobRejection>.Continuation] = [:]  // lookup only
+    /// Waiters and observers, removable synchronously from cancellation and termination handlers.
+    private nonisolated let subscribers = Subscribers()
 
     /// Creates a consumer that continues after `appliedHeight` with `machine` (a fresh machine and 0 to
     /// follow from the beginning; a rebuilt machine and its last height to continue after a rebuild).
@@ -157,31 +157,20 @@ public actor DAConsumer {
     /// newest height; the stream ends when the consumer stops.
     public func appliedHeights() -> AsyncStream<UInt64> {
         let (stream, continuation) = AsyncStream<UInt64>.makeStream(bufferingPolicy: .bufferingNewest(1))
-        nextObserver += 1
-        let key = nextObserver
-        observers[key] = continuation
+        let key = subscribers.addHeights(continuation)
         if appliedHeight > 0 { continuation.yield(appliedHeight) }
-        continuation.onTermination = { [weak self] _ in
-            Task { await self?.removeObserver(key) }
-        }
+        let subscribers = self.subscribers
+        continuation.onTermination = { _ in subscribers.remove(key) }
         return stream
-    }
-
-    private func removeObserver(_ key: Int) {
-        observers[key] = nil
-        rejectionObservers[key] = nil
     }
 
     /// A stream of every blob rejection from now on, in canonical order (unbounded buffer), so a
     /// publisher can notice that one of its own blobs was refused. Ends when the consumer stops.
     public func rejections() -> AsyncStream<BlobRejection> {
         let (stream, continuation) = AsyncStream<BlobRejection>.makeStream()
-        nextObserver += 1
-        let key = nextObserver
-        rejectionObservers[key] = continuation
-        continuation.onTermination = { [weak self] _ in
-            Task { await self?.removeObserver(key) }
-        }
+        let key = subscribers.addRejections(continuation)
+        let subscribers = self.subscribers
+        continuation.onTermination = { _ in subscribers.remove(key) }
         return stream
     }
 
@@ -191,20 +180,15 @@ public actor DAConsumer {
         if appliedHeight >= height { return }
         if let error = terminalError { throw error }
         try Task.checkCancellation()
-        nextWaiter += 1
-        let key = nextWaiter
+        let subscribers = self.subscribers
+        let key = subscribers.expectWaiter()
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
-                waiters.append((height, key, continuation))
+                subscribers.addWaiter(key, height: height, continuation)
             }
         } onCancel: {
-            Task { await self.cancelWaiter(key) }
+            subscribers.cancelWaiter(key)
         }
-    }
-
-    private func cancelWaiter(_ key: Int) {
-        guard let position = waiters.firstIndex(where: { $0.key == key }) else { return }
-        waiters.remove(at: position).continuation.resume(throwing: CancellationError())
     }
 
     /// Follows the DA until the calling task is cancelled (returns normally) or an error retrying cannot
@@ -215,79 +199,59 @@ public actor DAConsumer {
         defer { running = false }
         // Subscribe before the first head read, so no height produced after it goes unnoticed.
         var wakeUps = da.newHeights().makeAsyncIterator()
-        let reader = VerifiedReader(
-            da: da, namespace: namespace, scheme: options.commitment, maxRereads: options.maxRereads)
-        var failures = 0
-        while !Task.isCancelled {
-            do {
-                let current = try await da.head()
+        let follower = DAFollower(
+            da: da, namespace: namespace,
+            options: .init(
+                persistence: .forever, backoff: options.backoff, sleeper: options.sleeper,
+                maxRereads: options.maxRereads, readAhead: options.readAhead),
+            purpose: "the consumer")
+        do {
+            while !Task.isCancelled {
+                let current = try await follower.head { self.noteSetback($0) }
                 head = max(head, current)
                 if appliedHeight < current {
                     health = .catchingUp
-                    let height = appliedHeight + 1
-                    let (blobs, rereads) = try await reader.read(height)
-                    counters.commitmentRereads += UInt64(rereads)
-                    apply(blobs, at: height)
-                    failures = 0
+                    try await follower.follow(from: appliedHeight + 1, through: current, onSetback: { self.noteSetback($0) }) { verified in
+                        self.counters.commitmentRereads += UInt64(verified.rereads)
+                        self.apply(verified.blobs, at: verified.height)
+                        self.health = .catchingUp
+                    }
                     continue
                 }
-                failures = 0
                 health = .following
                 if let _ = await wakeUps.next() {
                     counters.wakeUps += 1
                 } else if !Task.isCancelled {
                     // The stream ended (backend closed or finished): fall back to polling.
-                    try await options.sleeper.sleep(for: options.pollInterval)
-                    counters.wakeUps += 1
-                }
-            } catch let failure as VerifiedReader.Failure {
-                switch failure {
-                case let .da(error):
-                    if error.isRetryable {
-                        counters.daErrors += 1
-                        health = .degraded("DA error at height \(appliedHeight + 1): \(error)")
-                    } else {
-                        let stop = classify(error, at: appliedHeight + 1)
-                        fail(stop)
-                        throw stop
-                    }
-                case let .mismatch(height, index, reads):
-                    counters.commitmentRereads += UInt64(max(0, reads - 1))
-                    counters.commitmentFailures += 1
-                    health = .degraded("blob \(height)/\(index) did not match its DA commitment on \(reads) reads")
-                }
-                failures += 1
-                do {
-                    try await options.sleeper.sleep(for: options.backoff.delay(attempt: failures))
-                } catch {
-                    break
-                }
-            } catch let error as DAError {
-                if error.isRetryable {
-                    counters.daErrors += 1
-                    health = .degraded("DA error reading the head: \(error)")
-                    failures += 1
                     do {
-                        try await options.sleeper.sleep(for: options.backoff.delay(attempt: failures))
+                        try await options.sleeper.sleep(for: options.pollInterval)
                     } catch {
                         break
                     }
-                } else {
-                    let stop = classify(error, at: nil)
-                    fail(stop)
-                    throw stop
+                    counters.wakeUps += 1
                 }
-            } catch {
-                // Cancellation of a sleep.
-                break
             }
+        } catch let error as RuntimeError {
+            if error.code != .stopped {
+                fail(error)
+                throw error
+            }
+        } catch {
+            // Only the follower's errors reach here; anything else is a stop.
         }
         health = .stopped
-        for observer in observers.values { observer.finish() }
-        observers = [:]
-        for observer in rejectionObservers.values { observer.finish() }
-        rejectionObservers = [:]
-        resumeWaiters(throwing: RuntimeError(.stopped, "the consumer stopped at height \(appliedHeight)", height: appliedHeight))
+        subscribers.finish(throwing: RuntimeError(.stopped, "the consumer stopped at height \(appliedHeight)", height: appliedHeight))
+    }
+
+    private func noteSetback(_ setback: DAFollower.Setback) {
+        switch setback.kind {
+        case .daError:
+            counters.daErrors += 1
+        case let .mismatch(_, reads):
+            counters.commitmentRereads += UInt64(max(0, reads - 1))
+            counters.commitmentFailures += 1
+        }
+        health = .degraded(setback.description)
     }
 
     // MARK: - Internals
@@ -301,47 +265,125 @@ public actor DAConsumer {
     }
 
     private func apply(_ blobs: [DABlob], at height: UInt64) {
+        var rejected: [BlobRejection] = []
         for blob in blobs {
             let outcome = machine.apply(blob: blob.data, at: BlobPosition(height: height, index: blob.reference.index))
             counters.delivery.record(outcome)
-            if case let .rejected(rejection) = outcome {
-                for observer in rejectionObservers.values { observer.yield(rejection) }
-            }
+            if case let .rejected(rejection) = outcome { rejected.append(rejection) }
         }
         appliedHeight = height
         counters.heightsApplied += 1
-        for observer in observers.values { observer.yield(height) }
-        if !waiters.isEmpty {
-            var remaining: [(height: UInt64, key: Int, continuation: CheckedContinuation<Void, any Error>)] = []
-            for waiter in waiters {
-                if waiter.height <= height { waiter.continuation.resume() } else { remaining.append(waiter) }
-            }
-            waiters = remaining
-        }
-    }
-
-    private func classify(_ error: DAError, at height: UInt64?) -> RuntimeError {
-        let at = height.map { "height \($0)" } ?? "the head"
-        switch error.code {
-        case .pruned:
-            return RuntimeError(.prunedHistory, "height \(height ?? 0) is pruned from the DA; the consumer cannot continue without it (\(error.message))", height: height)
-        default:
-            return RuntimeError(.daFailure, "DA refused reading \(at): \(error)", height: height)
-        }
+        subscribers.applied(height, rejections: rejected)
     }
 
     private func fail(_ error: RuntimeError) {
         health = .failed(error)
-        for observer in observers.values { observer.finish() }
-        observers = [:]
-        for observer in rejectionObservers.values { observer.finish() }
-        rejectionObservers = [:]
-        resumeWaiters(throwing: error)
+        subscribers.finish(throwing: error)
+    }
+}
+
+/// The consumer's waiters and stream observers behind a `Mutex`, so cancellation and stream-termination
+/// handlers (synchronous, on any thread) remove their entry at once instead of spawning a task to reach
+/// the actor. Continuations are resumed and streams yielded to outside the lock (finishing a stream runs
+/// its termination handler, which takes the lock again).
+final class Subscribers: Sendable {
+    private struct Waiter {
+        var height: UInt64
+        var continuation: CheckedContinuation<Void, any Error>
     }
 
-    private func resumeWaiters(throwing error: RuntimeError) {
-        let pending = waiters
-        waiters = []
-        for waiter in pending { waiter.continuation.resume(throwing: error) }
+    private struct State {
+        var nextKey = 0
+        var heights: [Int: AsyncStream<UInt64>.Continuation] = [:]  // lookup only; never iterated for order
+        var rejections: [Int: AsyncStream<BlobRejection>.Continuation] = [:]  // lookup only
+        var waiters: [Int: Waiter] = [:]  // lookup only
+        /// Waiters announced but not registered yet; a cancellation in between is remembered here.
+        var expected: Set<Int> = []
+        var cancelledEarly: Set<Int> = []
+    }
+
+    private let state = Mutex(State())
+
+    func addHeights(_ continuation: AsyncStream<UInt64>.Continuation) -> Int {
+        state.withLock { state in
+            state.nextKey += 1
+            state.heights[state.nextKey] = continuation
+            return state.nextKey
+        }
+    }
+
+    func addRejections(_ continuation: AsyncStream<BlobRejection>.Continuation) -> Int {
+        state.withLock { state in
+            state.nextKey += 1
+            state.rejections[state.nextKey] = continuation
+            return state.nextKey
+        }
+    }
+
+    func remove(_ key: Int) {
+        state.withLock { state in
+            state.heights[key] = nil
+            state.rejections[key] = nil
+        }
+    }
+
+    func expectWaiter() -> Int {
+        state.withLock { state in
+            state.nextKey += 1
+            state.expected.insert(state.nextKey)
+            return state.nextKey
+        }
+    }
+
+    func addWaiter(_ key: Int, height: UInt64, _ continuation: CheckedContinuation<Void, any Error>) {
+        let cancelled = state.withLock { state in
+            state.expected.remove(key)
+            if state.cancelledEarly.remove(key) != nil { return true }
+            state.waiters[key] = Waiter(height: height, continuation: continuation)
+            return false
+        }
+        if cancelled { continuation.resume(throwing: CancellationError()) }
+    }
+
+    func cancelWaiter(_ key: Int) {
+        let waiter = state.withLock { state -> Waiter? in
+            if let waiter = state.waiters.removeValue(forKey: key) { return waiter }
+            if state.expected.contains(key) { state.cancelledEarly.insert(key) }
+            return nil
+        }
+        waiter?.continuation.resume(throwing: CancellationError())
+    }
+
+    /// Announces an applied height: yields it (and the height's rejections, in order) and releases the
+    /// waiters it satisfies.
+    func applied(_ height: UInt64, rejections: [BlobRejection]) {
+        let (heights, rejectionObservers, released) = state.withLock { state in
+            var released: [CheckedContinuation<Void, any Error>] = []
+            for (key, waiter) in state.waiters where waiter.height <= height {
+                released.append(waiter.continuation)
+                state.waiters[key] = nil
+            }
+            return (Array(state.heights.values), rejections.isEmpty ? [] : Array(state.rejections.values), released)
+        }
+        for rejection in rejections {
+            for observer in rejectionObservers { observer.yield(rejection) }
+        }
+        for observer in heights { observer.yield(height) }
+        for continuation in released { continuation.resume() }
+    }
+
+    /// Ends every stream and fails every waiter with `error`.
+    func finish(throwing error: RuntimeError) {
+        let (heights, rejections, waiters) = state.withLock { state in
+            defer {
+                state.heights = [:]
+                state.rejections = [:]
+                state.waiters = [:]
+            }
+            return (Array(state.heights.values), Array(state.rejections.values), Array(state.waiters.values))
+        }
+        for observer in heights { observer.finish() }
+        for observer in rejections { observer.finish() }
+        for waiter in waiters { waiter.continuation.resume(throwing: error) }
     }
 }

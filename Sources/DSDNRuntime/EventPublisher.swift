@@ -38,26 +38,36 @@ public struct PublishTicket: Sendable {
 /// ``enqueue(_:)`` throws `backpressure` and accepts nothing.
 ///
 /// **Batching.** Events are posted when `batchSize` are pending (a batch size of 0 means 1), on
-/// ``flush()``, on each `flushInterval` tick of the background flusher (``startFlusher()``), and on
-/// ``stop()``. A batch whose encoded blob exceeds `maxBlobBytes` is split in half, recursively, and the
+/// ``flush()``, on each `flushInterval` tick of the background loop (``run()``), and on ``stop()``.
+/// Without a running loop a full batch is posted by whoever awaits one of its tickets.
+///
+/// **Tasks.** The publisher starts none. ``run()`` is its background loop, run by the caller (a
+/// ServiceLifecycle service or a task group); every drain (``flush()``, ``stop()``, the loop, a ticket
+/// waiting for a full batch) runs in the task that asked for it, one at a time in arrival order (an async
+/// lock: a FIFO of continuations). ``waitUntilDrained()`` suspends until nothing is outstanding. A batch whose encoded blob exceeds `maxBlobBytes` is split in half, recursively, and the
 /// halves are posted in order; a single event that alone exceeds the cap is refused at ``enqueue(_:)``.
 ///
 /// **Identity and order.** Every blob gets the next sequence of this publisher id (strictly increasing,
 /// starting after `lastSequence`). Blobs are submitted serially, each only after the previous one is
 /// included, so blob N+1 can never land before blob N (docs/events.md §7).
 ///
-/// **Retries.** A retryable DA error is retried with backoff, resubmitting the *same bytes* under the
-/// *same sequence*. After an ambiguous failure (`unavailable` from `submit`: the blob may have landed)
-/// the publisher first scans the heights produced since its first attempt for a blob of its namespace
-/// with the same commitment, and takes that inclusion instead of resubmitting. The scan is an
-/// optimisation, not a correctness requirement: a resubmitted copy carries the same (publisher,
-/// sequence), so the state machine counts it as a duplicate and nothing is applied twice.
+/// **Retries and ambiguous submits.** The publisher is the one owner of recovering a submit whose
+/// outcome is unknown (backends submit once and classify). A retryable DA error is retried with
+/// backoff, resubmitting the *same bytes* under the *same sequence*. After an ambiguous failure
+/// (`unavailable` from `submit`: the blob may have landed, or may still land from a mempool) the
+/// publisher never resubmits while that attempt is undecided: it waits for a height above the head seen
+/// after the failure (at most `landingTimeout`; 0 for backends whose submit is decided when it returns,
+/// such as the memory and file backends), then scans every height since the first attempt's head for a
+/// blob of its namespace with the blob's commitment (the DA's own ``DALayer/commitmentScheme``), and
+/// takes that inclusion. Only a complete scan that does not find it allows a resubmission; a scan that
+/// cannot complete counts as a failed attempt. A resubmitted copy that lands twice anyway is harmless:
+/// it carries the same (publisher, sequence), so the state machine counts it as a duplicate.
 public actor EventPublisher {
     /// Tuning.
     public struct Options: Sendable {
         /// Events per blob that trigger a post (0 means 1).
         public var batchSize: Int
-        /// The background flusher's interval.
+        /// The background loop's flush interval.
         public var flushInterval: Duration
         /// The largest encoded blob posted, in bytes.
         public var maxBlobBytes: Int
@@ -67,13 +77,16 @@ public actor EventPublisher {
         public var backoff: Backoff
         /// How the publisher waits (backoff and flush interval).
         public var sleeper: Sleeper
-        /// How commitments are computed for the inclusion check after an ambiguous failure.
-        public var commitment: CommitmentScheme
+        /// After an ambiguous submit failure, how long to wait for a new height before scanning for the
+        /// blob (a transaction still in a mempool can land in the next block). Zero for backends whose
+        /// submit is decided when the call returns (memory, file log); Celestia needs about a block time
+        /// or more.
+        public var landingTimeout: Duration
         /// Events accepted and not yet included beyond which ``enqueue(_:)`` refuses (`backpressure`).
         public var maxBacklog: Int
 
         /// Creates options. Defaults: 100 events, 5 s, 2 MiB, retry forever, 1 s → 60 s backoff on the
-        /// continuous clock, SHA-256 commitments.
+        /// continuous clock, no landing wait, 10,000 events of backlog.
         public init(
             batchSize: Int = 100,
             flushInterval: Duration = .seconds(5),
@@ -81,7 +94,7 @@ public actor EventPublisher {
             maxAttempts: Int? = nil,
             backoff: Backoff = .standard,
             sleeper: Sleeper = .continuous,
-            commitment: CommitmentScheme = .sha256,
+            landingTimeout: Duration = .zero,
             maxBacklog: Int = 10_000
         ) {
             self.batchSize = max(1, batchSize)
@@ -90,7 +103,7 @@ public actor EventPublisher {
             self.maxAttempts = maxAttempts.map { max(1, $0) }
             self.backoff = backoff
             self.sleeper = sleeper
-            self.commitment = commitment
+            self.landingTimeout = landingTimeout
             self.maxBacklog = max(1, maxBacklog)
         }
     }
@@ -111,8 +124,12 @@ public actor EventPublisher {
         public var submitFailures: UInt64 = 0
         /// Blobs found on the DA by the inclusion check after an ambiguous failure (not resubmitted).
         public var landedDespiteFailure: UInt64 = 0
-        /// Blobs resubmitted after an ambiguous failure the check could not resolve.
+        /// Blobs resubmitted after an ambiguous failure the check found had not landed.
         public var resubmissions: UInt64 = 0
+        /// Heights read by inclusion checks.
+        public var heightsChecked: UInt64 = 0
+        /// Inclusion checks that could not complete (the blob was then not resubmitted yet).
+        public var undecidedChecks: UInt64 = 0
         /// Batches split because their blob exceeded the size cap.
         public var splits: UInt64 = 0
         /// Enqueue calls refused because the backlog was full.
@@ -155,11 +172,24 @@ public actor EventPublisher {
     private static let recentBlobLimit = 4_096
     private var nextTicket: UInt64 = 0
     private var results: [UInt64: Result<PublishReceipt, RuntimeError>] = [:]
-    /// Callers waiting for a ticket; behind a mutex so a cancelled waiter leaves at once.
-    private let waiters = Mutex<[UInt64: CheckedContinuation<PublishReceipt, any Error>]>([:])  // lookup only
-    private var drainTail: Task<Void, Never>?
-    private var flusher: Task<Void, Never>?
+    /// Callers waiting for a ticket, behind a mutex so a cancelled waiter leaves at once (lookup only).
+    private let ticketWaiters = Mutex<TicketWaiters>(TicketWaiters())
     private var stopped = false
+    /// The height of the newest blob this publisher saw included (0: none yet).
+    private var lastLandedHeight: UInt64 = 0
+    /// The async lock serializing drains: whether one runs, and the drains waiting, in arrival order.
+    private var draining = false
+    private var drainQueue: [CheckedContinuation<Void, Never>] = []
+    /// Wakes the background loop (``run()``) when one runs.
+    private var wake: AsyncStream<Void>.Continuation?
+    private var loopRunning = false
+    /// Callers of ``waitUntilDrained()``, resumable from a cancellation handler.
+    private nonisolated let drainWaiters = DrainWaiters()
+    /// Callers of ``stop()`` waiting for the background loop's final flush.
+    private nonisolated let loopWaiters = DrainWaiters()
+
+    /// A forced flush was asked for (a tick, a restore) since the loop last drained.
+    private var flushRequested = false
 
     /// Creates a publisher. `lastSequence` is the highest sequence this publisher id ever used (read it
     /// from the derived state's cursor after a restart: `state.cursor.publisherSequences[id]`), so new
@@ -191,8 +221,8 @@ public actor EventPublisher {
     /// Events accepted and not yet included or failed.
     public var backlog: Int { outstanding }
 
-    /// Whether the background flusher runs.
-    public var isFlusherRunning: Bool { flusher != nil }
+    /// Whether the background loop (``run()``) runs.
+    public var isRunning: Bool { loopRunning }
 
     // MARK: - Publishing
 
@@ -247,7 +277,7 @@ public actor EventPublisher {
         pending.append(contentsOf: records.map { ($0.id, $0.event) })
         outstanding += events.count
         counters.eventsEnqueued += UInt64(events.count)
-        if pending.count >= options.batchSize { scheduleDrain(force: false) }
+        if pending.count >= options.batchSize { wake?.yield() }
         return records.map { PublishTicket(id: $0.id, publisher: self) }
     }
 
@@ -275,56 +305,120 @@ public actor EventPublisher {
             outstanding += 1
             counters.restoredEvents += 1
         }
-        if !resealed.isEmpty || !pending.isEmpty { scheduleDrain(force: true) }
+        if !resealed.isEmpty || !pending.isEmpty { requestFlush() }
     }
 
-    /// Posts every pending event now (in blobs of at most `batchSize` events) and returns after every
-    /// blob submitted so far was included or failed. Posts nothing when nothing is pending.
+    /// Posts every pending event now (in blobs of at most `batchSize` events), in the calling task, after
+    /// any drain already running, and returns when every blob it posted was included or failed. Posts
+    /// nothing when nothing is pending.
     public func flush() async {
-        await scheduleDrain(force: true).value
+        await acquireDrain()
+        await drain(force: true)
+        releaseDrain()
     }
 
-    /// Starts the background flusher, which flushes every `flushInterval`. Throws `alreadyStarted` when
-    /// it already runs and `stopped` after ``stop()``.
-    public func startFlusher() throws(RuntimeError) {
-        guard !stopped else { throw RuntimeError(.stopped, "the publisher is stopped") }
-        guard flusher == nil else { throw RuntimeError(.alreadyStarted, "the background flusher is already running") }
-        let interval = options.flushInterval
-        let sleeper = options.sleeper
-        flusher = Task { [weak self] in
-            while !Task.isCancelled {
-                do { try await sleeper.sleep(for: interval) } catch { return }
-                guard let self else { return }
-                await self.flush()
+    /// The publisher's background loop: posts as soon as `batchSize` events are pending, flushes every
+    /// `flushInterval`, and takes up restored events; woken through a stream, never by polling. Run it as
+    /// a service or in a task group. It returns after ``stop()`` or when its task is cancelled, with a
+    /// final flush. A second concurrent call returns at once.
+    public func run() async {
+        guard !loopRunning, !stopped else { return }
+        loopRunning = true
+        // Wake-ups coalesce (a slow loop sees one); what to do is in the actor's state.
+        let (wakes, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        wake = continuation
+        if !resealed.isEmpty || !pending.isEmpty { requestFlush() }
+        let (interval, sleeper) = (options.flushInterval, options.sleeper)
+        await withTaskGroup(of: Void.self) { group in
+            // The flush interval's ticker: a child task, cancelled when the loop ends.
+            group.addTask(operation: {
+                while true {
+                    do { try await sleeper.sleep(for: interval) } catch { return }
+                    await self.requestFlush()
+                }
+            })
+            for await _ in wakes {
+                if stopped { break }
+                let force = flushRequested
+                flushRequested = false
+                await acquireDrain()
+                await drain(force: force)
+                releaseDrain()
             }
+            group.cancelAll()
+        }
+        continuation.finish()
+        self.wake = nil
+        await flush()
+        loopRunning = false
+        loopWaiters.resumeAll()
+    }
+
+    private func requestFlush() {
+        flushRequested = true
+        wake?.yield()
+    }
+
+    /// Suspends until no accepted event is outstanding (every one included or failed). Throws
+    /// `CancellationError` when the waiting task is cancelled. Drains nothing itself: something must
+    /// post (``run()``, ``flush()``).
+    public func waitUntilDrained() async throws {
+        if outstanding == 0 { return }
+        try await suspend(on: drainWaiters)
+    }
+
+    private func suspend(on waiters: DrainWaiters) async throws {
+        try Task.checkCancellation()
+        let key = waiters.expect()
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                waiters.add(key, continuation)
+            }
+        } onCancel: {
+            waiters.cancel(key)
         }
     }
 
-    /// Stops: ends the background flusher, refuses new events, posts everything pending (final flush)
-    /// and waits for it. Idempotent.
+    /// Stops: refuses new events, posts everything pending (final flush) and waits for it: the
+    /// background loop's final flush when ``run()`` runs, else a flush in the calling task. Idempotent.
+    /// Cancelling the calling task ends the wait for the loop at once (bound it that way).
     public func stop() async {
         stopped = true
-        flusher?.cancel()
-        flusher = nil
-        await flush()
+        if loopRunning {
+            wake?.yield()
+            try? await suspend(on: loopWaiters)
+        } else {
+            await flush()
+        }
     }
 
     // MARK: - Tickets
 
     func awaitTicket(_ id: UInt64) async throws(RuntimeError) -> PublishReceipt {
         if let result = results.removeValue(forKey: id) { return try result.get() }
+        if pending.count >= options.batchSize || !resealed.isEmpty {
+            // A full batch and no loop has taken it yet: post it in this task.
+            await acquireDrain()
+            await drain(force: false)
+            releaseDrain()
+            if let result = results.removeValue(forKey: id) { return try result.get() }
+        }
         do {
             return try await withTaskCancellationHandler {
                 try await withCheckedThrowingContinuation { continuation in
-                    let cancelled = self.waiters.withLock { waiting -> Bool in
+                    let cancelled = ticketWaiters.withLock { registry -> Bool in
                         if Task.isCancelled { return true }
-                        waiting[id] = continuation
+                        registry.waiting[id] = continuation
                         return false
                     }
                     if cancelled { continuation.resume(throwing: CancellationError()) }
                 }
             } onCancel: {
-                self.waiters.withLock { $0.removeValue(forKey: id) }?.resume(throwing: CancellationError())
+                ticketWaiters.withLock { registry in
+                    // Nobody will ask for this ticket again: its result, when it comes, is dropped.
+                    registry.abandoned.insert(id)
+                    return registry.waiting.removeValue(forKey: id)
+                }?.resume(throwing: CancellationError())
             }
         } catch let error as RuntimeError {
             throw error
@@ -335,11 +429,15 @@ public actor EventPublisher {
 
     private func resolve(_ ids: [UInt64], _ result: Result<PublishReceipt, RuntimeError>) {
         outstanding -= ids.count
+        if outstanding == 0 { drainWaiters.resumeAll() }
         for id in ids {
             if detached.remove(id) != nil { continue }
-            if let waiter = waiters.withLock({ $0.removeValue(forKey: id) }) {
+            let (waiter, abandoned) = ticketWaiters.withLock { registry in
+                (registry.waiting.removeValue(forKey: id), registry.abandoned.remove(id) != nil)
+            }
+            if let waiter {
                 waiter.resume(with: result.mapError { $0 as any Error })
-            } else {
+            } else if !abandoned {
                 results[id] = result
             }
         }
@@ -351,16 +449,22 @@ public actor EventPublisher {
 
     // MARK: - Draining (serial)
 
-    /// Chains a drain after the previous one, so only one drain (and one submit) runs at a time.
-    @discardableResult
-    private func scheduleDrain(force: Bool) -> Task<Void, Never> {
-        let previous = drainTail
-        let task = Task {
-            await previous?.value
-            await self.drain(force: force)
+    /// Takes the drain lock, waiting behind earlier drains in arrival order.
+    private func acquireDrain() async {
+        guard draining else {
+            draining = true
+            return
         }
-        drainTail = task
-        return task
+        await withCheckedContinuation { drainQueue.append($0) }
+    }
+
+    /// Hands the drain lock to the next waiting drain, or frees it.
+    private func releaseDrain() {
+        if drainQueue.isEmpty {
+            draining = false
+        } else {
+            drainQueue.removeFirst().resume()
+        }
     }
 
     private func drain(force: Bool) async {
@@ -460,62 +564,213 @@ public actor EventPublisher {
         await post(Array(batch[middle...]))
     }
 
-    /// Submits one blob with retries; after an ambiguous failure, looks for it on the DA first.
+    /// Submits one blob with retries. After an ambiguous failure the blob is never resubmitted before an
+    /// inclusion check decided that it is not on the DA (see the type's documentation).
     private func submit(_ blob: [UInt8], sequence: UInt64) async -> Result<BlobReference, RuntimeError> {
-        let commitment = options.commitment.commitment(of: blob)
-        // Heights above `scannedThrough` may hold an earlier attempt of this blob.
-        var scannedThrough: UInt64? = try? await da.head()
-        var ambiguous = false
+        let commitment = da.commitmentScheme.commitment(of: blob, in: namespace)
+        // Heights above `scannedThrough` may hold an earlier attempt of this blob: the head before the
+        // first attempt, or, when it cannot be read, the height before the previous blob's (this blob is
+        // submitted after that one was included, so it cannot land below it).
+        var scannedThrough: UInt64 = (try? await da.head()) ?? (lastLandedHeight > 0 ? lastLandedHeight - 1 : 0)
+        // Set after an ambiguous failure, until a check decides it: the head read right after it.
+        var undecided: UndecidedSubmit?
         var attempt = 0
         while true {
-            if ambiguous, let commitment, let found = await findLanded(commitment, after: &scannedThrough) {
-                counters.landedDespiteFailure += 1
-                return .success(found)
+            if var earlier = undecided {
+                let outcome = await check(&earlier, commitment: commitment, scannedThrough: &scannedThrough)
+                undecided = earlier
+                switch outcome {
+                case let .landed(reference):
+                    counters.landedDespiteFailure += 1
+                    lastLandedHeight = max(lastLandedHeight, reference.height)
+                    return .success(reference)
+                case .absent:
+                    undecided = nil
+                    counters.resubmissions += 1
+                case let .unknown(reason):
+                    // Never resubmit while the earlier attempt may still be on its way: back off, check again.
+                    counters.undecidedChecks += 1
+                    attempt += 1
+                    if let failure = await backOffOrGiveUp(attempt: attempt, sequence: sequence, message: reason) {
+                        return .failure(failure)
+                    }
+                    continue
+                }
             }
-            if ambiguous { counters.resubmissions += 1 }
             attempt += 1
             counters.submitAttempts += 1
             do {
-                return .success(try await da.submit(blob, to: namespace))
+                let reference = try await da.submit(blob, to: namespace)
+                lastLandedHeight = max(lastLandedHeight, reference.height)
+                return .success(reference)
             } catch {
                 guard error.isRetryable else {
                     let code: RuntimeError.Code = error.code == .blobTooLarge ? .unpublishable : .daFailure
                     return .failure(RuntimeError(code, "DA refused blob \(publisherID)#\(sequence): \(error)"))
                 }
                 counters.submitFailures += 1
-                ambiguous = ambiguous || error.code == .unavailable
-                if let maxAttempts = options.maxAttempts, attempt >= maxAttempts {
-                    // One last look: the blob may have landed on an ambiguous failure.
-                    if ambiguous, let commitment, let found = await findLanded(commitment, after: &scannedThrough) {
-                        counters.landedDespiteFailure += 1
-                        return .success(found)
-                    }
-                    return .failure(RuntimeError(
-                        .daUnavailable, "blob \(publisherID)#\(sequence) not included after \(attempt) attempts: \(error.message)"))
+                if error.code == .unavailable {
+                    undecided = UndecidedSubmit(failedAtHead: try? await da.head())
                 }
-                do {
-                    try await options.sleeper.sleep(for: options.backoff.delay(attempt: attempt))
-                } catch {
-                    return .failure(RuntimeError(.stopped, "cancelled while retrying blob \(publisherID)#\(sequence)"))
+                if let maxAttempts = options.maxAttempts, attempt >= maxAttempts, var earlier = undecided {
+                    // One last look: the blob may have landed on the ambiguous failure.
+                    if case let .landed(reference) = await check(&earlier, commitment: commitment, scannedThrough: &scannedThrough) {
+                        counters.landedDespiteFailure += 1
+                        return .success(reference)
+                    }
+                }
+                if let failure = await backOffOrGiveUp(attempt: attempt, sequence: sequence, message: error.message) {
+                    return .failure(failure)
                 }
             }
         }
     }
 
-    /// Scans the heights after `scannedThrough` up to the head for a blob with `commitment` in this
-    /// namespace. Advances `scannedThrough` past every height it read; stops at the first read error
-    /// (the caller then resubmits, which is harmless).
-    private func findLanded(_ commitment: [UInt8], after scannedThrough: inout UInt64?) async -> BlobReference? {
-        guard let start = scannedThrough, let head = try? await da.head() else { return nil }
-        var height = start + 1
+    /// After `attempt` failed attempts: `daUnavailable` when they are used up, `stopped` when cancelled
+    /// during the backoff, `nil` to try again.
+    private func backOffOrGiveUp(attempt: Int, sequence: UInt64, message: String) async -> RuntimeError? {
+        if let maxAttempts = options.maxAttempts, attempt >= maxAttempts {
+            return RuntimeError(
+                .daUnavailable, "blob \(publisherID)#\(sequence) not included after \(attempt) attempts: \(message)")
+        }
+        do {
+            try await options.sleeper.sleep(for: options.backoff.delay(attempt: attempt))
+            return nil
+        } catch {
+            return RuntimeError(.stopped, "cancelled while retrying blob \(publisherID)#\(sequence)")
+        }
+    }
+
+    /// An ambiguous submit attempt not decided yet.
+    private struct UndecidedSubmit {
+        /// The head read right after the failure (`nil` when that read failed too).
+        var failedAtHead: UInt64?
+    }
+
+    private enum Check {
+        /// The blob is on the DA here.
+        case landed(BlobReference)
+        /// It is not on the DA up to the head, after a block past the failure: resubmit.
+        case absent
+        /// The check could not complete: do not resubmit yet.
+        case unknown(String)
+    }
+
+    /// Decides an ambiguous attempt: waits (up to `landingTimeout`) for a height above the head seen
+    /// after the failure, so a transaction still in a mempool can land, then scans the heights after
+    /// `scannedThrough` up to the head for a blob with `commitment` in this namespace. Advances
+    /// `scannedThrough` past every height it read.
+    private func check(_ earlier: inout UndecidedSubmit, commitment: [UInt8]?, scannedThrough: inout UInt64) async -> Check {
+        guard let commitment else { return .absent }  // a backend that cannot recompute commitments: dedupe decides
+        var head: UInt64
+        do {
+            head = try await da.head()
+        } catch {
+            return .unknown("cannot read the head to check for an earlier attempt: \(error.message)")
+        }
+        // When the head could not be read right after the failure, the first head read since stands in
+        // for it (pinned, so the block waited for does not move on).
+        let failedAt = earlier.failedAtHead ?? head
+        earlier.failedAtHead = failedAt
+        if options.landingTimeout > .zero, head <= failedAt {
+            guard let reached = await waitForHeight(above: failedAt) else {
+                return .unknown("no height above \(failedAt) within \(options.landingTimeout) to check for an earlier attempt")
+            }
+            head = max(head, reached)
+        }
+        var height = scannedThrough + 1
         while height <= head {
-            guard let blobs = try? await da.blobs(of: namespace, at: height) else { return nil }
+            let blobs: [DABlob]
+            do {
+                blobs = try await da.blobs(of: namespace, at: height)
+            } catch {
+                if error.code == .pruned {
+                    blobs = []  // older than the DA keeps: nothing can be checked there any more
+                } else {
+                    return .unknown("cannot read height \(height) to check for an earlier attempt: \(error.message)")
+                }
+            }
+            counters.heightsChecked += 1
             if let match = blobs.first(where: { $0.reference.commitment == commitment }) {
-                return match.reference
+                return .landed(match.reference)
             }
             scannedThrough = height
             height += 1
         }
-        return nil
+        return .absent
     }
+
+    /// Whether height `height + 1` exists within `landingTimeout`: a read of it, which the DA answers
+    /// when the height is produced (Celestia waits for the header) or refuses as from the future. The
+    /// timeout is a deadline on the DA's block production, so it runs on the continuous clock, not the
+    /// injected backoff sleeper (which tests make instant); the read and the deadline race in a task group.
+    private func waitForHeight(above height: UInt64) async -> UInt64? {
+        let (timeout, da, namespace) = (options.landingTimeout, self.da, self.namespace)
+        return await withTaskGroup(of: UInt64?.self) { group in
+            group.addTask(operation: {
+                (try? await da.blobs(of: namespace, at: height + 1)) != nil ? height + 1 : nil
+            })
+            group.addTask(operation: {
+                try? await Sleeper.continuous.sleep(for: timeout)
+                return nil
+            })
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+    }
+}
+
+/// Callers of ``EventPublisher/waitUntilDrained()`` behind a `Mutex`, so a cancellation handler removes
+/// (and resumes) its waiter synchronously instead of spawning a task to reach the actor.
+final class DrainWaiters: Sendable {
+    private struct State {
+        var nextKey = 0
+        var waiters: [Int: CheckedContinuation<Void, any Error>] = [:]  // lookup only
+        var expected: Set<Int> = []
+        var cancelledEarly: Set<Int> = []
+    }
+
+    private let state = Mutex(State())
+
+    func expect() -> Int {
+        state.withLock { state in
+            state.nextKey += 1
+            state.expected.insert(state.nextKey)
+            return state.nextKey
+        }
+    }
+
+    func add(_ key: Int, _ continuation: CheckedContinuation<Void, any Error>) {
+        let cancelled = state.withLock { state in
+            state.expected.remove(key)
+            if state.cancelledEarly.remove(key) != nil { return true }
+            state.waiters[key] = continuation
+            return false
+        }
+        if cancelled { continuation.resume(throwing: CancellationError()) }
+    }
+
+    func cancel(_ key: Int) {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, any Error>? in
+            if let waiter = state.waiters.removeValue(forKey: key) { return waiter }
+            if state.expected.contains(key) { state.cancelledEarly.insert(key) }
+            return nil
+        }
+        waiter?.resume(throwing: CancellationError())
+    }
+
+    func resumeAll() {
+        let waiters = state.withLock { state in
+            defer { state.waiters = [:] }
+            return Array(state.waiters.values)
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+}
+
+/// The callers waiting for tickets, and the tickets whose waiter was cancelled.
+struct TicketWaiters: ~Copyable {
+    var waiting: [UInt64: CheckedContinuation<PublishReceipt, any Error>] = [:]  // lookup only
+    var abandoned = Set<UInt64>()
 }

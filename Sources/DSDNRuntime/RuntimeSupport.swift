@@ -111,40 +111,6 @@ public struct Sleeper: Sendable {
     }
 }
 
-/// How blob bytes are checked against the DA's commitment before they reach the state machine
-/// (docs/events.md §7: the bytes must be the bytes on the DA).
-public struct CommitmentScheme: Sendable {
-    private let compute: (@Sendable ([UInt8]) -> [UInt8])?
-    /// A short name for logs and reports.
-    public let name: String
-
-    /// A scheme computing the commitment of a blob with `compute`.
-    public init(name: String, compute: @escaping @Sendable ([UInt8]) -> [UInt8]) {
-        self.name = name
-        self.compute = compute
-    }
-
-    private init(unverifiedNamed name: String) {
-        self.name = name
-        self.compute = nil
-    }
-
-    /// SHA-256 of the blob's bytes: the commitment of `MemoryDA` and `FileLogDA`.
-    public static let sha256 = CommitmentScheme(name: "sha256") { DSDNCore.sha256($0).bytes }
-
-    /// No verification, for a backend whose commitment cannot be recomputed from the bytes alone.
-    public static let unverified = CommitmentScheme(unverifiedNamed: "unverified")
-
-    /// The commitment of `data`, or `nil` when this scheme does not verify.
-    public func commitment(of data: [UInt8]) -> [UInt8]? { compute?(data) }
-
-    /// Whether `blob`'s bytes match its reference's commitment (always true when unverified).
-    public func matches(_ blob: DABlob) -> Bool {
-        guard let compute else { return true }
-        return compute(blob.data) == blob.reference.commitment
-    }
-}
-
 /// Blob-level outcome counts of a stretch of DA history.
 public struct DeliveryCounts: Hashable, Sendable {
     /// Blobs offered to the state machine.
@@ -181,43 +147,6 @@ public struct DeliveryCounts: Hashable, Sendable {
             rejectionCounts[Int(rejection.reason.rawValue)] += 1
         case .outOfOrder:
             blobsOutOfOrder += 1
-        }
-    }
-}
-
-/// Reads one height's blobs and verifies each against its commitment, re-reading a mismatching height
-/// up to `maxRereads` times. Shared by the rebuilder and the consumer so both apply exactly the same bytes.
-struct VerifiedReader: Sendable {
-    let da: any DALayer
-    let namespace: DANamespace
-    let scheme: CommitmentScheme
-    let maxRereads: Int
-
-    enum Failure: Error {
-        /// The DA call failed.
-        case da(DAError)
-        /// Every read of the height had a blob whose bytes did not match its commitment.
-        case mismatch(height: UInt64, index: UInt32, reads: Int)
-    }
-
-    /// The verified blobs of `height`, sorted by index, and how many re-reads a mismatch caused.
-    func read(_ height: UInt64) async throws(Failure) -> (blobs: [DABlob], rereads: Int) {
-        var rereads = 0
-        while true {
-            let blobs: [DABlob]
-            do {
-                blobs = try await da.blobs(of: namespace, at: height)
-            } catch {
-                throw .da(error)
-            }
-            if let bad = blobs.first(where: { !scheme.matches($0) }) {
-                if rereads >= maxRereads {
-                    throw .mismatch(height: height, index: bad.reference.index, reads: rereads + 1)
-                }
-                rereads += 1
-                continue
-            }
-            return (blobs.sorted { $0.reference.index < $1.reference.index }, rereads)
         }
     }
 }

@@ -54,25 +54,25 @@ public struct StateRebuilder: Sendable {
         public var backoff: Backoff
         /// How the rebuilder waits between attempts.
         public var sleeper: Sleeper
-        /// How blob bytes are verified against the DA's commitment.
-        public var commitment: CommitmentScheme
         /// Re-reads of a height whose blob does not match its commitment before giving up.
         public var maxRereads: Int
+        /// Heights read ahead of the one being applied.
+        public var readAhead: Int
 
         /// Creates options. Defaults: 10 attempts, backoff 1 s doubling to 60 s on the continuous clock,
-        /// SHA-256 commitments, 5 re-reads.
+        /// 5 re-reads, 4 heights read ahead. Blobs are verified with the DA's own commitment scheme.
         public init(
             maxAttempts: Int = 10,
             backoff: Backoff = .standard,
             sleeper: Sleeper = .continuous,
-            commitment: CommitmentScheme = .sha256,
-            maxRereads: Int = 5
+            maxRereads: Int = 5,
+            readAhead: Int = 4
         ) {
             self.maxAttempts = max(1, maxAttempts)
             self.backoff = backoff
             self.sleeper = sleeper
-            self.commitment = commitment
             self.maxRereads = max(0, maxRereads)
+            self.readAhead = max(0, readAhead)
         }
     }
 
@@ -116,10 +116,13 @@ public struct StateRebuilder: Sendable {
             throw RuntimeError(.invalidRange, "invalid range: from height \(from) is after to height \(to)")
         }
         var report = RebuildReport(fromHeight: from, toHeight: from - 1)
-        let da = self.da
-        let head = try await withRetries(height: nil, report: &report) { () async throws(VerifiedReader.Failure) -> UInt64 in
-            do throws(DAError) { return try await da.head() } catch { throw .da(error) }
-        }
+        let follower = DAFollower(
+            da: da, namespace: namespace,
+            options: .init(
+                persistence: .bounded(maxAttempts: options.maxAttempts), backoff: options.backoff,
+                sleeper: options.sleeper, maxRereads: options.maxRereads, readAhead: options.readAhead),
+            purpose: "the rebuild")
+        let head = try await follower.head { _ in report.daRetries += 1 }
         let last: UInt64
         if let to {
             guard to <= head else {
@@ -133,40 +136,34 @@ public struct StateRebuilder: Sendable {
             last = head
         }
         report.toHeight = last
-        let reader = VerifiedReader(
-            da: da, namespace: namespace, scheme: options.commitment, maxRereads: options.maxRereads)
         let total = last >= from ? last - from + 1 : 0
-        var height = from
-        while height <= last {
-            if Task.isCancelled {
-                throw RuntimeError(.stopped, "rebuild cancelled before height \(height)", height: height)
-            }
-            let current = height
-            let (blobs, rereads) = try await withRetries(height: height, report: &report) {
-                () async throws(VerifiedReader.Failure) -> (blobs: [DABlob], rereads: Int) in
-                try await reader.read(current)
-            }
-            report.commitmentRereads += UInt64(rereads)
-            for blob in blobs {
-                let outcome = machine.apply(
-                    blob: blob.data, at: BlobPosition(height: height, index: blob.reference.index))
-                report.counts.record(outcome)
-            }
-            report.heightsRead += 1
-            if let progress {
-                let update = RebuildProgress(
-                    height: height, fromHeight: from, toHeight: last, heightsDone: report.heightsRead,
-                    heightsTotal: total, eventsApplied: report.counts.eventsApplied)
-                do {
-                    try await progress(update)
-                } catch {
-                    report.progressFailures += 1
-                    if report.firstProgressFailure == nil {
-                        report.firstProgressFailure = "height \(height): \(error)"
+        do {
+            try await follower.follow(from: from, through: last, onSetback: { _ in report.daRetries += 1 }) { verified in
+                report.commitmentRereads += UInt64(verified.rereads)
+                let height = verified.height
+                for blob in verified.blobs {
+                    let outcome = machine.apply(blob: blob.data, at: BlobPosition(height: height, index: blob.reference.index))
+                    report.counts.record(outcome)
+                }
+                report.heightsRead += 1
+                if let progress {
+                    let update = RebuildProgress(
+                        height: height, fromHeight: from, toHeight: last, heightsDone: report.heightsRead,
+                        heightsTotal: total, eventsApplied: report.counts.eventsApplied)
+                    do {
+                        try await progress(update)
+                    } catch {
+                        report.progressFailures += 1
+                        if report.firstProgressFailure == nil {
+                            report.firstProgressFailure = "height \(height): \(error)"
+                        }
                     }
                 }
             }
-            height += 1
+        } catch let error as RuntimeError {
+            throw error
+        } catch {
+            throw RuntimeError(.stopped, "the rebuild stopped: \(error)")
         }
         report.checksum = machine.state.checksum()
         report.cursorDigest = machine.state.cursorDigest()
@@ -190,54 +187,5 @@ public struct StateRebuilder: Sendable {
         let report = try await rebuild(
             into: &machine, from: from, to: to, expectedChecksum: expectedChecksum, progress: progress)
         return (machine, report)
-    }
-
-    // MARK: - Retries
-
-    private func withRetries<T>(
-        height: UInt64?,
-        report: inout RebuildReport,
-        _ call: () async throws(VerifiedReader.Failure) -> T
-    ) async throws(RuntimeError) -> T {
-        let at = height.map { "height \($0)" } ?? "the head"
-        var attempt = 0
-        while true {
-            attempt += 1
-            do {
-                return try await call()
-            } catch {
-                switch error {
-                case let .mismatch(h, index, reads):
-                    report.commitmentRereads += UInt64(max(0, reads - 1))
-                    throw RuntimeError(
-                        .commitmentMismatch,
-                        "blob \(h)/\(index) does not match its DA commitment (\(options.commitment.name)) on \(reads) reads",
-                        height: h, index: index)
-                case let .da(daError):
-                    switch daError.code {
-                    case .pruned:
-                        throw RuntimeError(
-                            .prunedHistory, "height \(height ?? 0) is pruned from the DA; history cannot be rebuilt past it (\(daError.message))",
-                            height: height)
-                    case .heightFromFuture:
-                        throw RuntimeError(.futureHeight, "\(at) is beyond the DA head: \(daError.message)", height: height)
-                    case .unavailable:
-                        guard attempt < options.maxAttempts else {
-                            throw RuntimeError(
-                                .daUnavailable, "DA unavailable reading \(at) after \(attempt) attempts: \(daError.message)",
-                                height: height)
-                        }
-                        report.daRetries += 1
-                        do {
-                            try await options.sleeper.sleep(for: options.backoff.delay(attempt: attempt))
-                        } catch {
-                            throw RuntimeError(.stopped, "rebuild cancelled while waiting to retry \(at)", height: height)
-                        }
-                    default:
-                        throw RuntimeError(.daFailure, "DA refused reading \(at): \(daError)", height: height)
-                    }
-                }
-            }
-        }
     }
 }

@@ -24,8 +24,8 @@ struct ConsumerService: Service {
     }
 }
 
-/// Posts accepted events to the DA: runs the publisher's loop, and on graceful shutdown makes a final
-/// flush bounded by `finalFlushTimeout`; what it cannot post stays in the outbox for the next start.
+/// Posts accepted events to the DA: runs the publisher's loop and, on graceful shutdown, stops it with a
+/// final flush bounded by `finalFlushTimeout`; what it cannot post stays in the outbox for the next start.
 struct PublisherService: Service {
     let publisher: EventPublisher
     let finalFlushTimeout: Duration
@@ -33,16 +33,22 @@ struct PublisherService: Service {
 
     func run() async throws {
         let publisher = self.publisher
-        await cancelWhenGracefulShutdown { await publisher.run() }
-        let backlog = await publisher.backlog
-        logger.info("coordinator stopping: final flush", metadata: ["backlog": "\(backlog)"])
         let timeout = finalFlushTimeout
-        // The flush and a deadline race; the loser is cancelled.
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await publisher.stop() }
-            group.addTask { try? await Task.sleep(for: timeout) }
-            await group.next()
-            group.cancelAll()
+        await withTaskGroup(of: Void.self) { loop in
+            // Returns after stop(), or when cancelled.
+            loop.addTask { await publisher.run() }
+            try? await gracefulShutdown()
+            let backlog = await publisher.backlog
+            logger.info("coordinator stopping: final flush", metadata: ["backlog": "\(backlog)"])
+            // The final flush and a deadline race; the loser is cancelled.
+            await withTaskGroup(of: Void.self) { race in
+                race.addTask { await publisher.stop() }
+                race.addTask { try? await Task.sleep(for: timeout) }
+                await race.next()
+                race.cancelAll()
+            }
+            // A flush the deadline cut short: end the loop too (its own last flush gives up at once).
+            loop.cancelAll()
         }
         let left = await publisher.backlog
         if left > 0 {

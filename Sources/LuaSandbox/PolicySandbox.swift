@@ -1,5 +1,6 @@
 import CDSDNLua
 import CDSDNSandbox
+import Crypto
 
 /// Budgets of one policy evaluation. Part of a policy version: outcomes depend on them, never on the
 /// machine.
@@ -100,8 +101,21 @@ public struct SandboxEvaluation: Hashable, Sendable {
 public final class PolicySandbox {
     private let box: OpaquePointer
 
+    /// Registers swift-crypto's SHA-256 with the C half (policies' `sha256`/`hash64`) once, at first use:
+    /// the project has one SHA-256, the one `DSDNCore.sha256` uses.
+    private static let sha256Registration: Void = {
+        dsdn_set_sha256 { data, length, out in
+            guard let out else { return }
+            let digest = SHA256.hash(data: UnsafeRawBufferPointer(start: data, count: length))
+            digest.withUnsafeBytes { bytes in
+                for offset in 0..<min(32, bytes.count) { out[offset] = bytes[offset] }
+            }
+        }
+    }()
+
     /// Creates a state with the deterministic library and the trusted driver loaded.
     public init() throws(SandboxSetupError) {
+        _ = Self.sha256Registration
         guard let box = dsdn_box_new() else { throw SandboxSetupError() }
         self.box = box
     }

@@ -76,6 +76,14 @@ struct DAOptions: ParsableArguments {
         }
     }
 
+    /// How long a publisher waits for a new height after an ambiguous submit before checking whether the
+    /// blob landed: Celestia's `landing-timeout` (a transaction may still be in the mempool); zero for the
+    /// file log, whose submit is decided when it returns.
+    var landingTimeout: Duration {
+        if isCelestia, let celestia = try? celestiaAddress() { return celestia.options.landingTimeout }
+        return .zero
+    }
+
     var daNamespace: DANamespace {
         if isCelestia, let celestia = try? celestiaAddress() { return celestia.namespace }
         return DANamespace(name: namespace)
@@ -133,9 +141,7 @@ struct DAOptions: ParsableArguments {
         let da = CelestiaDA(
             address: celestia, token: token, credentialsHint: "--da-token-file / \(CelestiaAuthToken.environmentVariable)",
             logger: logger)
-        // The commands verify blobs with SHA-256 (the runtime's default scheme); the view checks each
-        // blob against its share commitment and presents SHA-256 commitments to them.
-        return OpenedDA(layer: CelestiaSHA256View(da), close: { da.beginClose() })
+        return OpenedDA(layer: da, close: { da.beginClose() })
     }
 }
 
@@ -160,4 +166,6 @@ struct OpenedDA: DALayer {
     func newHeights() -> AsyncStream<UInt64> { layer.newHeights() }
 
     func health() async -> DAHealth { await layer.health() }
+
+    var commitmentScheme: CommitmentScheme { layer.commitmentScheme }
 }

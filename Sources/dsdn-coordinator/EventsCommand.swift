@@ -87,7 +87,7 @@ struct EventsImportCommand: AsyncParsableCommand {
             let publisher = try EventPublisher(
                 da: log, namespace: namespace, publisherID: publisher,
                 lastSequence: machine.state.cursor.publisherSequences[publisher] ?? 0,
-                options: EventPublisher.Options(batchSize: batch))
+                options: EventPublisher.Options(batchSize: batch, landingTimeout: da.landingTimeout))
             for (_, event) in history.events { tickets.append(try await publisher.enqueue(event)) }
             await publisher.stop()
             var heights: [UInt64] = []
@@ -287,11 +287,19 @@ struct EventsExportCommand: AsyncParsableCommand {
         var duplicate = 0
         var rejected = 0
         var events = 0
-        var height: UInt64 = 1
         let total = last >= from ? last - from + 1 : 0
+        // The rebuilder's path: heights in order, read ahead, each verified with the DA's own scheme.
+        let follower = DAFollower(
+            da: log, namespace: namespace,
+            options: .init(
+                persistence: .bounded(maxAttempts: Self.maxAttempts),
+                backoff: Backoff(initial: .milliseconds(200), maximum: .seconds(2)),
+                maxRereads: Self.maxRereads),
+            purpose: "the export")
         do {
-            while height <= last {
-                for blob in try await verifiedBlobs(log, namespace, height) {
+            try await follower.follow(from: 1, through: last) { verified in
+                let height = verified.height
+                for blob in verified.blobs {
                     let outcome = machine.apply(blob: blob.data, at: BlobPosition(height: height, index: blob.reference.index))
                     guard height >= from else { continue }
                     switch outcome {
@@ -320,10 +328,13 @@ struct EventsExportCommand: AsyncParsableCommand {
                 if height >= from {
                     ProgressBar.draw(label: "export", done: height - from + 1, total: total, height: height, events: UInt64(events))
                 }
-                height += 1
             }
             try sink.finish()
             ProgressBar.clear()
+        } catch let error as RuntimeError {
+            ProgressBar.clear()
+            sink.abandon()
+            throw CommandFailure("\(da.address): \(error.message)")
         } catch {
             ProgressBar.clear()
             sink.abandon()
@@ -337,35 +348,6 @@ struct EventsExportCommand: AsyncParsableCommand {
 
             """
         FileHandle.standardError.write(Data(summary.utf8))
-    }
-
-    /// The blobs of `height`, each verified against its DA commitment (re-read on a mismatch), in index
-    /// order: the bytes the rebuilder would apply.
-    private func verifiedBlobs(_ log: any DALayer, _ namespace: DANamespace, _ height: UInt64) async throws -> [DABlob] {
-        var rereads = 0
-        var attempt = 0
-        while true {
-            let blobs: [DABlob]
-            do {
-                blobs = try await log.blobs(of: namespace, at: height)
-            } catch {
-                attempt += 1
-                guard error.code == .unavailable, attempt < Self.maxAttempts else {
-                    throw CommandFailure("\(da.address): reading height \(height): \(error)")
-                }
-                try await Task.sleep(for: .milliseconds(200 * attempt))
-                continue
-            }
-            if let bad = blobs.first(where: { !CommitmentScheme.sha256.matches($0) }) {
-                guard rereads < Self.maxRereads else {
-                    throw CommandFailure(
-                        "\(da.address): blob \(height)/\(bad.reference.index) does not match its DA commitment on \(rereads + 1) reads")
-                }
-                rereads += 1
-                continue
-            }
-            return blobs.sorted { $0.reference.index < $1.reference.index }
-        }
     }
 }
 

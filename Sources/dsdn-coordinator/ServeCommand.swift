@@ -120,7 +120,7 @@ struct ServeCommand: AsyncParsableCommand {
             policyOverrides: overrides,
             publisher: EventPublisher.Options(
                 batchSize: batchEvents, flushInterval: .milliseconds(batchIntervalMs), maxBlobBytes: maxBlobBytes,
-                maxBacklog: maxBacklog),
+                landingTimeout: da.landingTimeout, maxBacklog: maxBacklog),
             api: APIConfiguration(host: host, port: port, token: token.value))
         let node: CoordinatorNode
         do {

@@ -37,7 +37,7 @@ import Testing
 
     @Test func optionsAreQueryItems() throws {
         let address = try CelestiaAddress(parsing:
-            "celestia://h:1?namespace=n&submit-timeout=120s&request-timeout=500ms&wait-timeout=2m&poll=250ms&max-blob-bytes=1048576&gas-price=0.004&max-gas-price=0.1&gas=200000&priority=high&key-name=k&signer=celestia1xyz&fee-granter=celestia1abc&head=network&tls=true&submit-attempts=5&landing-timeout=30")
+            "celestia://h:1?namespace=n&submit-timeout=120s&request-timeout=500ms&wait-timeout=2m&poll=250ms&max-blob-bytes=1048576&gas-price=0.004&max-gas-price=0.1&gas=200000&priority=high&key-name=k&signer=celestia1xyz&fee-granter=celestia1abc&head=network&tls=true&landing-timeout=30")
         let options = address.options
         #expect(options.submitTimeout == .seconds(120))
         #expect(options.requestTimeout == .milliseconds(500))
@@ -45,7 +45,6 @@ import Testing
         #expect(options.pollInterval == .milliseconds(250))
         #expect(options.landingTimeout == .seconds(30))
         #expect(options.maxBlobBytes == 1_048_576)
-        #expect(options.submitAttempts == 5)
         #expect(options.tx == CelestiaTxOptions(
             gasPrice: 0.004, maxGasPrice: 0.1, gas: 200_000, priority: .high, keyName: "k", signerAddress: "celestia1xyz",
             feeGranterAddress: "celestia1abc"))

@@ -27,7 +27,8 @@ import Testing
     // MARK: - Submit times out but lands
 
     /// The client times out while the node still includes the blob (the response stalls). The backend
-    /// finds the blob by its commitment before resubmitting: one copy, same state as a clean run.
+    /// reports the ambiguous failure; the publisher (the one owner of that recovery) waits for a block,
+    /// finds the blob by its share commitment and does not resubmit: one copy, same state as a clean run.
     @Test func submitThatTimesOutButLandsLeavesExactlyOneCopy() async throws {
         let clean = try await cleanRunChecksum()
         #expect(clean == (try directChecksum(events)))
@@ -35,18 +36,17 @@ import Testing
             await server.injectSubmitTimeouts(2, mode: .stall)
             let options = testOptions(submitTimeout: .milliseconds(500))
             try await withClient(server, options: options) { da in
-                // Without its own inclusion check, the publisher relies on the backend entirely.
-                let publisher = try await publish(events, to: da, commitment: .unverified)
+                let publisher = try await publish(events, to: da)
                 let published = await publisher.counters
                 #expect(published.blobsPublished == 12)
                 #expect(published.eventsFailed == 0)
 
                 // Every timeout here landed (on a loaded machine an unstalled submit may time out
-                // too): each was found on chain, none resubmitted.
+                // too): each was found on chain by the publisher, none resubmitted.
                 let counters = await da.counters
                 #expect(counters.ambiguousFailures >= 2)
-                #expect(counters.landedDespiteFailure == counters.ambiguousFailures)
-                #expect(counters.resubmissions == 0)
+                #expect(published.landedDespiteFailure == counters.ambiguousFailures)
+                #expect(published.resubmissions == 0)
                 let statistics = await server.statistics()
                 #expect(statistics.stalledSubmits == 2)
                 #expect(statistics.calls("blob.Submit") == 12)
@@ -62,32 +62,26 @@ import Testing
         }
     }
 
-    /// The same through the publisher's retry: the backend gives up after one attempt, and the
-    /// publisher's resubmission of the same bytes is answered from the chain, not sent again.
-    @Test func aCallersRetryAfterATimeoutIsAnsweredFromTheChain() async throws {
+    /// The backend submits once and says when a failed submit may still land; it never retries itself.
+    @Test func anAmbiguousFailureIsReportedOnceAndNotRetriedByTheBackend() async throws {
         try await withServer { server in
             await server.injectSubmitTimeouts(1, mode: .stall)
-            let options = testOptions(submitTimeout: .milliseconds(500), submitAttempts: 1)
+            let options = testOptions(submitTimeout: .milliseconds(500))
             try await withClient(server, options: options) { da in
                 let blob = sampleBlob(42)
                 let first = await daError { try await da.submit(blob, to: celestiaTestNamespace) }
                 #expect(first?.code == .unavailable)
                 #expect(first?.message.contains("timed out after 500 ms") == true)
-                #expect(first?.message.contains("checks heights after") == true)
-
-                let reference = try await da.submit(blob, to: celestiaTestNamespace)
-                #expect(reference.commitment == ShareCommitment.compute(namespace: celestiaTestNamespace, data: blob))
-                #expect(await server.storedBlobs(of: celestiaTestNamespace).map(\.data) == [blob])
-                #expect(await server.statistics().calls("blob.Submit") == 1)
+                #expect(first?.message.contains("may still land") == true)
                 let counters = await da.counters
-                #expect(counters.landedDespiteFailure == 1)
+                #expect(counters.ambiguousFailures == 1)
                 #expect(counters.submitCalls == 1)
             }
         }
     }
 
     /// `timed out waiting for tx`: the node gives up waiting while the transaction is still in the
-    /// mempool, and it lands in the next block. The check waits for that block before deciding.
+    /// mempool, and it lands in the next block. The publisher waits for that block before deciding.
     @Test func timedOutWaitingForTxStillLandsOnce() async throws {
         try await withServer { server in
             await server.injectSubmitTimeouts(3, mode: .error)
@@ -98,9 +92,9 @@ import Testing
                 let stored = await server.storedBlobs(of: celestiaTestNamespace)
                 #expect(stored.count == 12)
                 #expect(Set(stored.map(\.data)).count == 12)
-                let counters = await da.counters
-                #expect(counters.ambiguousFailures == 3)
-                #expect(counters.landedDespiteFailure == 3)
+                #expect(await da.counters.ambiguousFailures == 3)
+                #expect(await publisher.counters.landedDespiteFailure == 3)
+                #expect(await publisher.counters.resubmissions == 0)
                 let (_, report) = try await rebuilder(da).rebuild(expectedChecksum: try directChecksum(events))
                 #expect(report.counts.blobsDuplicate == 0)
                 #expect(report.counts.eventsApplied == UInt64(events.count))
@@ -108,23 +102,27 @@ import Testing
         }
     }
 
+    /// `incorrect account sequence` is a definite failure (nothing was accepted): the backend reports it
+    /// with the node's words, and the publisher's retry posts the blob once.
     @Test func sequenceMismatchesAreRetriedWithoutCopies() async throws {
         try await withServer { server in
-            await server.injectSequenceMismatches(2)
-            try await withClient(server) { da in
-                let blob = sampleBlob(7)
-                _ = try await da.submit(blob, to: celestiaTestNamespace)
-                #expect(await da.counters.submitCalls == 3)
-                #expect(await da.counters.ambiguousFailures == 0)
-                #expect(await server.storedBlobs(of: celestiaTestNamespace).map(\.data) == [blob])
-                #expect(await server.statistics().sequenceMismatches == 2)
-            }
-            // With a single attempt the mismatch surfaces as retryable, with the node's words.
             await server.injectSequenceMismatches(1)
-            try await withClient(server, options: testOptions(submitAttempts: 1)) { da in
+            try await withClient(server) { da in
                 let error = await daError { try await da.submit(sampleBlob(8), to: celestiaTestNamespace) }
                 #expect(error?.code == .unavailable)
                 #expect(error?.message.contains("incorrect account sequence") == true)
+                #expect(await da.counters.ambiguousFailures == 0)
+            }
+            await server.injectSequenceMismatches(2)
+            try await withClient(server) { da in
+                let events = Array(self.events.prefix(50))
+                let publisher = try await publish(events, to: da)
+                #expect(await publisher.counters.blobsPublished == 1)
+                #expect(await publisher.counters.submitFailures == 2)
+                #expect(await da.counters.ambiguousFailures == 0)
+                let stored = await server.storedBlobs(of: celestiaTestNamespace)
+                #expect(stored.count == 1)
+                #expect(await server.statistics().sequenceMismatches == 3)
             }
         }
     }
@@ -248,8 +246,9 @@ import Testing
                 let publishError = await runtimeError { try await publish([celestiaHistory[0]], to: da) }
                 #expect(publishError?.code == .daFailure)
                 #expect(publishError?.message.contains(expected) == true)
-                // Fail fast: one HTTP request per refused operation, no retries.
-                #expect(await da.counters.submitCalls == 0)
+                // Fail fast: one HTTP request per refused operation, no retries (the direct submit and
+                // the publisher's each sent one blob.Submit, refused).
+                #expect(await da.counters.submitCalls == 2)
             }
         }
     }

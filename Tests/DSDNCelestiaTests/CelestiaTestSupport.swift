@@ -13,15 +13,9 @@ import Testing
 /// The namespace every Celestia test writes to.
 let celestiaTestNamespace = DANamespace(name: "dsdn-celestia-tests")
 
-/// The share-commitment scheme the runtime verifies Celestia blobs with.
-func celestiaScheme(_ namespace: DANamespace = celestiaTestNamespace) -> CommitmentScheme {
-    CommitmentScheme(name: "celestia-share") { ShareCommitment.compute(namespace: namespace, data: $0) }
-}
-
 /// Client options for tests: short timeouts and backoff, a fast poll.
 func testOptions(
     submitTimeout: Duration = .seconds(10),
-    submitAttempts: Int = 3,
     landingTimeout: Duration = .seconds(10)
 ) -> CelestiaOptions {
     var options = CelestiaOptions()
@@ -30,7 +24,6 @@ func testOptions(
     options.heightWaitTimeout = .seconds(5)
     options.landingTimeout = landingTimeout
     options.pollInterval = .milliseconds(20)
-    options.submitAttempts = submitAttempts
     options.retryBackoffInitial = .milliseconds(1)
     options.retryBackoffMaximum = .milliseconds(10)
     return options
@@ -94,13 +87,13 @@ let immediateSleeper = Sleeper { _ in
 /// Publishes `events` through an ``EventPublisher`` (enqueue all, flush, await every ticket).
 @discardableResult
 func publish(
-    _ events: [Event], to da: any DALayer, batchSize: Int = 50, commitment: CommitmentScheme = celestiaScheme()
+    _ events: [Event], to da: any DALayer, batchSize: Int = 50
 ) async throws -> EventPublisher {
     let publisher = try EventPublisher(
         da: da, namespace: celestiaTestNamespace, publisherID: "coordinator-1",
         options: .init(
             batchSize: batchSize, flushInterval: .seconds(5), maxBlobBytes: 2 * 1024 * 1024, maxAttempts: nil,
-            backoff: .standard, sleeper: immediateSleeper, commitment: commitment))
+            backoff: .standard, sleeper: immediateSleeper, landingTimeout: .seconds(10)))
     var tickets: [PublishTicket] = []
     for event in events { tickets.append(try await publisher.enqueue(event)) }
     await publisher.flush()
@@ -112,7 +105,7 @@ func publish(
 func consume(_ da: any DALayer, through height: UInt64) async throws -> DAConsumer {
     let consumer = DAConsumer(
         da: da, namespace: celestiaTestNamespace,
-        options: .init(backoff: .standard, sleeper: immediateSleeper, pollInterval: .milliseconds(20), commitment: celestiaScheme()))
+        options: .init(backoff: .standard, sleeper: immediateSleeper, pollInterval: .milliseconds(20)))
     let task = Task { try await consumer.run() }
     do {
         try await consumer.waitUntilApplied(height)
@@ -129,7 +122,7 @@ func consume(_ da: any DALayer, through height: UInt64) async throws -> DAConsum
 func rebuilder(_ da: any DALayer, maxAttempts: Int = 10) -> StateRebuilder {
     StateRebuilder(
         da: da, namespace: celestiaTestNamespace,
-        options: .init(maxAttempts: maxAttempts, backoff: .standard, sleeper: immediateSleeper, commitment: celestiaScheme(), maxRereads: 2))
+        options: .init(maxAttempts: maxAttempts, backoff: .standard, sleeper: immediateSleeper, maxRereads: 2))
 }
 
 /// The checksum of applying `events` directly (no DA at all).

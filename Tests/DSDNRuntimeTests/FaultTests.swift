@@ -50,7 +50,7 @@ import Testing
     /// and the state machine's **(publisher, sequence) dedupe** applies each batch once.
     @Test func failButLandResolvedByDedupe() async throws {
         let da = MemoryDA(faults: .init(seed: 11, failButLandPerMillion: 300_000))
-        let publisher = try await publishAll(events, to: da, batchSize: 50, commitment: .unverified)
+        let publisher = try await publishAll(events, to: UnverifiedDA(base: da), batchSize: 50)
         let counters = await publisher.counters
         #expect(counters.resubmissions > 0)
         #expect(counters.landedDespiteFailure == 0)
@@ -102,7 +102,7 @@ import Testing
         let da = MemoryDA(faults: .init(seed: 3, corruptionPerMillion: 200_000))
         try await publishAll(events, to: da, batchSize: 50)
         let rebuilder = StateRebuilder(
-            da: da, namespace: testNamespace, options: .init(sleeper: RecordingSleeper().sleeper, commitment: .unverified))
+            da: UnverifiedDA(base: da), namespace: testNamespace, options: .init(sleeper: RecordingSleeper().sleeper))
         let (_, report) = try await rebuilder.rebuild()
         #expect(report.counts.blobsRejected > 0)
         #expect(report.checksum != (try cleanChecksum(events)))

@@ -70,22 +70,56 @@ import Testing
         #expect(error?.code == .stopped)
     }
 
-    @Test func flusherTickPostsAndStartingTwiceThrows() async throws {
+    /// The background loop (run by the caller, here in a task group) posts on each flush-interval tick
+    /// and returns after `stop()`; a second concurrent loop returns at once.
+    @Test func runLoopTickPostsAndStopEndsIt() async throws {
         let da = MemoryDA()
         let ticks = TickSleeper()
         let publisher = try makePublisher(da, batchSize: 100, sleeper: ticks.sleeper)
-        try await publisher.startFlusher()
-        let error = await runtimeError { try await publisher.startFlusher() }
-        #expect(error?.code == .alreadyStarted)
-        let ticket = try await publisher.enqueue(node(0))
-        #expect(try await da.head() == 0)
-        ticks.tick()
-        let receipt = try await ticket.inclusion()
-        #expect(receipt.reference.height == 1)
-        await publisher.stop()
-        #expect(await publisher.isFlusherRunning == false)
-        let afterStop = await runtimeError { try await publisher.startFlusher() }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await publisher.run() }
+            let ticket = try await publisher.enqueue(node(0))
+            #expect(try await da.head() == 0)
+            while await !publisher.isRunning { await Task.yield() }
+            await publisher.run()  // already running: returns at once
+            ticks.tick()
+            let receipt = try await ticket.inclusion()
+            #expect(receipt.reference.height == 1)
+            try await publisher.waitUntilDrained()
+            #expect(await publisher.backlog == 0)
+            await publisher.stop()
+            try await group.waitForAll()
+        }
+        #expect(await publisher.isRunning == false)
+        let afterStop = await runtimeError { try await publisher.enqueue(node(1)) }
         #expect(afterStop?.code == .stopped)
+    }
+
+    /// A full batch wakes the loop at once (no tick needed); `waitUntilDrained` returns when it landed.
+    @Test func aFullBatchWakesTheLoop() async throws {
+        let da = MemoryDA()
+        let ticks = TickSleeper()
+        let publisher = try makePublisher(da, batchSize: 3, sleeper: ticks.sleeper)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await publisher.run() }
+            for i in 0..<3 { _ = try await publisher.enqueue(node(i)) }
+            try await publisher.waitUntilDrained()
+            #expect(try await da.head() == 1)
+            group.cancelAll()
+            try await group.waitForAll()
+        }
+    }
+
+    /// A cancelled `waitUntilDrained` throws `CancellationError` and leaves the publisher usable.
+    @Test func waitUntilDrainedIsCancellable() async throws {
+        let da = MemoryDA()
+        let publisher = try makePublisher(da, batchSize: 100)
+        _ = try await publisher.enqueue(node(0))
+        let waiter = Task { try await publisher.waitUntilDrained() }
+        waiter.cancel()
+        await #expect(throws: CancellationError.self) { try await waiter.value }
+        await publisher.flush()
+        try await publisher.waitUntilDrained()
     }
 
     @Test func hundredConcurrentPublishesLoseNothing() async throws {

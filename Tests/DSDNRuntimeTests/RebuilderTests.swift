@@ -9,7 +9,7 @@ import Testing
 
 @Suite struct SHA256Tests {
     @Test func fipsVectors() {
-        func digest(_ text: String) -> String { hexString(CommitmentScheme.sha256.commitment(of: Array(text.utf8)) ?? []) }
+        func digest(_ text: String) -> String { hexString(CommitmentScheme.sha256.commitment(of: Array(text.utf8), in: testNamespace) ?? []) }
         #expect(digest("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
         #expect(digest("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         #expect(digest("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq")
@@ -22,7 +22,7 @@ import Testing
         for length in 0...200 {
             let data = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
             let reference = try await da.submit(data, to: testNamespace)
-            #expect((CommitmentScheme.sha256.commitment(of: data) ?? []) == reference.commitment, "length \(length)")
+            #expect((CommitmentScheme.sha256.commitment(of: data, in: testNamespace) ?? []) == reference.commitment, "length \(length)")
         }
     }
 

@@ -74,16 +74,16 @@ final class TempDir: Sendable {
 }
 
 /// Options that never wait on the wall clock.
-func fastPublisherOptions(batchSize: Int = 100, sleeper: Sleeper, maxBlobBytes: Int = 2 * 1024 * 1024, commitment: CommitmentScheme = .sha256) -> EventPublisher.Options {
+func fastPublisherOptions(batchSize: Int = 100, sleeper: Sleeper, maxBlobBytes: Int = 2 * 1024 * 1024) -> EventPublisher.Options {
     EventPublisher.Options(
         batchSize: batchSize, flushInterval: .seconds(5), maxBlobBytes: maxBlobBytes, maxAttempts: nil,
-        backoff: .standard, sleeper: sleeper, commitment: commitment)
+        backoff: .standard, sleeper: sleeper)
 }
 
 func fastRebuilder(_ da: any DALayer, maxAttempts: Int = 10, sleeper: Sleeper = RecordingSleeper().sleeper) -> StateRebuilder {
     StateRebuilder(
         da: da, namespace: testNamespace,
-        options: .init(maxAttempts: maxAttempts, backoff: .standard, sleeper: sleeper, commitment: .sha256, maxRereads: 5))
+        options: .init(maxAttempts: maxAttempts, backoff: .standard, sleeper: sleeper, maxRereads: 5))
 }
 
 func fastConsumer(_ da: any DALayer, sleeper: Sleeper = RecordingSleeper().sleeper) -> DAConsumer {
@@ -93,12 +93,12 @@ func fastConsumer(_ da: any DALayer, sleeper: Sleeper = RecordingSleeper().sleep
 /// Publishes `events` through an ``EventPublisher`` (enqueue all, then flush) and returns the publisher.
 @discardableResult
 func publishAll(
-    _ events: [Event], to da: any DALayer, batchSize: Int = 100, commitment: CommitmentScheme = .sha256,
+    _ events: [Event], to da: any DALayer, batchSize: Int = 100,
     publisherID: String = "coordinator-1"
 ) async throws -> EventPublisher {
     let publisher = try EventPublisher(
         da: da, namespace: testNamespace, publisherID: publisherID,
-        options: fastPublisherOptions(batchSize: batchSize, sleeper: RecordingSleeper().sleeper, commitment: commitment))
+        options: fastPublisherOptions(batchSize: batchSize, sleeper: RecordingSleeper().sleeper))
     var tickets: [PublishTicket] = []
     for event in events { tickets.append(try await publisher.enqueue(event)) }
     await publisher.flush()
@@ -125,3 +125,22 @@ func consumeToHead(_ consumer: DAConsumer, head: UInt64) async throws -> Derived
 /// The history used by the convergence tests.
 let history = SyntheticHistory.events(.init(seed: 42, eventCount: 3_000))
 
+
+/// A view of a backend that names no commitment scheme it can recompute (``CommitmentScheme/unverified``):
+/// readers then cannot verify, and a publisher cannot look for its blob after an ambiguous failure.
+struct UnverifiedDA: DALayer {
+    let base: any DALayer
+
+    func submit(_ blob: [UInt8], to namespace: DANamespace) async throws(DAError) -> BlobReference {
+        try await base.submit(blob, to: namespace)
+    }
+
+    func blobs(of namespace: DANamespace, at height: UInt64) async throws(DAError) -> [DABlob] {
+        try await base.blobs(of: namespace, at: height)
+    }
+
+    func head() async throws(DAError) -> UInt64 { try await base.head() }
+    func newHeights() -> AsyncStream<UInt64> { base.newHeights() }
+    func health() async -> DAHealth { await base.health() }
+    var commitmentScheme: CommitmentScheme { .unverified }
+}

@@ -62,8 +62,11 @@ uint64_t dsdn_box_instructions(const dsdn_box *box);
 /// Peak live bytes above the baseline during the last load or decide.
 uint64_t dsdn_box_peak_memory(const dsdn_box *box);
 
-/// SHA-256 of `data` into `out` (32 bytes); the same function policies reach as sha256/hash64.
-void dsdn_sha256(const uint8_t *data, size_t length, uint8_t out[32]);
+/// A SHA-256 implementation: the digest of `data` (`length` bytes) into `out` (32 bytes).
+typedef void (*dsdn_sha256_fn)(const uint8_t *data, size_t length, uint8_t *out);
+/// Registers the SHA-256 the policies' sha256/hash64 use. The host (LuaSandbox) registers swift-crypto's
+/// once, before the first state is created; a policy hashing before that raises an error.
+void dsdn_set_sha256(dsdn_sha256_fn fn);
 
 /// Runs `body(context)` on a new thread with `stack_bytes` of stack and waits for it (Lua's C recursion
 /// needs more stack than some runtime threads have). Returns 0, or an errno value if no thread started.

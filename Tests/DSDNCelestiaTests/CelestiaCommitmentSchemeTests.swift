@@ -24,24 +24,25 @@ struct LyingDA: DALayer {
     func head() async throws(DAError) -> UInt64 { 1 }
     func newHeights() -> AsyncStream<UInt64> { AsyncStream { $0.finish() } }
     func health() async -> DAHealth { DAHealth(isReady: true, head: 1, detail: "lying") }
+    var commitmentScheme: CommitmentScheme { .celestiaShare }
 }
 
-@Suite struct CelestiaSHA256ViewTests {
-    /// The runtime with its default SHA-256 scheme works on Celestia through the view.
-    @Test func theRuntimesDefaultSchemeWorksThroughTheView() async throws {
+@Suite struct CelestiaCommitmentSchemeTests {
+    /// The runtime verifies Celestia blobs with the backend's own scheme, the share commitment.
+    @Test func theRuntimeVerifiesWithTheBackendsShareCommitment() async throws {
         try await withServer { server in
-            try await withClient(server) { celestia in
-                let da = CelestiaSHA256View(celestia)
+            try await withClient(server) { da in
+                #expect(da.commitmentScheme.name == "celestia-share")
                 let events = Array(celestiaHistory.prefix(200))
                 let reference = try await da.submit(sampleBlob(1), to: celestiaTestNamespace)
-                #expect(reference.commitment == sha256(sampleBlob(1)).bytes)
+                #expect(reference.commitment == ShareCommitment.compute(namespace: celestiaTestNamespace, data: sampleBlob(1)))
+                #expect(da.commitmentScheme.commitment(of: sampleBlob(1), in: celestiaTestNamespace) == reference.commitment)
                 let read = try await da.blobs(of: celestiaTestNamespace, at: reference.height)
                 #expect(read.map(\.reference) == [reference])
 
-                try await publish(events, to: da, commitment: .sha256)
+                try await publish(events, to: da)
                 let rebuilder = StateRebuilder(
-                    da: da, namespace: celestiaTestNamespace,
-                    options: .init(sleeper: immediateSleeper, commitment: .sha256))
+                    da: da, namespace: celestiaTestNamespace, options: .init(sleeper: immediateSleeper))
                 let (_, report) = try await rebuilder.rebuild()
                 #expect(report.commitmentRereads == 0)
                 #expect(report.counts.eventsApplied == UInt64(events.count))
@@ -51,12 +52,11 @@ struct LyingDA: DALayer {
     }
 
     @Test func aBlobThatDoesNotMatchItsShareCommitmentIsCaught() async throws {
-        let da = CelestiaSHA256View(LyingDA(data: sampleBlob(3)))
-        let blobs = try await da.blobs(of: celestiaTestNamespace, at: 1)
-        #expect(blobs.first?.reference.commitment == [UInt8](repeating: 9, count: 32))
         let rebuilder = StateRebuilder(
-            da: da, namespace: celestiaTestNamespace, options: .init(sleeper: immediateSleeper, commitment: .sha256, maxRereads: 1))
+            da: LyingDA(data: sampleBlob(3)), namespace: celestiaTestNamespace,
+            options: .init(sleeper: immediateSleeper, maxRereads: 1))
         let error = await runtimeError { try await rebuilder.rebuild() }
         #expect(error?.code == .commitmentMismatch)
+        #expect(error?.message.contains("celestia-share") == true)
     }
 }
