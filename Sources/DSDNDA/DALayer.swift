@@ -267,7 +267,12 @@ public struct DAError: Error, Hashable, Sendable, CustomStringConvertible {
     public var message: String
 
     /// Creates an error.
-    public init(_ code: Code, _ message: String) {
+    /// The error this one wraps (an I/O or transport error), when it wraps one. Not part of equality.
+    public var cause: (any Error & Sendable)?
+
+    /// Creates an error.
+    public init(_ code: Code, _ message: String, cause: (any Error & Sendable)? = nil) {
+        self.cause = cause
         self.code = code
         self.message = message
     }
@@ -277,6 +282,13 @@ public struct DAError: Error, Hashable, Sendable, CustomStringConvertible {
 
     /// `code: message`.
     public var description: String { "\(code.rawValue): \(message)" }
+
+    public static func == (lhs: DAError, rhs: DAError) -> Bool { lhs.code == rhs.code && lhs.message == rhs.message }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(code)
+        hasher.combine(message)
+    }
 }
 
 /// The Data Availability layer as the coordinator sees it: an ordered, append-only sequence of heights,

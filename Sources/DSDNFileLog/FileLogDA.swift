@@ -51,14 +51,20 @@ public final class FileLogDA: DALayer, Sendable {
         public var pollInterval: Duration
         /// How long a shared writer's submit waits for the `LOCK` file's `flock` before it gives up with
         /// `.unavailable` (default 10 s; `.zero` tries once). Only ``FileLogDA/openShared(directory:options:)``
-        /// instances wait: the exclusive writer's open still fails at once when the lock is held.
+        /// instances wait: the exclusive writer's open waits ``openLockWait``.
         public var lockWaitTimeout: Duration
+        /// How long the exclusive writer's open waits for a held lock before it refuses (default 2 s;
+        /// `.zero` tries once). A writer closed a moment ago can still hold the lock for a short while:
+        /// `flock` belongs to the open file, and a child process that this process forked while the log
+        /// was open keeps a copy of the descriptor until it reaches `exec` (close-on-exec closes it then).
+        public var openLockWait: Duration
 
         /// Creates options; `segmentSize` must be positive, `maxBlobSize` within the format's limit,
         /// `pollInterval` positive and `lockWaitTimeout` not negative.
         public init(
             segmentSize: Int64 = Options.defaultSegmentSize, maxBlobSize: Int = Options.defaultMaxBlobSize,
-            pollInterval: Duration = .milliseconds(200), lockWaitTimeout: Duration = .seconds(10)
+            pollInterval: Duration = .milliseconds(200), lockWaitTimeout: Duration = .seconds(10),
+            openLockWait: Duration = .seconds(2)
         ) {
             precondition(segmentSize > 0, "segmentSize must be positive")
             precondition(
@@ -66,6 +72,8 @@ public final class FileLogDA: DALayer, Sendable {
                 "maxBlobSize must be within 0...\(FileLogFormat.maxPayloadLength)")
             precondition(pollInterval > .zero, "pollInterval must be positive")
             precondition(lockWaitTimeout >= .zero, "lockWaitTimeout must not be negative")
+            precondition(openLockWait >= .zero, "openLockWait must not be negative")
+            self.openLockWait = openLockWait
             self.segmentSize = segmentSize
             self.maxBlobSize = maxBlobSize
             self.pollInterval = pollInterval
@@ -134,7 +142,7 @@ public final class FileLogDA: DALayer, Sendable {
     /// `.corrupted` (naming the file and byte offset) when a record before the torn tail is damaged.
     public convenience init(directory: String, options: Options = Options()) throws(DAError) {
         try FS.makeDirectory(directory)
-        let lock = try WriterLock.acquire(directory: directory)
+        let lock = try WriterLock.acquire(directory: directory, waitingUpTo: options.openLockWait)
         let loaded: Loaded
         do throws(DAError) {
             loaded = try FileLogDA.load(directory: directory, mode: .writer)
@@ -659,7 +667,7 @@ public final class FileLogDA: DALayer, Sendable {
 
     private static func refusal(_ directory: String, _ error: DAError) -> DAError {
         guard error.code == .corrupted else { return error }
-        return DAError(.corrupted, "file log \(directory) refuses to open: \(error.message)")
+        return DAError(.corrupted, "file log \(directory) refuses to open: \(error.message)", cause: error)
     }
 
     /// What cutting `scan`'s torn or unfinished tail off a segment of `size` bytes at `path` removes.

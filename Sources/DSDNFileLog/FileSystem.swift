@@ -44,7 +44,7 @@ enum FS {
     }
 
     static func failure(_ what: String, _ error: any Error) -> DAError {
-        DAError(.unavailable, "\(what): \(error)")
+        DAError(.unavailable, "\(what): \(error)", cause: error)
     }
 
     /// Opens `path`; `nil` when it does not exist and `missingIsNil` is set.
@@ -101,7 +101,7 @@ enum FS {
     static func size(of descriptor: FileDescriptor, path: String) throws(DAError) -> Int64 {
         var info = stat()
         guard fstat(descriptor.rawValue, &info) == 0 else {
-            throw DAError(.unavailable, "cannot stat \(path): \(errnoText(errno))")
+            throw DAError(.unavailable, "cannot stat \(path): \(errnoText(errno))", cause: Errno(rawValue: errno))
         }
         return Int64(info.st_size)
     }
@@ -110,7 +110,7 @@ enum FS {
         while fsync(descriptor.rawValue) != 0 {
             let code = errno
             if code == EINTR { continue }
-            throw DAError(.unavailable, "fsync of \(path) failed: \(errnoText(code))")
+            throw DAError(.unavailable, "fsync of \(path) failed: \(errnoText(code))", cause: Errno(rawValue: code))
         }
     }
 
@@ -146,7 +146,7 @@ enum FS {
         if mkdir(path, 0o755) != 0 {
             let code = errno
             if code == EEXIST && isDirectory(path) { return }
-            throw DAError(.unavailable, "cannot create directory \(path): \(errnoText(code))")
+            throw DAError(.unavailable, "cannot create directory \(path): \(errnoText(code))", cause: Errno(rawValue: code))
         }
         try syncDirectory(parent(of: path))
     }
@@ -161,7 +161,7 @@ enum FS {
     /// The names of the entries of a directory, unsorted.
     static func entries(of path: String) throws(DAError) -> [String] {
         guard let directory = opendir(path) else {
-            throw DAError(.unavailable, "cannot list directory \(path): \(errnoText(errno))")
+            throw DAError(.unavailable, "cannot list directory \(path): \(errnoText(errno))", cause: Errno(rawValue: errno))
         }
         defer { closedir(directory) }
         var names: [String] = []
@@ -170,7 +170,7 @@ enum FS {
             guard let entry = readdir(directory) else {
                 let code = errno
                 if code != 0 {
-                    throw DAError(.unavailable, "cannot list directory \(path): \(errnoText(code))")
+                    throw DAError(.unavailable, "cannot list directory \(path): \(errnoText(code))", cause: Errno(rawValue: code))
                 }
                 break
             }
@@ -199,10 +199,23 @@ struct WriterLock: Sendable {
         case failed(Int32)
     }
 
-    /// Takes the lock at once or throws `.unavailable` naming the holder (the exclusive writer's open).
-    static func acquire(directory: String) throws(DAError) -> WriterLock {
+    /// Takes the lock for the exclusive writer's open, retrying a held lock for up to `wait` (sleeping
+    /// 1 ms, doubling to 20 ms), or throws `.unavailable` naming the holder. Synchronous like the open
+    /// itself; it only sleeps while the lock is held.
+    static func acquire(directory: String, waitingUpTo wait: Duration) throws(DAError) -> WriterLock {
         let (path, descriptor) = try openLockFile(directory)
-        switch attempt(descriptor) {
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: wait)
+        var pause = Duration.milliseconds(1)
+        var result = attempt(descriptor)
+        while case .busy = result, clock.now < deadline {
+            let (seconds, attoseconds) = min(pause, deadline - clock.now).components
+            var request = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))
+            _ = nanosleep(&request, nil)
+            pause = min(pause * 2, .milliseconds(20))
+            result = attempt(descriptor)
+        }
+        switch result {
         case .acquired:
             return WriterLock(recordingHolderIn: descriptor)
         case .busy:
@@ -214,7 +227,7 @@ struct WriterLock: Sendable {
                     + "only one writer may open a log directory (open it read-only to follow it)")
         case .failed(let code):
             try? descriptor.close()
-            throw DAError(.unavailable, "cannot lock \(path): \(FS.errnoText(code))")
+            throw DAError(.unavailable, "cannot lock \(path): \(FS.errnoText(code))", cause: Errno(rawValue: code))
         }
     }
 
@@ -235,7 +248,7 @@ struct WriterLock: Sendable {
                 return WriterLock(recordingHolderIn: descriptor)
             case .failed(let code):
                 try? descriptor.close()
-                throw DAError(.unavailable, "cannot lock \(path): \(FS.errnoText(code))")
+                throw DAError(.unavailable, "cannot lock \(path): \(FS.errnoText(code))", cause: Errno(rawValue: code))
             case .busy:
                 break
             }

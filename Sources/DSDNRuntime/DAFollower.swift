@@ -248,7 +248,7 @@ public struct DAFollower: Sendable {
                     height: height)
             case .heightFromFuture:
                 if case .bounded = options.persistence {
-                    throw RuntimeError(.futureHeight, "\(at) is beyond the DA head: \(error.message)", height: height)
+                    throw RuntimeError(.futureHeight, "\(at) is beyond the DA head: \(error.message)", height: height, cause: error)
                 }
             case .unavailable:
                 if case let .bounded(maxAttempts) = options.persistence, attempt >= maxAttempts {
@@ -256,7 +256,7 @@ public struct DAFollower: Sendable {
                         .daUnavailable, "DA unavailable reading \(at) after \(attempt) attempts: \(error.message)", height: height)
                 }
             default:
-                throw RuntimeError(.daFailure, "DA refused reading \(at): \(error)", height: height)
+                throw RuntimeError(.daFailure, "DA refused reading \(at): \(error)", height: height, cause: error)
             }
             return Setback(height: height, kind: kind, attempt: attempt, description: "DA error reading \(at): \(error)")
         }

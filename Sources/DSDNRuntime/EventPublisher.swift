@@ -205,7 +205,7 @@ public actor EventPublisher {
         do {
             try Validation.identifier(publisherID, field: "publisher_id")
         } catch {
-            throw RuntimeError(.unpublishable, "invalid publisher id: \(error.message)")
+            throw RuntimeError(.unpublishable, "invalid publisher id: \(error.message)", cause: error)
         }
         self.da = da
         self.namespace = namespace
@@ -253,7 +253,7 @@ public actor EventPublisher {
             do {
                 size = try BlobCodec.encode(BlobEnvelope(publisherID: publisherID, sequence: UInt64.max, events: [event])).count
             } catch {
-                throw RuntimeError(.unpublishable, "event \(position) cannot be encoded: \(error)")
+                throw RuntimeError(.unpublishable, "event \(position) cannot be encoded: \(error)", cause: error)
             }
             guard size <= options.maxBlobBytes else {
                 throw RuntimeError(.unpublishable, "event \(position) needs a \(size)-byte blob, over the \(options.maxBlobBytes)-byte cap")
@@ -269,8 +269,8 @@ public actor EventPublisher {
             do throws(RuntimeError) {
                 try journal.recordAccepted(records)
             } catch {
-                journalBroken = RuntimeError(.journalFailure, "the outbox cannot record events: \(error.message)")
-                throw RuntimeError(.journalFailure, "the outbox cannot record events: \(error.message)")
+                journalBroken = RuntimeError(.journalFailure, "the outbox cannot record events: \(error.message)", cause: error)
+                throw RuntimeError(.journalFailure, "the outbox cannot record events: \(error.message)", cause: error)
             }
         }
         nextTicket += UInt64(events.count)
@@ -423,7 +423,7 @@ public actor EventPublisher {
         } catch let error as RuntimeError {
             throw error
         } catch {
-            throw RuntimeError(.stopped, "waiting for inclusion was interrupted: \(error)")
+            throw RuntimeError(.stopped, "waiting for inclusion was interrupted: \(error)", cause: error)
         }
     }
 
@@ -491,7 +491,7 @@ public actor EventPublisher {
             if batch.count > 1 {
                 await split(batch)
             } else {
-                resolve(batch.map(\.id), .failure(RuntimeError(.unpublishable, "event cannot be encoded: \(error)")))
+                resolve(batch.map(\.id), .failure(RuntimeError(.unpublishable, "event cannot be encoded: \(error)", cause: error)))
             }
             return
         }
@@ -511,7 +511,7 @@ public actor EventPublisher {
             do throws(RuntimeError) {
                 try journal.recordSealed(sequence: sequence, ids: ids)
             } catch {
-                let failure = RuntimeError(.journalFailure, "the outbox cannot record blob \(publisherID)#\(sequence): \(error.message)")
+                let failure = RuntimeError(.journalFailure, "the outbox cannot record blob \(publisherID)#\(sequence): \(error.message)", cause: error)
                 journalBroken = failure
                 resolve(ids, .failure(failure))
                 return
@@ -529,7 +529,7 @@ public actor EventPublisher {
             counters.restoredBlobs += 1
             await submitSealed(encoded, events: batch.events.map(\.event), sequence: batch.sequence, ids: ids)
         } catch {
-            resolve(ids, .failure(RuntimeError(.unpublishable, "restored blob #\(batch.sequence) cannot be encoded: \(error)")))
+            resolve(ids, .failure(RuntimeError(.unpublishable, "restored blob #\(batch.sequence) cannot be encoded: \(error)", cause: error)))
         }
     }
 
@@ -606,7 +606,7 @@ public actor EventPublisher {
             } catch {
                 guard error.isRetryable else {
                     let code: RuntimeError.Code = error.code == .blobTooLarge ? .unpublishable : .daFailure
-                    return .failure(RuntimeError(code, "DA refused blob \(publisherID)#\(sequence): \(error)"))
+                    return .failure(RuntimeError(code, "DA refused blob \(publisherID)#\(sequence): \(error)", cause: error))
                 }
                 counters.submitFailures += 1
                 if error.code == .unavailable {

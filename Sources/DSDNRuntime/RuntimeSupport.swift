@@ -44,8 +44,15 @@ public struct RuntimeError: Error, Hashable, Sendable, CustomStringConvertible {
     /// The blob index within `height` involved, if any.
     public var index: UInt32?
 
+    /// The error this one wraps, when it wraps one. Not part of equality: two errors are the same when
+    /// they say the same thing.
+    public var cause: (any Error & Sendable)?
+
     /// Creates an error.
-    public init(_ code: Code, _ message: String, height: UInt64? = nil, index: UInt32? = nil) {
+    public init(
+        _ code: Code, _ message: String, height: UInt64? = nil, index: UInt32? = nil, cause: (any Error & Sendable)? = nil
+    ) {
+        self.cause = cause
         self.code = code
         self.message = message
         self.height = height
@@ -54,6 +61,17 @@ public struct RuntimeError: Error, Hashable, Sendable, CustomStringConvertible {
 
     /// `code: message`.
     public var description: String { "\(code.rawValue): \(message)" }
+
+    public static func == (lhs: RuntimeError, rhs: RuntimeError) -> Bool {
+        lhs.code == rhs.code && lhs.message == rhs.message && lhs.height == rhs.height && lhs.index == rhs.index
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(code)
+        hasher.combine(message)
+        hasher.combine(height)
+        hasher.combine(index)
+    }
 }
 
 /// Exponential backoff: `initial`, doubling per consecutive failure, capped at `maximum`.

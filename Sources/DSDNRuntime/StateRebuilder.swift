@@ -163,7 +163,7 @@ public struct StateRebuilder: Sendable {
         } catch let error as RuntimeError {
             throw error
         } catch {
-            throw RuntimeError(.stopped, "the rebuild stopped: \(error)")
+            throw RuntimeError(.stopped, "the rebuild stopped: \(error)", cause: error)
         }
         report.checksum = machine.state.checksum()
         report.cursorDigest = machine.state.cursorDigest()

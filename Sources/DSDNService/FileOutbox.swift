@@ -210,7 +210,7 @@ public final class FileOutbox: PublisherJournal {
         do {
             payload += try BlobCodec.encode(BlobEnvelope(publisherID: "outbox", sequence: 0, events: events.map(\.event)))
         } catch {
-            throw RuntimeError(.unpublishable, "event cannot be encoded: \(error)")
+            throw RuntimeError(.unpublishable, "event cannot be encoded: \(error)", cause: error)
         }
         return payload
     }

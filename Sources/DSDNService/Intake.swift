@@ -130,7 +130,7 @@ public actor Intake {
                 return try await consumer.da.head()
             } catch {
                 guard error.isRetryable else {
-                    throw RuntimeError(.daFailure, "DA refused reading the head: \(error)")
+                    throw RuntimeError(.daFailure, "DA refused reading the head: \(error)", cause: error)
                 }
                 attempt += 1
                 logger.warning("DA head unavailable, retrying: \(error)")

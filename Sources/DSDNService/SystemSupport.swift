@@ -51,7 +51,7 @@ func makeDirectories(_ path: String) throws(RuntimeError) {
     do {
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     } catch {
-        throw RuntimeError(.journalFailure, "cannot create directory \(path): \(error.localizedDescription)")
+        throw RuntimeError(.journalFailure, "cannot create directory \(path): \(error.localizedDescription)", cause: error)
     }
 }
 

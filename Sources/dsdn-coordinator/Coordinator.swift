@@ -24,6 +24,11 @@ struct Coordinator: AsyncParsableCommand {
 /// A failure the user can act on: printed as one line, exit status 1.
 struct CommandFailure: Error, CustomStringConvertible {
     var description: String
+    /// The error this one wraps, when it wraps one.
+    var cause: (any Error)?
 
-    init(_ description: String) { self.description = description }
+    init(_ description: String, cause: (any Error)? = nil) {
+        self.description = description
+        self.cause = cause
+    }
 }

@@ -52,7 +52,7 @@ struct DACommitmentCommand: ParsableCommand {
         do {
             parsed = try DANamespace(parsing: namespace)
         } catch {
-            throw CommandFailure("--namespace \(namespace): \(error.message)")
+            throw CommandFailure("--namespace \(namespace): \(error.message)", cause: error)
         }
         let data: [UInt8]
         if file == "-" {

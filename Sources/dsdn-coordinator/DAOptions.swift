@@ -104,7 +104,7 @@ struct DAOptions: ParsableArguments {
             let log = readOnly ? try FileLogDA.openReadOnly(directory: directory) : try FileLogDA.openShared(directory: directory)
             return OpenedDA(layer: log, close: { log.close() })
         } catch {
-            throw CommandFailure("\(address): \(error.message)")
+            throw CommandFailure("\(address): \(error.message)", cause: error)
         }
     }
 
@@ -121,7 +121,7 @@ struct DAOptions: ParsableArguments {
             let log = try FileLogDA.openShared(directory: directory)
             return OpenedDA(layer: log, close: { log.close() })
         } catch {
-            throw CommandFailure("\(address): \(error.message)")
+            throw CommandFailure("\(address): \(error.message)", cause: error)
         }
     }
 

@@ -71,7 +71,7 @@ struct EventsImportCommand: AsyncParsableCommand {
         do {
             machine = try await StateRebuilder(da: log, namespace: namespace).rebuild().machine
         } catch {
-            throw CommandFailure("\(da.address): \(error)")
+            throw CommandFailure("\(da.address): \(error)", cause: error)
         }
         // Pre-flight: everything must apply on top of the current state, or nothing is published.
         var check = machine
@@ -79,7 +79,7 @@ struct EventsImportCommand: AsyncParsableCommand {
             do {
                 try check.apply(event: event)
             } catch {
-                throw CommandFailure("\(file): line \(line): \(event.type) refused: \(error.message) (nothing was published)")
+                throw CommandFailure("\(file): line \(line): \(event.type) refused: \(error.message) (nothing was published)", cause: error)
             }
         }
         var tickets: [PublishTicket] = []
@@ -98,7 +98,7 @@ struct EventsImportCommand: AsyncParsableCommand {
             print("da        \(da.address) namespace \(da.namespace)")
             print("checksum  \(machine.state.checksum().hex)")
         } catch {
-            throw CommandFailure("\(da.address): \(error)")
+            throw CommandFailure("\(da.address): \(error)", cause: error)
         }
     }
 }
@@ -277,7 +277,7 @@ struct EventsExportCommand: AsyncParsableCommand {
         do {
             head = try await log.head()
         } catch {
-            throw CommandFailure("\(da.address): \(error)")
+            throw CommandFailure("\(da.address): \(error)", cause: error)
         }
         let last = to ?? head
         guard last <= head else { throw CommandFailure("\(da.address): --to \(last) is beyond the DA head \(head)") }
@@ -309,7 +309,7 @@ struct EventsExportCommand: AsyncParsableCommand {
                         do {
                             envelope = try BlobCodec.decode(blob.data)
                         } catch {
-                            throw CommandFailure("\(da.address): blob \(height)/\(blob.reference.index) applied but does not decode: \(error)")
+                            throw CommandFailure("\(da.address): blob \(height)/\(blob.reference.index) applied but does not decode: \(error)", cause: error)
                         }
                         var text = ""
                         for event in envelope.events {
@@ -334,7 +334,7 @@ struct EventsExportCommand: AsyncParsableCommand {
         } catch let error as RuntimeError {
             ProgressBar.clear()
             sink.abandon()
-            throw CommandFailure("\(da.address): \(error.message)")
+            throw CommandFailure("\(da.address): \(error.message)", cause: error)
         } catch {
             ProgressBar.clear()
             sink.abandon()
@@ -387,7 +387,7 @@ final class OutputSink {
         do {
             try handle.write(contentsOf: buffer)
         } catch {
-            throw CommandFailure("cannot write \(path ?? "standard output"): \(error.localizedDescription)")
+            throw CommandFailure("cannot write \(path ?? "standard output"): \(error.localizedDescription)", cause: error)
         }
         buffer.removeAll(keepingCapacity: true)
     }
@@ -402,7 +402,7 @@ final class OutputSink {
             if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
             try FileManager.default.moveItem(atPath: temporary, toPath: path)
         } catch {
-            throw CommandFailure("cannot write \(path): \(error.localizedDescription)")
+            throw CommandFailure("cannot write \(path): \(error.localizedDescription)", cause: error)
         }
     }
 

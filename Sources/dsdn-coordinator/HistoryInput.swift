@@ -25,7 +25,7 @@ struct HistoryInput {
         do {
             events = try EventJSON.decodeNumberedLines(text)
         } catch {
-            throw CommandFailure("\(path): \(error)")
+            throw CommandFailure("\(path): \(error)", cause: error)
         }
     }
 
@@ -37,7 +37,7 @@ struct HistoryInput {
             do {
                 try machine.apply(event: event)
             } catch {
-                throw CommandFailure("\(path): line \(line): \(event.type) refused: \(error.message)")
+                throw CommandFailure("\(path): line \(line): \(event.type) refused: \(error.message)", cause: error)
             }
         }
         return machine

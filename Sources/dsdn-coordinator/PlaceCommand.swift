@@ -80,7 +80,7 @@ struct PlaceCommand: ParsableCommand {
         do {
             decision = try Scheduler.place(request, inputs: DecisionInputs(state: state), policy: loaded, overrides: overrides)
         } catch {
-            throw CommandFailure("\(error.outcome.rawValue): \(error.message)")
+            throw CommandFailure("\(error.outcome.rawValue): \(error.message)", cause: error)
         }
         if json {
             printJSON(jsonObject(decision, request: request))

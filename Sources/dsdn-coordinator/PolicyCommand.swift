@@ -39,7 +39,7 @@ func loadPolicy(_ path: String) throws -> Policy {
     do {
         return try Policy.load(source: source, fileName: path)
     } catch {
-        throw CommandFailure("\(error.outcome.rawValue): \(error.message)")
+        throw CommandFailure("\(error.outcome.rawValue): \(error.message)", cause: error)
     }
 }
 
@@ -369,7 +369,7 @@ struct PolicyDigestCommand: ParsableCommand {
         do {
             results = try Scheduler.place(requests, inputs: cluster.inputs, policy: policy)
         } catch {
-            throw CommandFailure("\(error.outcome.rawValue): \(error.message)")
+            throw CommandFailure("\(error.outcome.rawValue): \(error.message)", cause: error)
         }
         var bytes: [UInt8] = []
         var chosen = 0
@@ -379,7 +379,7 @@ struct PolicyDigestCommand: ParsableCommand {
                 bytes += decision.digest.bytes
                 chosen += decision.chosen.count
             case let .failure(error):
-                throw CommandFailure("decision \(index + 1): \(error.outcome.rawValue): \(error.message)")
+                throw CommandFailure("decision \(index + 1): \(error.outcome.rawValue): \(error.message)", cause: error)
             }
         }
         let digest = sha256(bytes)

@@ -53,7 +53,7 @@ struct RebuildCommand: AsyncParsableCommand {
             ProgressBar.clear()
         } catch {
             ProgressBar.clear()
-            throw CommandFailure("\(da.address): \(error)")
+            throw CommandFailure("\(da.address): \(error)", cause: error)
         }
         let summary = result.machine.state.summary()
         let counts = result.report.counts

@@ -110,7 +110,7 @@ struct ServeCommand: AsyncParsableCommand {
             do {
                 _ = try loadedPolicy.parameters(overriding: overrides)
             } catch {
-                throw CommandFailure("--param: \(error.message)")
+                throw CommandFailure("--param: \(error.message)", cause: error)
             }
         }
         let log = try da.openForService()
@@ -228,7 +228,7 @@ struct SeedService: Service {
                 return
             }
             logger.error("seed from \(path) refused: \(error)")
-            throw CommandFailure("--seed \(path): \(error)")
+            throw CommandFailure("--seed \(path): \(error)", cause: error)
         }
     }
 }

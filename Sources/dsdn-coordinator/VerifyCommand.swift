@@ -58,7 +58,7 @@ struct VerifyCommand: AsyncParsableCommand {
                     ProgressBar.clear()
                 } catch {
                     ProgressBar.clear()
-                    throw CommandFailure("\(da.address): \(error)")
+                    throw CommandFailure("\(da.address): \(error)", cause: error)
                 }
             }
             let equal = rebuilt.hex == coordinator.lowercased()

@@ -12,7 +12,7 @@ import DSDNFileLog
         let first = try FileLogDA(directory: dir.path)
         _ = try await first.submit([1], to: alpha)
 
-        let error = await daError { try FileLogDA(directory: dir.path) }
+        let error = await daError { try FileLogDA(directory: dir.path, options: refuseAtOnce) }
         #expect(error?.code == .unavailable)
         let message = error?.message ?? ""
         #expect(message.contains(dir.path))
@@ -31,7 +31,27 @@ import DSDNFileLog
         let second = try FileLogDA(directory: dir.path)
         #expect(try await second.head() == 2)
         #expect(try await second.submit([3], to: alpha).height == 3)
-        #expect(await daError { try FileLogDA(directory: dir.path) }?.code == .unavailable)
+        #expect(await daError { try FileLogDA(directory: dir.path, options: refuseAtOnce) }?.code == .unavailable)
+    }
+
+    /// A lock still held for a moment after its writer closed (a child process forked while the log
+    /// was open keeps the lock's descriptor until its exec) is waited out by the next open, not refused.
+    @Test func anOpenWaitsOutALockThatIsReleasedSoon() async throws {
+        let dir = TempDir()
+        do {
+            let writer = try FileLogDA(directory: dir.path)
+            _ = try await writer.submit([1], to: alpha)
+            writer.close()
+        }
+        // Another open file description of LOCK holds the lock, as a forked child's copy would.
+        let fd = open(dir.file("LOCK"), O_RDWR | O_CLOEXEC)
+        #expect(fd >= 0)
+        #expect(flock(fd, LOCK_EX | LOCK_NB) == 0)
+        DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(50)) { close(fd) }
+        // Generous, so a loaded machine that runs the release late still passes.
+        let reopened = try FileLogDA(directory: dir.path, options: FileLogDA.Options(openLockWait: .seconds(60)))
+        #expect(try await reopened.head() == 1)
+        reopened.close()
     }
 
     @Test func droppingTheWriterReleasesTheLock() async throws {

@@ -358,7 +358,7 @@ private let shortWait = FileLogDA.Options(lockWaitTimeout: .milliseconds(20))
             $0 = {
                 let outcome: DAError?
                 do {
-                    let intruder = try FileLogDA(directory: dir.path)
+                    let intruder = try FileLogDA(directory: dir.path, options: refuseAtOnce)
                     intruder.close()
                     outcome = nil
                 } catch let error as DAError {
@@ -399,7 +399,7 @@ private let shortWait = FileLogDA.Options(lockWaitTimeout: .milliseconds(20))
         let error = await daError { try await shared.submit([2], to: alpha) }
         #expect(error?.code == .unavailable)
         #expect(error?.message.contains("(pid 4242)") == true)
-        #expect(await daError { try FileLogDA(directory: dir.path) }?.message.contains("(pid 4242)") == true)
+        #expect(await daError { try FileLogDA(directory: dir.path, options: refuseAtOnce) }?.message.contains("(pid 4242)") == true)
 
         #expect(flock(fd, LOCK_UN) == 0)
         #expect(try await shared.submit([3], to: alpha).height == 2)

@@ -9,6 +9,9 @@ let alpha = DANamespace(name: "alpha")
 let beta = DANamespace(name: "beta")
 
 /// A fresh directory under the system's temporary directory, removed when the value goes away.
+/// Options for an exclusive open that must be refused while the lock is held: no wait.
+let refuseAtOnce = FileLogDA.Options(openLockWait: .zero)
+
 final class TempDir: Sendable {
     let path: String
 
