@@ -3,6 +3,7 @@
 #   scripts/dev.sh run    set up, build and serve the coordinator on the embedded default (extra
 #                         arguments go to `dsdn-coordinator serve`)
 #   scripts/dev.sh test   set up, build and run every test; ends with "N passed, N failed"
+#   scripts/dev.sh format rewrites the sources in the project's one formatting (.swift-format)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,6 +44,12 @@ ensure_test_venv() {
     cp "$requirements" "$venv/requirements.txt"
 }
 
+# One formatting configuration (.swift-format), checked with the toolchain's swift-format.
+check_format() {
+    echo "==> checking formatting (swift format lint; fix with: scripts/dev.sh format)" >&2
+    swift format lint --strict --recursive Sources Tests Package.swift
+}
+
 run() {
     ensure_system_packages
     echo "==> building dsdn-coordinator" >&2
@@ -57,6 +64,7 @@ run() {
 test_all() {
     ensure_system_packages
     scripts/check-boundaries.sh
+    check_format
     ensure_test_venv
     # Warnings are errors in the project's own targets (see Package.swift).
     export DSDN_WERROR=1
@@ -74,5 +82,6 @@ test_all() {
 case "${1:-}" in
     run) shift; run "$@" ;;
     test) shift; test_all "$@" ;;
-    *) echo "usage: scripts/dev.sh run|test" >&2; exit 64 ;;
+    format) swift format format --in-place --recursive Sources Tests Package.swift ;;
+    *) echo "usage: scripts/dev.sh run|test|format" >&2; exit 64 ;;
 esac

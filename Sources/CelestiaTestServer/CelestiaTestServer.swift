@@ -79,11 +79,13 @@ public final class CelestiaTestServer: Sendable {
             self.maxWait = maxWait
             self.chainID = chainID
             self.faults = faults
-            self.logger = logger ?? {
-                var logger = Logger(label: "celestia-test-server")
-                logger.logLevel = .warning
-                return logger
-            }()
+            self.logger =
+                logger
+                ?? {
+                    var logger = Logger(label: "celestia-test-server")
+                    logger.logLevel = .warning
+                    return logger
+                }()
         }
     }
 

@@ -1,9 +1,9 @@
 import DSDNDA
 
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 /// A blob as the test server stores it.
@@ -129,9 +129,10 @@ actor Chain {
         for entry in entries {
             let index = perNamespace[entry.namespace, default: 0]
             perNamespace[entry.namespace] = index + 1
-            blobs.append(CelestiaStoredBlob(
-                height: height, index: index, shareIndex: shareIndex, namespace: entry.namespace,
-                data: entry.data, commitment: entry.commitment))
+            blobs.append(
+                CelestiaStoredBlob(
+                    height: height, index: index, shareIndex: shareIndex, namespace: entry.namespace,
+                    data: entry.data, commitment: entry.commitment))
             shareIndex += Self.shareCount(entry.data.count)
         }
         let time = max(now, (blocks.last?.timeNanos ?? 0) + 1)
@@ -273,5 +274,6 @@ func rfc3339(nanos: Int64) -> String {
         let text = String(value)
         return String(repeating: "0", count: max(0, width - text.count)) + text
     }
-    return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(secondOfDay / 3600, 2)):\(pad(secondOfDay / 60 % 60, 2)):\(pad(secondOfDay % 60, 2)).\(pad(fraction, 9))Z"
+    return
+        "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(secondOfDay / 3600, 2)):\(pad(secondOfDay / 60 % 60, 2)):\(pad(secondOfDay % 60, 2)).\(pad(fraction, 9))Z"
 }

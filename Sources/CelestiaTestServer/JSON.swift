@@ -1,9 +1,9 @@
 import DSDNJSON
 
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 /// The server's JSON values: the shared `JSONValue` (numbers keep their kind, so a height sent as a string
@@ -27,7 +27,8 @@ extension JSONValue {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         // Encoding a JSON tree of plain values cannot fail (no non-finite doubles are ever produced).
-        return (try? encoder.encode(value)).map { Array($0) } ?? Array(#"{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"encoding failed"}}"#.utf8)
+        return (try? encoder.encode(value)).map { Array($0) }
+            ?? Array(#"{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"encoding failed"}}"#.utf8)
     }
 }
 

@@ -2,9 +2,9 @@ import DSDNCelestia
 import DSDNDA
 
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 /// The permissions of celestia-node's auth tokens.
@@ -79,8 +79,10 @@ struct RPCHandler: Sendable {
 
     func handle(body: [UInt8]?, bodyTooLarge: Bool, authorization: String?, queryToken: String?) async -> HTTPAnswer {
         if bodyTooLarge {
-            return errorAnswer(id: .null, RPCFailure(
-                code: -32700, message: "request bigger than maximum \(configuration.maxBodyBytes) allowed", httpStatus: 500))
+            return errorAnswer(
+                id: .null,
+                RPCFailure(
+                    code: -32700, message: "request bigger than maximum \(configuration.maxBodyBytes) allowed", httpStatus: 500))
         }
         // Authentication (go-jsonrpc's auth handler): a present but wrong token is HTTP 401, empty body.
         let permission: Permission?
@@ -160,7 +162,10 @@ struct RPCHandler: Sendable {
 
     /// The outcome of authentication: the permission granted (`nil`: no token on a protected server, so
     /// every method answers "missing permission"), or a refusal (HTTP 401).
-    enum Authentication { case granted(Permission?), rejected }
+    enum Authentication {
+        case granted(Permission?)
+        case rejected
+    }
 
     private func authenticate(authorization: String?, queryToken: String?) -> Authentication {
         let presented: String?
@@ -219,15 +224,17 @@ struct RPCHandler: Sendable {
         case nil, .null?: params = []
         case let .array(values)?: params = values
         case let other?:
-            return .failure(RPCFailure(
-                code: -32700,
-                message: "unmarshaling param array: json: cannot unmarshal \(other.goKind) into Go value of type []jsonrpc.param",
-                httpStatus: 500))
+            return .failure(
+                RPCFailure(
+                    code: -32700,
+                    message: "unmarshaling param array: json: cannot unmarshal \(other.goKind) into Go value of type []jsonrpc.param",
+                    httpStatus: 500))
         }
         guard params.count == spec.params else {
-            return .failure(RPCFailure(
-                code: -32602, message: "wrong param count (method '\(method)'): \(params.count) != \(spec.params)",
-                httpStatus: 500))
+            return .failure(
+                RPCFailure(
+                    code: -32602, message: "wrong param count (method '\(method)'): \(params.count) != \(spec.params)",
+                    httpStatus: 500))
         }
         do {
             let decoded = try decode(params, for: method)
@@ -267,7 +274,8 @@ struct RPCHandler: Sendable {
         func unmarshal(_ index: Int, _ goType: String, _ value: JSON, reason: String? = nil) -> RPCFailure {
             RPCFailure(
                 code: -32700,
-                message: "unmarshaling params for '\(method)' (param: *\(goType)): " + (reason ?? "json: cannot unmarshal \(value.goKind) into Go value of type \(goType)"),
+                message: "unmarshaling params for '\(method)' (param: *\(goType)): "
+                    + (reason ?? "json: cannot unmarshal \(value.goKind) into Go value of type \(goType)"),
                 httpStatus: 500)
         }
         func height(_ index: Int) throws(RPCFailure) -> UInt64 {
@@ -416,7 +424,8 @@ struct RPCHandler: Sendable {
         if case .null = txConfig {
             throw RPCFailure(
                 code: 0,
-                message: "fatal error calling 'blob.Submit': panic in rpc method 'blob.Submit': runtime error: invalid memory address or nil pointer dereference",
+                message:
+                    "fatal error calling 'blob.Submit': panic in rpc method 'blob.Submit': runtime error: invalid memory address or nil pointer dereference",
                 httpStatus: 500)
         }
         let valid = try await validate(blobs)
@@ -441,7 +450,9 @@ struct RPCHandler: Sendable {
         return .uint(height)
     }
 
-    private func validate(_ blobs: [SubmittedBlob]) async throws(RPCFailure) -> [(namespace: DANamespace, data: [UInt8], commitment: [UInt8])] {
+    private func validate(_ blobs: [SubmittedBlob]) async throws(RPCFailure) -> [(
+        namespace: DANamespace, data: [UInt8], commitment: [UInt8]
+    )] {
         guard !blobs.isEmpty else { throw .app("cannot submit an empty list of blobs") }
         var valid: [(namespace: DANamespace, data: [UInt8], commitment: [UInt8])] = []
         var total = 0
@@ -602,7 +613,9 @@ struct RPCHandler: Sendable {
                 faults.stallDuration = .milliseconds(Int64(ms))
             case let ("sequenceMismatches", .uint(count)): faults.sequenceMismatches = Int(count)
             default:
-                throw .app("unknown or mistyped fault \(key.debugDescription) (known: seed, failRate, latencyMs, tail, unauthorized, submitTimeouts, submitTimeoutMode, stallMs, sequenceMismatches)")
+                throw .app(
+                    "unknown or mistyped fault \(key.debugDescription) (known: seed, failRate, latencyMs, tail, unauthorized, submitTimeouts, submitTimeoutMode, stallMs, sequenceMismatches)"
+                )
             }
         }
         return faults

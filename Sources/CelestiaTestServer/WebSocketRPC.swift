@@ -85,10 +85,11 @@ struct WebSocketRPC: Sendable {
                 try await withThrowingTaskGroup(of: Void.self) { calls in
                     defer { sink.finish() }
                     for try await message in inbound.messages(maxSize: maxMessageBytes) {
-                        let body: [UInt8] = switch message {
-                        case let .text(text): Array(text.utf8)
-                        case let .binary(buffer): Array(buffer.readableBytesView)
-                        }
+                        let body: [UInt8] =
+                            switch message {
+                            case let .text(text): Array(text.utf8)
+                            case let .binary(buffer): Array(buffer.readableBytesView)
+                            }
                         calls.addTask { sink.yield(await reply(to: body, permission: permission)) }
                     }
                     try await calls.waitForAll()

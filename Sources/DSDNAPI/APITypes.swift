@@ -450,7 +450,9 @@ public struct PreviewResponse: Codable, Sendable, Hashable {
             case nodeID = "node_id"
         }
 
-        public init(nodeID: String, passed: Bool, reason: String? = nil, score: Double? = nil, rank: Int? = nil, terms: [String: Double]? = nil) {
+        public init(
+            nodeID: String, passed: Bool, reason: String? = nil, score: Double? = nil, rank: Int? = nil, terms: [String: Double]? = nil
+        ) {
             self.nodeID = nodeID
             self.passed = passed
             self.reason = reason

@@ -134,7 +134,10 @@ public struct CelestiaAddress: Sendable, Hashable, CustomStringConvertible {
     public var options: CelestiaOptions
 
     /// Creates an address from parts.
-    public init(host: String, port: Int = CelestiaAddress.defaultPort, namespace: DANamespace, namespaceText: String? = nil, options: CelestiaOptions = CelestiaOptions()) {
+    public init(
+        host: String, port: Int = CelestiaAddress.defaultPort, namespace: DANamespace, namespaceText: String? = nil,
+        options: CelestiaOptions = CelestiaOptions()
+    ) {
         self.host = host
         self.port = port
         self.namespace = namespace
@@ -217,11 +220,15 @@ public struct CelestiaAddress: Sendable, Hashable, CustomStringConvertible {
                 default: throw DAError(.invalidRequest, "tls must be true or false, got \(value.debugDescription)")
                 }
             default:
-                throw DAError(.invalidRequest, "unknown Celestia address option \(key.debugDescription) (known: namespace, submit-timeout, request-timeout, wait-timeout, landing-timeout, poll, max-blob-bytes, max-response-bytes, gas-price, max-gas-price, gas, priority, key-name, signer, fee-granter, head, tls)")
+                throw DAError(
+                    .invalidRequest,
+                    "unknown Celestia address option \(key.debugDescription) (known: namespace, submit-timeout, request-timeout, wait-timeout, landing-timeout, poll, max-blob-bytes, max-response-bytes, gas-price, max-gas-price, gas, priority, key-name, signer, fee-granter, head, tls)"
+                )
             }
         }
         guard let namespace, let namespaceText else {
-            throw DAError(.invalidNamespace, "a Celestia address needs a namespace, e.g. celestia://\(Self.display(host, port))?namespace=dsdn")
+            throw DAError(
+                .invalidNamespace, "a Celestia address needs a namespace, e.g. celestia://\(Self.display(host, port))?namespace=dsdn")
         }
         self.init(host: host, port: port, namespace: namespace, namespaceText: namespaceText, options: options)
     }
@@ -238,15 +245,22 @@ public struct CelestiaAddress: Sendable, Hashable, CustomStringConvertible {
     }
 
     private static func parseAuthority(_ text: String) throws(DAError) -> (String, Int) {
-        guard !text.isEmpty else { throw DAError(.invalidRequest, "a Celestia address needs a host, e.g. celestia://127.0.0.1:26658?namespace=dsdn") }
+        guard !text.isEmpty else {
+            throw DAError(.invalidRequest, "a Celestia address needs a host, e.g. celestia://127.0.0.1:26658?namespace=dsdn")
+        }
         guard !text.contains("@") else {
-            throw DAError(.invalidRequest, "a Celestia address must not carry credentials; put the auth token in a token file or \(CelestiaAuthToken.environmentVariable)")
+            throw DAError(
+                .invalidRequest,
+                "a Celestia address must not carry credentials; put the auth token in a token file or \(CelestiaAuthToken.environmentVariable)"
+            )
         }
         guard !text.contains("/") else { throw DAError(.invalidRequest, "a Celestia address has no path: \(text.debugDescription)") }
         var host: Substring
         var portText: Substring?
         if text.hasPrefix("[") {
-            guard let close = text.firstIndex(of: "]") else { throw DAError(.invalidRequest, "unterminated IPv6 host in \(text.debugDescription)") }
+            guard let close = text.firstIndex(of: "]") else {
+                throw DAError(.invalidRequest, "unterminated IPv6 host in \(text.debugDescription)")
+            }
             host = text[text.index(after: text.startIndex)..<close]
             let after = text[text.index(after: close)...]
             if !after.isEmpty {
@@ -255,7 +269,9 @@ public struct CelestiaAddress: Sendable, Hashable, CustomStringConvertible {
             }
         } else {
             let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-            guard parts.count <= 2 else { throw DAError(.invalidRequest, "malformed host and port \(text.debugDescription); put IPv6 hosts in brackets") }
+            guard parts.count <= 2 else {
+                throw DAError(.invalidRequest, "malformed host and port \(text.debugDescription); put IPv6 hosts in brackets")
+            }
             host = parts[0]
             portText = parts.count == 2 ? parts[1] : nil
         }
@@ -293,11 +309,14 @@ public struct CelestiaAddress: Sendable, Hashable, CustomStringConvertible {
         var number = Substring(lower)
         var scale = 1.0
         if lower.hasSuffix("ms") {
-            number = number.dropLast(2); scale = 0.001
+            number = number.dropLast(2)
+            scale = 0.001
         } else if lower.hasSuffix("s") {
-            number = number.dropLast(); scale = 1
+            number = number.dropLast()
+            scale = 1
         } else if lower.hasSuffix("m") {
-            number = number.dropLast(); scale = 60
+            number = number.dropLast()
+            scale = 60
         }
         guard let value = Double(number), value.isFinite, value > 0 else {
             throw DAError(.invalidRequest, "\(key) must be a positive duration such as 90s or 500ms, got \(text.debugDescription)")
@@ -307,7 +326,8 @@ public struct CelestiaAddress: Sendable, Hashable, CustomStringConvertible {
 
     private static func integer(_ text: String, _ key: String, range: ClosedRange<Int>) throws(DAError) -> Int {
         guard let value = Int(text), range.contains(value) else {
-            throw DAError(.invalidRequest, "\(key) must be an integer in \(range.lowerBound)…\(range.upperBound), got \(text.debugDescription)")
+            throw DAError(
+                .invalidRequest, "\(key) must be an integer in \(range.lowerBound)…\(range.upperBound), got \(text.debugDescription)")
         }
         return value
     }

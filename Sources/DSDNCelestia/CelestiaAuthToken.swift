@@ -1,9 +1,9 @@
 import DSDNDA
 
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 /// A celestia-node auth token (a JWT from `celestia light auth write`), kept out of every description,
@@ -67,10 +67,12 @@ public struct CelestiaAuthToken: Sendable, Hashable, CustomStringConvertible, Cu
             }
             let token = CelestiaAuthToken(String(decoding: data, as: UTF8.self), source: .file(tokenFile))
             guard !token.secret.isEmpty else {
-                throw DAError(.unauthorized, "the Celestia auth token file \(tokenFile) is empty; write one with `celestia light auth write`")
+                throw DAError(
+                    .unauthorized, "the Celestia auth token file \(tokenFile) is empty; write one with `celestia light auth write`")
             }
             guard !token.secret.contains(where: { $0.isWhitespace }) else {
-                throw DAError(.unauthorized, "the Celestia auth token file \(tokenFile) holds more than one word; it must contain only the token")
+                throw DAError(
+                    .unauthorized, "the Celestia auth token file \(tokenFile) holds more than one word; it must contain only the token")
             }
             return token
         }

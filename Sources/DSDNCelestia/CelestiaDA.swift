@@ -175,7 +175,8 @@ public actor CelestiaDA: DALayer {
     /// `node.Ready` and the head. Never throws: failures are reported in `detail`.
     public func health() async -> DAHealth {
         guard !closed.load(ordering: .acquiring) else {
-            return DAHealth(isReady: false, head: knownHead == 0 ? nil : knownHead, detail: "celestia backend for \(address.endpoint) is closed")
+            return DAHealth(
+                isReady: false, head: knownHead == 0 ? nil : knownHead, detail: "celestia backend for \(address.endpoint) is closed")
         }
         do throws(DAError) {
             let ready = try await call("node.Ready", [], as: Bool.self) ?? false
@@ -237,9 +238,11 @@ public actor CelestiaDA: DALayer {
             let classified = classifier.classify(error, method: "blob.Submit")
             guard classified.ambiguous else { throw classified.error }
             counters.ambiguousFailures += 1
-            logger.warning("ambiguous blob.Submit failure", metadata: [
-                "node": "\(address.endpoint)", "error": "\(classified.error.message)",
-            ])
+            logger.warning(
+                "ambiguous blob.Submit failure",
+                metadata: [
+                    "node": "\(address.endpoint)", "error": "\(classified.error.message)",
+                ])
             throw DAError(
                 .unavailable,
                 classified.error.message + "; the blob may still land, so look for its share commitment before submitting it again")
@@ -266,7 +269,9 @@ public actor CelestiaDA: DALayer {
 
     /// Finds the just-included blob at `height` to learn its index (a few reads). When that fails the
     /// blob is on chain but unlocated: `.unavailable` says so, and a caller's search by commitment finds it.
-    private func locate(_ blob: [UInt8], in namespace: DANamespace, commitment: [UInt8], at height: UInt64) async throws(DAError) -> BlobReference {
+    private func locate(_ blob: [UInt8], in namespace: DANamespace, commitment: [UInt8], at height: UInt64) async throws(DAError)
+        -> BlobReference
+    {
         var lastError = DAError(.unavailable, "no read attempted")
         for attempt in 1...3 {
             do throws(DAError) {
@@ -274,7 +279,9 @@ public actor CelestiaDA: DALayer {
                 if let match = blobs.first(where: { $0.reference.commitment == commitment || $0.data == blob }) {
                     return match.reference
                 }
-                lastError = DAError(.unavailable, "blob.Submit reported height \(height), but the blob is not among the namespace's \(blobs.count) blob(s) there")
+                lastError = DAError(
+                    .unavailable,
+                    "blob.Submit reported height \(height), but the blob is not among the namespace's \(blobs.count) blob(s) there")
                 break
             } catch {
                 lastError = error
@@ -284,7 +291,8 @@ public actor CelestiaDA: DALayer {
         }
         throw DAError(
             .unavailable,
-            "the blob landed at height \(height) but its index could not be read (\(lastError.message)); look for its share commitment there before submitting it again")
+            "the blob landed at height \(height) but its index could not be read (\(lastError.message)); look for its share commitment there before submitting it again"
+        )
     }
 
     private func backoff(attempt: Int, error: DAError) async throws(DAError) {
@@ -346,7 +354,8 @@ public actor CelestiaDA: DALayer {
         decoded.reserveCapacity(blobs.count)
         for (position, blob) in blobs.enumerated() {
             guard let namespaceBytes = Base64.decode(blob.namespace), let data = Base64.decode(blob.data) else {
-                throw DAError(.unavailable, "celestia node at \(address.endpoint) returned a blob at height \(height) that is not valid base64")
+                throw DAError(
+                    .unavailable, "celestia node at \(address.endpoint) returned a blob at height \(height) that is not valid base64")
             }
             // The node filters by namespace; anything else is not ours to index.
             guard namespaceBytes == namespace.bytes else { continue }
@@ -382,7 +391,9 @@ public actor CelestiaDA: DALayer {
             return reached
         } catch {
             if case .timedOut = error {
-                throw DAError(.heightFromFuture, "height \(height) did not appear on celestia node at \(address.endpoint) within \(ErrorClassifier.seconds(timeout))")
+                throw DAError(
+                    .heightFromFuture,
+                    "height \(height) did not appear on celestia node at \(address.endpoint) within \(ErrorClassifier.seconds(timeout))")
             }
             throw classifier.classify(error, method: "header.WaitForHeight").error
         }

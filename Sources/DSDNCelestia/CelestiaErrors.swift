@@ -33,7 +33,8 @@ struct ErrorClassifier: Sendable {
                     ambiguous: false)
             }
             return Classified(
-                error: DAError(.unauthorized, "celestia node at \(endpoint) refused the request (HTTP \(status)); check \(credentialsHint)"),
+                error: DAError(
+                    .unauthorized, "celestia node at \(endpoint) refused the request (HTTP \(status)); check \(credentialsHint)"),
                 ambiguous: false)
         case let .timedOut(timeout):
             return Classified(
@@ -66,7 +67,9 @@ struct ErrorClassifier: Sendable {
         switch code {
         case -32601:
             return Classified(
-                error: DAError(.invalidRequest, "celestia node at \(endpoint) does not know \(method) (\(message)); is it a celestia-node of a supported version?"),
+                error: DAError(
+                    .invalidRequest,
+                    "celestia node at \(endpoint) does not know \(method) (\(message)); is it a celestia-node of a supported version?"),
                 ambiguous: false)
         case -32602:
             return Classified(error: DAError(.invalidRequest, "\(quoted) rejected the parameters: \(message)"), ambiguous: false)
@@ -82,21 +85,35 @@ struct ErrorClassifier: Sendable {
         }
 
         if has("missing permission") {
-            let advice = hasToken
+            let advice =
+                hasToken
                 ? "the auth token lacks the permission; create one with `celestia light auth write` (or `admin`)"
                 : "no auth token was given; create one with `celestia light auth write` and pass it with \(credentialsHint)"
             return Classified(error: DAError(.unauthorized, "\(quoted) was refused (\(message)): \(advice)"), ambiguous: false)
         }
         if has("without state access") || has("no state access") || has("state access") {
             return Classified(
-                error: DAError(.unauthorized, "celestia node at \(endpoint) cannot submit blobs: it runs without state access (\(message)); start it with a core endpoint (--core.ip) or point --da at a node that has one"),
+                error: DAError(
+                    .unauthorized,
+                    "celestia node at \(endpoint) cannot submit blobs: it runs without state access (\(message)); start it with a core endpoint (--core.ip) or point --da at a node that has one"
+                ),
                 ambiguous: false)
         }
         if has("below tail") {
-            return Classified(error: DAError(.pruned, "celestia node at \(endpoint) no longer serves this height (\(message)); use an archival node or restore an archive of the namespace"), ambiguous: false)
+            return Classified(
+                error: DAError(
+                    .pruned,
+                    "celestia node at \(endpoint) no longer serves this height (\(message)); use an archival node or restore an archive of the namespace"
+                ), ambiguous: false)
         }
-        if has("outside of sampling window") || has("outside the sampling window") || has("outside the availability window") || has("pruned") {
-            return Classified(error: DAError(.pruned, "celestia node at \(endpoint) no longer serves this height (\(message)); use an archival node or restore an archive of the namespace"), ambiguous: false)
+        if has("outside of sampling window") || has("outside the sampling window") || has("outside the availability window")
+            || has("pruned")
+        {
+            return Classified(
+                error: DAError(
+                    .pruned,
+                    "celestia node at \(endpoint) no longer serves this height (\(message)); use an archival node or restore an archive of the namespace"
+                ), ambiguous: false)
         }
         if has("from the future") {
             return Classified(error: DAError(.heightFromFuture, "\(quoted): \(message)"), ambiguous: false)
@@ -105,7 +122,8 @@ struct ErrorClassifier: Sendable {
             return Classified(error: DAError(.unavailable, "celestia node at \(endpoint) is still syncing: \(message)"), ambiguous: false)
         }
         if has("too large") || has("exceeds maximum") || has("exceeds the maximum") || has("max tx bytes") {
-            return Classified(error: DAError(.blobTooLarge, "\(quoted): \(message); lower the blob-size cap or split the batch"), ambiguous: false)
+            return Classified(
+                error: DAError(.blobTooLarge, "\(quoted): \(message); lower the blob-size cap or split the batch"), ambiguous: false)
         }
         if has("zero blob size") || has("empty blob") {
             return Classified(error: DAError(.invalidRequest, "\(quoted): \(message)"), ambiguous: false)
@@ -116,26 +134,40 @@ struct ErrorClassifier: Sendable {
             return Classified(error: DAError(.invalidNamespace, "\(quoted) refused the namespace: \(message)"), ambiguous: false)
         }
         if has("incorrect account sequence") || has("account sequence mismatch") {
-            return Classified(error: DAError(.unavailable, "\(quoted): account sequence mismatch (another submission from the same account?): \(message)"), ambiguous: false)
+            return Classified(
+                error: DAError(
+                    .unavailable, "\(quoted): account sequence mismatch (another submission from the same account?): \(message)"),
+                ambiguous: false)
         }
         if has("tx already in mempool") || has("tx already exists in cache") {
-            return Classified(error: DAError(.unavailable, "\(quoted): the transaction is already in the mempool and may still land: \(message)"), ambiguous: true)
+            return Classified(
+                error: DAError(.unavailable, "\(quoted): the transaction is already in the mempool and may still land: \(message)"),
+                ambiguous: true)
         }
         if has("timed out waiting for tx") || has("context deadline") || has("deadline exceeded") {
             let note = method == "blob.Submit" ? "timed out inside the node; the blob may still land" : "timed out inside the node"
             return Classified(error: DAError(.unavailable, "\(quoted) \(note): \(message)"), ambiguous: true)
         }
         if has("exceeds max gas price") || has("max gas price") {
-            return Classified(error: DAError(.unavailable, "\(quoted): the network's gas price is above the configured cap (\(message)); raise max-gas-price or pin gas-price"), ambiguous: false)
+            return Classified(
+                error: DAError(
+                    .unavailable,
+                    "\(quoted): the network's gas price is above the configured cap (\(message)); raise max-gas-price or pin gas-price"),
+                ambiguous: false)
         }
         if has("insufficient") && (has("gas price") || has("fee")) {
-            return Classified(error: DAError(.unavailable, "\(quoted): the fee is too low (\(message)); raise gas-price / max-gas-price"), ambiguous: false)
+            return Classified(
+                error: DAError(.unavailable, "\(quoted): the fee is too low (\(message)); raise gas-price / max-gas-price"),
+                ambiguous: false)
         }
         if has("insufficient funds") || has("insufficient balance") {
-            return Classified(error: DAError(.unavailable, "\(quoted): the signing account cannot pay the fee (\(message)); fund it"), ambiguous: false)
+            return Classified(
+                error: DAError(.unavailable, "\(quoted): the signing account cannot pay the fee (\(message)); fund it"), ambiguous: false)
         }
         if has("out of gas") {
-            return Classified(error: DAError(.unavailable, "\(quoted): the transaction ran out of gas (\(message)); set a higher gas limit (gas=)"), ambiguous: false)
+            return Classified(
+                error: DAError(.unavailable, "\(quoted): the transaction ran out of gas (\(message)); set a higher gas limit (gas=)"),
+                ambiguous: false)
         }
         // Unknown: retry with backoff; for a write, the transaction may have been broadcast.
         return Classified(error: DAError(.unavailable, "\(quoted) failed: \(message) (code \(code))"), ambiguous: true)

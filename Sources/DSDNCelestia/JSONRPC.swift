@@ -1,15 +1,15 @@
 import AsyncHTTPClient
+import DSDNDA
+import DSDNJSON
 import Logging
 import NIOCore
 import NIOHTTP1
-import DSDNDA
-import DSDNJSON
 import Synchronization
 
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 /// An unsigned integer that celestia-node writes either as a JSON number (`blob.Submit`'s height) or as

@@ -139,7 +139,10 @@ public enum BlobCodec {
         }
         guard raw.count >= 5 else { throw CodecError(.malformed, "blob ends before its format version", offset: 4) }
         guard raw[4] == BlobEnvelope.currentFormatVersion else {
-            throw CodecError(.unsupportedVersion, "format version \(raw[4]) is not supported (this coordinator reads version \(BlobEnvelope.currentFormatVersion))", offset: 4)
+            throw CodecError(
+                .unsupportedVersion,
+                "format version \(raw[4]) is not supported (this coordinator reads version \(BlobEnvelope.currentFormatVersion))", offset: 4
+            )
         }
         guard raw.count >= 5 + integrityBytes else {
             throw CodecError(.malformed, "blob is too short to hold its integrity checksum", offset: raw.count)
@@ -155,7 +158,8 @@ public enum BlobCodec {
         let countOffset = reader.offset
         let count = Int(try reader.u32())
         guard count <= Limits.maxEventsPerBlob else {
-            throw CodecError(.limitExceeded, "blob declares \(count) events, over the limit of \(Limits.maxEventsPerBlob)", offset: countOffset)
+            throw CodecError(
+                .limitExceeded, "blob declares \(count) events, over the limit of \(Limits.maxEventsPerBlob)", offset: countOffset)
         }
         guard count <= reader.remaining / minimumEventBytes else {
             throw CodecError(.malformed, "blob declares \(count) events but has only \(reader.remaining) bytes left", offset: countOffset)
@@ -193,7 +197,10 @@ struct ByteWriter {
     var bytes: [UInt8] = []
 
     mutating func u8(_ value: UInt8) { bytes.append(value) }
-    mutating func u16(_ value: UInt16) { bytes.append(UInt8(value >> 8)); bytes.append(UInt8(value & 0xff)) }
+    mutating func u16(_ value: UInt16) {
+        bytes.append(UInt8(value >> 8))
+        bytes.append(UInt8(value & 0xff))
+    }
     mutating func u32(_ value: UInt32) {
         for shift in stride(from: 24, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: value >> UInt32(shift))) }
     }
@@ -203,7 +210,12 @@ struct ByteWriter {
     mutating func patchU32(at offset: Int, _ value: UInt32) {
         for index in 0..<4 { bytes[offset + index] = UInt8(truncatingIfNeeded: value >> UInt32(24 - 8 * index)) }
     }
-    mutating func hash(_ value: Hash256) { u64(value.w0); u64(value.w1); u64(value.w2); u64(value.w3) }
+    mutating func hash(_ value: Hash256) {
+        u64(value.w0)
+        u64(value.w1)
+        u64(value.w2)
+        u64(value.w3)
+    }
     mutating func flag(_ value: Bool) { u8(value ? 1 : 0) }
 
     mutating func string(_ value: String, max: Int, field: String) throws(CodecError) {

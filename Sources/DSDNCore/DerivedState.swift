@@ -240,7 +240,9 @@ public struct DerivedState: Sendable {
             }
         }
         for symbol in loads.indices where loads[symbol] != expected[symbol] {
-            problems.append("node \(nodeNames[UInt32(symbol)]): load \(loads[symbol].storedBytes)/\(loads[symbol].liveReplicas)/\(loads[symbol].chunkSlots.count) but records say \(expected[symbol].storedBytes)/\(expected[symbol].liveReplicas)/\(expected[symbol].chunkSlots.count)")
+            problems.append(
+                "node \(nodeNames[UInt32(symbol)]): load \(loads[symbol].storedBytes)/\(loads[symbol].liveReplicas)/\(loads[symbol].chunkSlots.count) but records say \(expected[symbol].storedBytes)/\(expected[symbol].liveReplicas)/\(expected[symbol].chunkSlots.count)"
+            )
         }
         let registered = nodes.count { $0 != nil }
         if registered != registeredNodeCount {

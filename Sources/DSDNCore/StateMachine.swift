@@ -191,7 +191,8 @@ public struct StateMachine: Sendable {
             try Validation.address(addr)
             let symbol = internNode(nodeID)
             let zoneSymbol = state.zoneNames.intern(zone)
-            var record = state.nodes[Int(symbol)]
+            var record =
+                state.nodes[Int(symbol)]
                 ?? NodeRecord(zone: zoneSymbol, addr: addr, capacityBytes: capacity, status: .active, stats: nil)
             record.zone = zoneSymbol
             record.addr = addr
@@ -210,11 +211,13 @@ public struct StateMachine: Sendable {
                 throw ApplyError(.invalidField, "replication_factor must be greater than 0")
             }
             guard replicationFactor <= Limits.maxReplicationFactor else {
-                throw ApplyError(.invalidField, "replication_factor \(replicationFactor) is over the limit of \(Limits.maxReplicationFactor)")
+                throw ApplyError(
+                    .invalidField, "replication_factor \(replicationFactor) is over the limit of \(Limits.maxReplicationFactor)")
             }
             try Validation.identifier(uploader, field: "uploader_id")
             if let existing = state.chunks[hash] {
-                let same = existing.sizeBytes == size && existing.replicationFactor == replicationFactor
+                let same =
+                    existing.sizeBytes == size && existing.replicationFactor == replicationFactor
                     && state.uploaderNames[existing.uploader] == uploader && existing.daCommitment == commitment
                 guard same else {
                     throw ApplyError(.conflict, "conflict: chunk \(hash) is already declared with different metadata")
@@ -235,15 +238,24 @@ public struct StateMachine: Sendable {
             // counted no-op, never an error: the first placement of a replica slot wins (first-wins).
             let isPlacement = provenance != nil
             guard var record = state.chunks[hash] else {
-                if isPlacement { pendingSuperseded += 1; return }
+                if isPlacement {
+                    pendingSuperseded += 1
+                    return
+                }
                 throw ApplyError(.unknownChunk, "chunk \(hash) does not exist")
             }
             guard let symbol = state.nodeNames.lookup(nodeID), let node = state.nodes[Int(symbol)] else {
-                if isPlacement { pendingSuperseded += 1; return }
+                if isPlacement {
+                    pendingSuperseded += 1
+                    return
+                }
                 throw ApplyError(.unknownNode, "node \(nodeID) does not exist")
             }
             guard node.status != .down else {
-                if isPlacement { pendingSuperseded += 1; return }
+                if isPlacement {
+                    pendingSuperseded += 1
+                    return
+                }
                 throw ApplyError(.nodeDown, "node \(nodeID) is down")
             }
             guard index < record.replicationFactor else {
@@ -255,12 +267,20 @@ public struct StateMachine: Sendable {
                     if isPlacement { pendingSuperseded += 1 }
                     return
                 }
-                if isPlacement { pendingSuperseded += 1; return }
-                throw ApplyError(.nodeAlreadyHoldsChunk, "node \(nodeID) already holds replica index \(record.replicas[own].index) of chunk \(hash)")
+                if isPlacement {
+                    pendingSuperseded += 1
+                    return
+                }
+                throw ApplyError(
+                    .nodeAlreadyHoldsChunk, "node \(nodeID) already holds replica index \(record.replicas[own].index) of chunk \(hash)")
             }
             if let holder = record.replicas.first(where: { $0.index == index && !$0.isLost }) {
-                if isPlacement { pendingSuperseded += 1; return }
-                throw ApplyError(.replicaIndexInUse, "replica index \(index) of chunk \(hash) is already used by node \(state.nodeNames[holder.node])")
+                if isPlacement {
+                    pendingSuperseded += 1
+                    return
+                }
+                throw ApplyError(
+                    .replicaIndexInUse, "replica index \(index) of chunk \(hash) is already used by node \(state.nodeNames[holder.node])")
             }
             let replica = Replica(node: symbol, addedAtMillis: addedAt, index: index, isLost: false)
             if let own { record.replicas[own] = replica } else { record.replicas.append(replica) }

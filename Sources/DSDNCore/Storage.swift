@@ -103,7 +103,9 @@ struct ReplicaList: RandomAccessCollection, MutableCollection, Hashable, Sendabl
             self[index] = self[index + 1]
             index += 1
         }
-        if storedCount > 3 { spill.removeLast() } else {
+        if storedCount > 3 {
+            spill.removeLast()
+        } else {
             self[count - 1] = .empty
         }
         storedCount -= 1

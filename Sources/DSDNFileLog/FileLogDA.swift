@@ -303,7 +303,7 @@ public final class FileLogDA: DALayer, Sendable {
                 let head: UInt64
                 do throws(DAError) {
                     head = try self.refresh()
-                } catch where error.code == .corrupted || self.isClosed {
+                } catch  where error.code == .corrupted || self.isClosed {
                     break  // The consumer's next head() or read reports the corruption.
                 } catch {
                     continue  // Transient (e.g. an I/O error): try again at the next tick.

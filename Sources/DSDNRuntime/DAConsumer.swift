@@ -219,7 +219,7 @@ public actor DAConsumer {
                     continue
                 }
                 health = .following
-                if let _ = await wakeUps.next() {
+                if await wakeUps.next() != nil {
                     counters.wakeUps += 1
                 } else if !Task.isCancelled {
                     // The stream ended (backend closed or finished): fall back to polling.

@@ -141,7 +141,8 @@ public struct DAFollower: Sendable {
         guard from <= last else { return }
         let window = UInt64(options.readAhead) + 1
         let (da, namespace, maxRereads) = (self.da, self.namespace, options.maxRereads)
-        let failure: (any Error)? = await withTaskGroup(of: (UInt64, Attempt).self, returning: (any Error)?.self, isolation: isolation) { group in
+        let failure: (any Error)? = await withTaskGroup(of: (UInt64, Attempt).self, returning: (any Error)?.self, isolation: isolation) {
+            group in
             var scheduled = from  // the next height to start reading
             while scheduled <= last, scheduled - from < window {
                 let height = scheduled
@@ -221,8 +222,9 @@ public struct DAFollower: Sendable {
                 rereads += 1
                 continue
             }
-            return .verified(VerifiedHeight(
-                height: height, blobs: blobs.sorted { $0.reference.index < $1.reference.index }, rereads: rereads))
+            return .verified(
+                VerifiedHeight(
+                    height: height, blobs: blobs.sorted { $0.reference.index < $1.reference.index }, rereads: rereads))
         }
     }
 

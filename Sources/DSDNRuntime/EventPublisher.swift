@@ -262,7 +262,8 @@ public actor EventPublisher {
         guard outstanding + events.count <= options.maxBacklog else {
             counters.backpressureRefusals += 1
             throw RuntimeError(
-                .backpressure, "the publish backlog is full (\(outstanding) of \(options.maxBacklog) events waiting for the DA); retry later")
+                .backpressure,
+                "the publish backlog is full (\(outstanding) of \(options.maxBacklog) events waiting for the DA); retry later")
         }
         let records = events.enumerated().map { JournaledEvent(id: nextTicket + 1 + UInt64($0.offset), event: $0.element) }
         if let journal {
@@ -499,8 +500,11 @@ public actor EventPublisher {
             if batch.count > 1 {
                 await split(batch)
             } else {
-                resolve(batch.map(\.id), .failure(RuntimeError(
-                    .unpublishable, "event needs a \(encoded.count)-byte blob, over the \(options.maxBlobBytes)-byte cap")))
+                resolve(
+                    batch.map(\.id),
+                    .failure(
+                        RuntimeError(
+                            .unpublishable, "event needs a \(encoded.count)-byte blob, over the \(options.maxBlobBytes)-byte cap")))
             }
             return
         }
@@ -511,7 +515,8 @@ public actor EventPublisher {
             do throws(RuntimeError) {
                 try journal.recordSealed(sequence: sequence, ids: ids)
             } catch {
-                let failure = RuntimeError(.journalFailure, "the outbox cannot record blob \(publisherID)#\(sequence): \(error.message)", cause: error)
+                let failure = RuntimeError(
+                    .journalFailure, "the outbox cannot record blob \(publisherID)#\(sequence): \(error.message)", cause: error)
                 journalBroken = failure
                 resolve(ids, .failure(failure))
                 return
@@ -529,7 +534,8 @@ public actor EventPublisher {
             counters.restoredBlobs += 1
             await submitSealed(encoded, events: batch.events.map(\.event), sequence: batch.sequence, ids: ids)
         } catch {
-            resolve(ids, .failure(RuntimeError(.unpublishable, "restored blob #\(batch.sequence) cannot be encoded: \(error)", cause: error)))
+            resolve(
+                ids, .failure(RuntimeError(.unpublishable, "restored blob #\(batch.sequence) cannot be encoded: \(error)", cause: error)))
         }
     }
 

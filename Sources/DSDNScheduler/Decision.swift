@@ -88,7 +88,8 @@ public struct PlacementDecision: Hashable, Sendable {
 
     /// The provenance to attach to the `ReplicaAdded` events this decision produces.
     public var provenance: PlacementProvenance {
-        PlacementProvenance(policyName: policyName, policyVersion: policyVersion, policySourceHash: policySourceHash, inputDigest: inputDigest)
+        PlacementProvenance(
+            policyName: policyName, policyVersion: policyVersion, policySourceHash: policySourceHash, inputDigest: inputDigest)
     }
 }
 
@@ -111,13 +112,14 @@ public struct DecisionInputs: Sendable {
         encodedNodes = nodes.map { node in
             (PolicySandbox.encode(Self.record(node, holds: false)), PolicySandbox.encode(Self.record(node, holds: true)))
         }
-        zones = .array(state.zones().map { zone in
-            LuaValue.record([
-                ("id", .string(zone.id)), ("nodes", .integer(Int64(zone.nodeIDs.count))),
-                ("capacity", .integer(Int64(clamping: zone.capacityBytes))), ("used", .integer(Int64(clamping: zone.storedBytes))),
-                ("utilization", .number(zone.utilization)),
-            ])
-        })
+        zones = .array(
+            state.zones().map { zone in
+                LuaValue.record([
+                    ("id", .string(zone.id)), ("nodes", .integer(Int64(zone.nodeIDs.count))),
+                    ("capacity", .integer(Int64(clamping: zone.capacityBytes))), ("used", .integer(Int64(clamping: zone.storedBytes))),
+                    ("utilization", .number(zone.utilization)),
+                ])
+            })
     }
 
     /// Prepares inputs from explicit node tables (examples), already in id order.
@@ -162,10 +164,13 @@ public struct DecisionInputs: Sendable {
     func encode(chunk: ChunkRequest, parameters: [(name: String, value: ParameterValue)], seed: Int64?) -> [UInt8] {
         let holders = Set(chunk.holders)
         var context: [(String, LuaValue)] = [
-            ("chunk", .record([
-                ("hash", .string(chunk.hash.hex)), ("size", .integer(Int64(clamping: chunk.sizeBytes))),
-                ("replicas", .integer(Int64(chunk.replicationFactor))), ("holders", .array(chunk.holders.map(LuaValue.string))),
-            ])),
+            (
+                "chunk",
+                .record([
+                    ("hash", .string(chunk.hash.hex)), ("size", .integer(Int64(clamping: chunk.sizeBytes))),
+                    ("replicas", .integer(Int64(chunk.replicationFactor))), ("holders", .array(chunk.holders.map(LuaValue.string))),
+                ])
+            ),
             ("want", .integer(Int64(chunk.want))),
             ("params", .record(parameters.map { ($0.name, $0.value.luaValue) })),
             ("zones", zones),

@@ -31,7 +31,11 @@ public enum ParameterValue: Hashable, Sendable, CustomStringConvertible {
 
     /// Parses an operator's `--param` value: `true`/`false`, an integer, a number, else a string.
     public init(parsing text: String) {
-        if text == "true" { self = .bool(true) } else if text == "false" { self = .bool(false) } else if let integer = Int64(text) {
+        if text == "true" {
+            self = .bool(true)
+        } else if text == "false" {
+            self = .bool(false)
+        } else if let integer = Int64(text) {
             self = .number(.integer(integer))
         } else if let number = Double(text), number.isFinite {
             self = .number(.number(number))
@@ -141,10 +145,13 @@ public struct Policy: Hashable, Sendable {
         if let sandbox = try? PolicySandbox() {
             evaluation = sandbox.load(source: source, chunkName: chunkName, budget: budget)
         } else {
-            evaluation = SandboxEvaluation(outcome: .memoryBudget, value: nil, message: "cannot create a Lua state", instructions: 0, peakMemory: 0)
+            evaluation = SandboxEvaluation(
+                outcome: .memoryBudget, value: nil, message: "cannot create a Lua state", instructions: 0, peakMemory: 0)
         }
         guard evaluation.outcome == .ok, let declaration = evaluation.value else {
-            throw PolicyError(evaluation.outcome, "\(fileName): \(evaluation.message)", instructions: evaluation.instructions, peakMemory: evaluation.peakMemory)
+            throw PolicyError(
+                evaluation.outcome, "\(fileName): \(evaluation.message)", instructions: evaluation.instructions,
+                peakMemory: evaluation.peakMemory)
         }
         var policy: Policy
         do {
@@ -166,7 +173,9 @@ public struct Policy: Hashable, Sendable {
         let known = ["api", "budget", "description", "examples", "filter", "name", "params", "score", "select", "version"]
         for field in fields {
             guard let key = field.key.stringValue, known.contains(key) else {
-                throw invalid("unknown declaration field \(field.key.stringValue ?? "(\(field.key.typeName) key)") (known: \(known.joined(separator: ", ")))")
+                throw invalid(
+                    "unknown declaration field \(field.key.stringValue ?? "(\(field.key.typeName) key)") (known: \(known.joined(separator: ", ")))"
+                )
             }
         }
         guard let name = table["name"].stringValue else { throw invalid("missing name (a string)") }
@@ -205,7 +214,9 @@ public struct Policy: Hashable, Sendable {
         }
         var budget = SandboxBudget.default
         if table["budget"] != .nil {
-            guard let entries = table["budget"].mapEntries else { throw invalid("\(name): budget must be a table { instructions = N, memory = BYTES }") }
+            guard let entries = table["budget"].mapEntries else {
+                throw invalid("\(name): budget must be a table { instructions = N, memory = BYTES }")
+            }
             for entry in entries {
                 let key = entry.key.stringValue ?? "?"
                 guard let value = entry.value.integerValue, case .integer = entry.value else {
@@ -214,12 +225,16 @@ public struct Policy: Hashable, Sendable {
                 switch key {
                 case "instructions":
                     guard (SandboxBudget.minInstructions...SandboxBudget.maxInstructions).contains(UInt64(clamping: value)) else {
-                        throw invalid("\(name): budget.instructions must be from \(SandboxBudget.minInstructions) to \(SandboxBudget.maxInstructions), got \(value)")
+                        throw invalid(
+                            "\(name): budget.instructions must be from \(SandboxBudget.minInstructions) to \(SandboxBudget.maxInstructions), got \(value)"
+                        )
                     }
                     budget.instructions = UInt64(value)
                 case "memory":
                     guard (SandboxBudget.minMemory...SandboxBudget.maxMemory).contains(UInt64(clamping: value)) else {
-                        throw invalid("\(name): budget.memory must be from \(SandboxBudget.minMemory) to \(SandboxBudget.maxMemory) bytes, got \(value)")
+                        throw invalid(
+                            "\(name): budget.memory must be from \(SandboxBudget.minMemory) to \(SandboxBudget.maxMemory) bytes, got \(value)"
+                        )
                     }
                     budget.memory = UInt64(value)
                 default:
@@ -244,7 +259,8 @@ public struct Policy: Hashable, Sendable {
 
     /// The parameters with `overrides` applied. An unknown name, or a value of another kind than the
     /// default (number, boolean, string), is refused.
-    public func parameters(overriding overrides: [(String, ParameterValue)]) throws(PolicyError) -> [(name: String, value: ParameterValue)] {
+    public func parameters(overriding overrides: [(String, ParameterValue)]) throws(PolicyError) -> [(name: String, value: ParameterValue)]
+    {
         var merged = parameters
         for (key, value) in overrides {
             guard let index = merged.firstIndex(where: { $0.name == key }) else {
@@ -252,7 +268,8 @@ public struct Policy: Hashable, Sendable {
                 throw PolicyError(.invalidResult, "\(label): unknown parameter \(key) (known: \(known.isEmpty ? "none" : known))")
             }
             guard merged[index].value.kind == value.kind else {
-                throw PolicyError(.invalidResult, "\(label): parameter \(key) is a \(merged[index].value.kind), got a \(value.kind) (\(value))")
+                throw PolicyError(
+                    .invalidResult, "\(label): parameter \(key) is a \(merged[index].value.kind), got a \(value.kind) (\(value))")
             }
             merged[index].value = value
         }

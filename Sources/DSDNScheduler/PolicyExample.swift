@@ -60,7 +60,9 @@ public struct PolicyExample: Hashable, Sendable {
             let used = raw["used"].integerValue ?? 0
             guard capacity >= 0, used >= 0 else { throw invalid("node \(id): capacity and used must be integers >= 0") }
             let status = raw["status"].stringValue ?? "active"
-            guard NodeStatus(name: status) != nil else { throw invalid("node \(id): status must be active, draining or down, got \(status.debugDescription)") }
+            guard NodeStatus(name: status) != nil else {
+                throw invalid("node \(id): status must be active, draining or down, got \(status.debugDescription)")
+            }
             for stat in ["cpu", "ram_mb", "gpu", "latency_ms", "io"] where raw[stat] != .nil {
                 guard let number = raw[stat].doubleValue, number.isFinite, number >= 0 else {
                     throw invalid("node \(id): \(stat) must be a finite number >= 0")
@@ -98,15 +100,21 @@ public struct PolicyExample: Hashable, Sendable {
         if value["scores"] != .nil {
             guard let entries = value["scores"].mapEntries else { throw invalid("scores must map node ids to numbers: { a = 1.5 }") }
             for entry in entries {
-                guard let id = entry.key.stringValue, let score = entry.value.doubleValue else { throw invalid("scores must map node ids to numbers") }
+                guard let id = entry.key.stringValue, let score = entry.value.doubleValue else {
+                    throw invalid("scores must map node ids to numbers")
+                }
                 scores.append((id, score))
             }
         }
         rejected = []
         if value["rejected"] != .nil {
-            guard let entries = value["rejected"].mapEntries else { throw invalid("rejected must map node ids to reasons: { c = \"needs\" }") }
+            guard let entries = value["rejected"].mapEntries else {
+                throw invalid("rejected must map node ids to reasons: { c = \"needs\" }")
+            }
             for entry in entries {
-                guard let id = entry.key.stringValue, let reason = entry.value.stringValue else { throw invalid("rejected must map node ids to reasons") }
+                guard let id = entry.key.stringValue, let reason = entry.value.stringValue else {
+                    throw invalid("rejected must map node ids to reasons")
+                }
                 rejected.append((id, reason))
             }
         }
@@ -117,7 +125,8 @@ public struct PolicyExample: Hashable, Sendable {
     ) throws(PolicyError) {
         for entry in table.mapEntries ?? [] {
             guard let key = entry.key.stringValue, known.contains(key) else {
-                throw invalid("unknown \(what) field \(entry.key.stringValue ?? entry.key.typeName) (known: \(known.joined(separator: ", ")))")
+                throw invalid(
+                    "unknown \(what) field \(entry.key.stringValue ?? entry.key.typeName) (known: \(known.joined(separator: ", ")))")
             }
         }
     }
@@ -148,7 +157,8 @@ extension DecisionInputs {
         let zoneTables = zones.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }.map { id -> LuaValue in
             let entry = zones[id] ?? (0, 0, 0)
             return .record([
-                ("id", .string(id)), ("nodes", .integer(entry.count)), ("capacity", .integer(entry.capacity)), ("used", .integer(entry.used)),
+                ("id", .string(id)), ("nodes", .integer(entry.count)), ("capacity", .integer(entry.capacity)),
+                ("used", .integer(entry.used)),
                 ("utilization", .number(entry.capacity == 0 ? 0 : min(1, Double(entry.used) / Double(entry.capacity)))),
             ])
         }
@@ -189,7 +199,8 @@ extension Policy {
                 }
                 switch Scheduler.decide(example.chunk, inputs: example.inputs, policy: self, parameters: parameters) {
                 case let .failure(error):
-                    return ExampleResult(name: example.name, failures: ["\(error.outcome.rawValue): \(error.message)"], decision: nil, error: error)
+                    return ExampleResult(
+                        name: example.name, failures: ["\(error.outcome.rawValue): \(error.message)"], decision: nil, error: error)
                 case let .success(decision):
                     return ExampleResult(name: example.name, failures: example.compare(decision), decision: decision, error: nil)
                 }
@@ -223,7 +234,9 @@ extension PolicyExample {
                 continue
             }
             if verdict.passed || !(verdict.reason ?? "").contains(reason) {
-                failures.append("node \(id): expected rejection containing \(reason.debugDescription), got \(verdict.passed ? "passed" : (verdict.reason ?? "no reason"))")
+                failures.append(
+                    "node \(id): expected rejection containing \(reason.debugDescription), got \(verdict.passed ? "passed" : (verdict.reason ?? "no reason"))"
+                )
             }
         }
         return failures

@@ -42,14 +42,17 @@ public enum PolicyProbe {
     /// The probe cluster: nodes a, b, c, d in zones z1, z2, z1, z2, all active with stats.
     public static let nodes: [LuaValue] = ["a", "b", "c", "d"].enumerated().map { offset, id in
         let stats: [(String, LuaValue)] = [
-            ("cpu", .number(Double(offset + 1) / 2)), ("ram_mb", .number(Double(4_000 * (offset + 1)))), ("gpu", .number(Double(offset % 2))),
+            ("cpu", .number(Double(offset + 1) / 2)), ("ram_mb", .number(Double(4_000 * (offset + 1)))),
+            ("gpu", .number(Double(offset % 2))),
             ("latency_ms", .number(Double(5 + offset))), ("io", .number(Double(offset) / 10)),
         ]
-        return .record([
-            ("id", .string(id)), ("zone", .string(offset % 2 == 0 ? "z1" : "z2")), ("capacity", .integer(1 << 40)),
-            ("used", .integer(Int64(offset) << 30)), ("free", .integer((1 << 40) - (Int64(offset) << 30))), ("status", .string("active")),
-            ("has_stats", .bool(true)),
-        ] + stats)
+        return .record(
+            [
+                ("id", .string(id)), ("zone", .string(offset % 2 == 0 ? "z1" : "z2")), ("capacity", .integer(1 << 40)),
+                ("used", .integer(Int64(offset) << 30)), ("free", .integer((1 << 40) - (Int64(offset) << 30))),
+                ("status", .string("active")),
+                ("has_stats", .bool(true)),
+            ] + stats)
     }
 
     /// The probe chunk: hash of zeros, 1 KiB, three replicas, none placed.

@@ -37,21 +37,24 @@ public enum Scheduler {
         guard let sandbox = try? PolicySandbox() else { return .failure(PolicyError(.memoryBudget, "cannot create a Lua state")) }
         let load = sandbox.load(source: policy.source, chunkName: policy.name, budget: policy.budget, exportDeclaration: false)
         guard load.outcome == .ok else {
-            return .failure(PolicyError(load.outcome, "\(policy.label): \(load.message)", instructions: load.instructions, peakMemory: load.peakMemory))
+            return .failure(
+                PolicyError(load.outcome, "\(policy.label): \(load.message)", instructions: load.instructions, peakMemory: load.peakMemory))
         }
         let evaluation = sandbox.decide(encodedInput: encoded, seed: seed, budget: policy.budget)
         guard evaluation.outcome == .ok, let value = evaluation.value else {
-            return .failure(PolicyError(
-                evaluation.outcome, "\(policy.label): \(evaluation.message)", instructions: evaluation.instructions,
-                peakMemory: evaluation.peakMemory))
+            return .failure(
+                PolicyError(
+                    evaluation.outcome, "\(policy.label): \(evaluation.message)", instructions: evaluation.instructions,
+                    peakMemory: evaluation.peakMemory))
         }
         do {
             let (verdicts, chosen) = try validate(value, inputs: inputs, want: chunk.want, policy: policy)
             let digest = sha256(policy.sourceHash.bytes + inputDigest.bytes + evaluation.valueBytes)
-            return .success(PlacementDecision(
-                policyName: policy.name, policyVersion: policy.version, policySourceHash: policy.sourceHash,
-                inputDigest: inputDigest, seed: seed, chosen: chosen, verdicts: verdicts, want: chunk.want,
-                instructions: evaluation.instructions, peakMemory: evaluation.peakMemory, digest: digest))
+            return .success(
+                PlacementDecision(
+                    policyName: policy.name, policyVersion: policy.version, policySourceHash: policy.sourceHash,
+                    inputDigest: inputDigest, seed: seed, chosen: chosen, verdicts: verdicts, want: chunk.want,
+                    instructions: evaluation.instructions, peakMemory: evaluation.peakMemory, digest: digest))
         } catch {
             var located = error
             located.instructions = evaluation.instructions
@@ -62,7 +65,9 @@ public enum Scheduler {
 
     /// Checks the driver's result: one verdict per node in order, finite scores and terms, and a chosen
     /// list of distinct candidates no longer than `want`.
-    static func validate(_ value: LuaValue, inputs: DecisionInputs, want: Int, policy: Policy) throws(PolicyError) -> ([NodeVerdict], [String]) {
+    static func validate(_ value: LuaValue, inputs: DecisionInputs, want: Int, policy: Policy) throws(PolicyError) -> (
+        [NodeVerdict], [String]
+    ) {
         func invalid(_ message: String) -> PolicyError { PolicyError(.invalidResult, "\(policy.label): \(message)") }
         guard let rawVerdicts = value["verdicts"].arrayValue else { throw invalid("internal: the driver returned no verdicts") }
         guard rawVerdicts.count == inputs.nodeIDs.count else { throw invalid("internal: verdict count mismatch") }
@@ -93,7 +98,8 @@ public enum Scheduler {
                     }
                     for entry in entries {
                         guard let name = entry.key.stringValue, (try? Validation.identifier(name, field: "term")) != nil else {
-                            throw invalid("score terms of node \(id) must be named by identifiers (printable ASCII), got \(describe(entry.key))")
+                            throw invalid(
+                                "score terms of node \(id) must be named by identifiers (printable ASCII), got \(describe(entry.key))")
                         }
                         guard let term = entry.value.doubleValue, term.isFinite else {
                             let got = entry.value.doubleValue.map { $0.isNaN ? "nan" : ($0 > 0 ? "inf" : "-inf") } ?? entry.value.typeName
@@ -116,7 +122,9 @@ public enum Scheduler {
 
         let chosenValue = value["chosen"]
         guard let rawChosen = chosenValue == .nil ? [] : chosenValue.arrayValue else {
-            throw invalid("select must return an array of node ids, got \(chosenValue.typeName == "table" ? "a table that is not a sequence" : chosenValue.typeName)")
+            throw invalid(
+                "select must return an array of node ids, got \(chosenValue.typeName == "table" ? "a table that is not a sequence" : chosenValue.typeName)"
+            )
         }
         guard rawChosen.count <= want else { throw invalid("select returned \(rawChosen.count) nodes but only \(want) are wanted") }
         var chosen: [String] = []

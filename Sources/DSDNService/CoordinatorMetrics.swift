@@ -59,7 +59,8 @@ public final class CoordinatorMetrics: Sendable {
         blobsDuplicate = CoreMetrics.Counter(label: "dsdn_blobs_duplicate_total", factory: factory)
         var rejected: [RejectionReason: CoreMetrics.Counter] = [:]
         for reason in RejectionReason.allCases {
-            rejected[reason] = CoreMetrics.Counter(label: "dsdn_blobs_rejected_total", dimensions: [("reason", "\(reason)")], factory: factory)
+            rejected[reason] = CoreMetrics.Counter(
+                label: "dsdn_blobs_rejected_total", dimensions: [("reason", "\(reason)")], factory: factory)
         }
         self.rejected = rejected
         daErrors = CoreMetrics.Counter(label: "dsdn_da_errors_total", factory: factory)

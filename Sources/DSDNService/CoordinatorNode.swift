@@ -93,7 +93,9 @@ public final class CoordinatorNode: Sendable {
     ) -> CoordinatorGroup {
         func core(_ service: any Service) -> ServiceGroupConfiguration.ServiceConfiguration {
             // A core service that ends or fails on its own stops the whole coordinator, in order.
-            .init(service: service, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)
+            .init(
+                service: service, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup
+            )
         }
         let services =
             [

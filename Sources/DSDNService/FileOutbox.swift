@@ -93,9 +93,10 @@ public final class FileOutbox: PublisherJournal {
             try Self.appendRecord(&bytes, Self.acceptedPayload([], lastID: loaded.lastEventID))
         }
         let descriptor = try Self.replace(path, with: bytes)
-        state = Mutex(State(
-            descriptor: descriptor, size: Int64(bytes.count), accepted: accepted,
-            sealed: sealed, sealedIDs: sealedIDs, lastEventID: loaded.lastEventID))
+        state = Mutex(
+            State(
+                descriptor: descriptor, size: Int64(bytes.count), accepted: accepted,
+                sealed: sealed, sealedIDs: sealedIDs, lastEventID: loaded.lastEventID))
     }
 
     deinit {
@@ -253,7 +254,10 @@ public final class FileOutbox: PublisherJournal {
         var offset = 0
         while offset < bytes.count {
             func corrupt(_ why: String) -> RuntimeError {
-                failure(path, "corrupted record at offset \(offset): \(why); the outbox refuses to open (move the file aside only after publishing its events by other means)")
+                failure(
+                    path,
+                    "corrupted record at offset \(offset): \(why); the outbox refuses to open (move the file aside only after publishing its events by other means)"
+                )
             }
             guard offset + headerSize <= bytes.count else {
                 loaded.torn = Int64(bytes.count - offset)
@@ -331,7 +335,8 @@ public final class FileOutbox: PublisherJournal {
             }
             guard rename(temporary, path) == 0 else { throw Errno(rawValue: errno) }
             let directory = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
-            let dir = try FileDescriptor.open(FilePath(directory.isEmpty ? "." : directory), .readOnly, options: [.directory, .closeOnExec])
+            let dir = try FileDescriptor.open(
+                FilePath(directory.isEmpty ? "." : directory), .readOnly, options: [.directory, .closeOnExec])
             _ = fsync(dir.rawValue)
             try? dir.close()
             return try FileDescriptor.open(FilePath(path), .readWrite, options: [.closeOnExec])
@@ -342,7 +347,9 @@ public final class FileOutbox: PublisherJournal {
 }
 
 @inline(__always) private func putU32(_ bytes: inout [UInt8], _ value: UInt32) {
-    bytes.append(contentsOf: [UInt8(value >> 24), UInt8(truncatingIfNeeded: value >> 16), UInt8(truncatingIfNeeded: value >> 8), UInt8(truncatingIfNeeded: value)])
+    bytes.append(contentsOf: [
+        UInt8(value >> 24), UInt8(truncatingIfNeeded: value >> 16), UInt8(truncatingIfNeeded: value >> 8), UInt8(truncatingIfNeeded: value),
+    ])
 }
 
 @inline(__always) private func putU64(_ bytes: inout [UInt8], _ value: UInt64) {

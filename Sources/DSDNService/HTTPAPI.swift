@@ -64,7 +64,8 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             case 413: code = "too_large"
             default: code = "http_\(error.status.code)"
             }
-            let message = error.status.code == 404
+            let message =
+                error.status.code == 404
                 ? "no route \(request.method) \(request.uri.path) (see docs/operations.md for the API)"
                 : error.body ?? error.status.reasonPhrase
             return jsonError(error.status, code, message)
@@ -81,9 +82,11 @@ func jsonResponse(_ status: HTTPResponse.Status = .ok, _ body: some Encodable) -
         data = try APIJSON.encode(body)
     } catch {
         // Only a non-finite number cannot be encoded; answer with the error shape rather than trap.
-        data = (try? APIJSON.encode(APIErrorBody(code: "internal", message: "the answer could not be encoded: \(error)"))) ?? Data("{}\n".utf8)
+        data =
+            (try? APIJSON.encode(APIErrorBody(code: "internal", message: "the answer could not be encoded: \(error)"))) ?? Data("{}\n".utf8)
         return Response(
-            status: .internalServerError, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+            status: .internalServerError, headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
     }
     return Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
 }
@@ -223,7 +226,8 @@ struct Handlers: Sendable {
         }
         guard !events.isEmpty else { return jsonError(.badRequest, "invalid_request", "the body holds no events") }
         guard events.count <= api.maxEventsPerRequest else {
-            return jsonError(.contentTooLarge, "too_large", "\(events.count) events in one request; the limit is \(api.maxEventsPerRequest)")
+            return jsonError(
+                .contentTooLarge, "too_large", "\(events.count) events in one request; the limit is \(api.maxEventsPerRequest)")
         }
         let wait = request.uri.queryParameters.get("wait").map { $0 == "true" || $0 == "1" || $0 == "inclusion" } ?? false
         do {
@@ -277,7 +281,9 @@ struct Handlers: Sendable {
             guard let size = body.sizeBytes, size > 0,
                 let factor = body.replicationFactor, (1...Int(Limits.maxReplicationFactor)).contains(factor)
             else {
-                return jsonError(.badRequest, "invalid_request", "give chunk_hash, or size_bytes > 0 and replication_factor 1...\(Limits.maxReplicationFactor)")
+                return jsonError(
+                    .badRequest, "invalid_request",
+                    "give chunk_hash, or size_bytes > 0 and replication_factor 1...\(Limits.maxReplicationFactor)")
             }
             chunkRequest = ChunkRequest(hash: .zero, sizeBytes: size, replicationFactor: factor, holders: body.holders ?? [])
         }
@@ -401,7 +407,8 @@ func describe(_ health: DAConsumer.Health) -> String {
 
 /// Compares a presented token with the configured one without an early exit on the first difference.
 func constantTimeEquals(_ lhs: String, _ rhs: String) -> Bool {
-    let a = Array(lhs.utf8), b = Array(rhs.utf8)
+    let a = Array(lhs.utf8)
+    let b = Array(rhs.utf8)
     var difference = UInt8(truncatingIfNeeded: a.count ^ b.count)
     for index in 0..<max(a.count, b.count) {
         difference |= (index < a.count ? a[index] : 0) ^ (index < b.count ? b[index] : 0)

@@ -19,7 +19,9 @@ public final class CelestiaServerProcess: @unchecked Sendable {
     }
 
     /// Starts the server with `arguments` (after `--port 0 --token TOKEN`) and waits for its listening line.
-    public init(directory: TemporaryDirectory, blockTimeMillis: Int = 100, token: String = "celestia-test-token", arguments: [String] = []) async throws {
+    public init(directory: TemporaryDirectory, blockTimeMillis: Int = 100, token: String = "celestia-test-token", arguments: [String] = [])
+        async throws
+    {
         self.token = token
         tokenFile = directory.path("celestia-token")
         try Data((token + "\n").utf8).write(to: URL(fileURLWithPath: tokenFile))
@@ -61,9 +63,10 @@ public final class CelestiaServerProcess: @unchecked Sendable {
     public func terminate() async -> Int32 {
         if process.isRunning { process.terminate() }
         let process = self.process
-        return (try? await offThePool { () -> Int32 in
-            process.waitUntilExit()
-            return process.terminationStatus
-        }) ?? -1
+        return
+            (try? await offThePool { () -> Int32 in
+                process.waitUntilExit()
+                return process.terminationStatus
+            }) ?? -1
     }
 }

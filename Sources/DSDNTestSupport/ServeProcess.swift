@@ -85,7 +85,9 @@ public final class ServeProcess: @unchecked Sendable {
             let port = Int(printed[range.upperBound...].prefix { $0.isNumber })
         else {
             process.terminate()
-            throw ServeProcessError("serve exited before listening (status \(process.isRunning ? -1 : process.terminationStatus)); stderr:\n\(Self.snapshot(buffer))")
+            throw ServeProcessError(
+                "serve exited before listening (status \(process.isRunning ? -1 : process.terminationStatus)); stderr:\n\(Self.snapshot(buffer))"
+            )
         }
         self.port = port
         baseURL = "http://127.0.0.1:\(port)"
@@ -112,10 +114,11 @@ public final class ServeProcess: @unchecked Sendable {
     public func terminate() async -> Int32 {
         if process.isRunning { process.terminate() }
         let process = self.process
-        return (try? await offThePool { () -> Int32 in
-            process.waitUntilExit()
-            return process.terminationStatus
-        }) ?? -1
+        return
+            (try? await offThePool { () -> Int32 in
+                process.waitUntilExit()
+                return process.terminationStatus
+            }) ?? -1
     }
 
     /// Sends SIGKILL (a crash) and waits for the process to be gone.

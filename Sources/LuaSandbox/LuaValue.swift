@@ -200,7 +200,9 @@ enum LuaTransport {
             var entries: [(key: LuaValue, value: LuaValue)] = []
             entries.reserveCapacity(Int(count))
             for _ in 0..<count {
-                guard let key = read(bytes, &offset, depth: depth + 1), let value = read(bytes, &offset, depth: depth + 1) else { return nil }
+                guard let key = read(bytes, &offset, depth: depth + 1), let value = read(bytes, &offset, depth: depth + 1) else {
+                    return nil
+                }
                 entries.append((key, value))
             }
             return .map(entries)

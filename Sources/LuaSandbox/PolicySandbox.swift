@@ -183,11 +183,13 @@ public final class PolicySandbox {
         withoutActuallyEscaping(body) { escapable in
             var result: T?
             let job = StackJob { result = escapable() }
-            let failed = dsdn_run_with_stack(16 << 20, { context in
-                // The context is the job passed below, alive until dsdn_run_with_stack returns.
-                guard let context else { return }
-                Unmanaged<StackJob>.fromOpaque(context).takeUnretainedValue().body()
-            }, Unmanaged.passUnretained(job).toOpaque())
+            let failed = dsdn_run_with_stack(
+                16 << 20,
+                { context in
+                    // The context is the job passed below, alive until dsdn_run_with_stack returns.
+                    guard let context else { return }
+                    Unmanaged<StackJob>.fromOpaque(context).takeUnretainedValue().body()
+                }, Unmanaged.passUnretained(job).toOpaque())
             // No thread could be started: run here rather than fail; the stack is usually enough.
             if failed != 0 { job.body() }
             // Either the thread or the fallback ran the job, which always sets the result.

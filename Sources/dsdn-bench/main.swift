@@ -1,8 +1,8 @@
 import DSDNCore
-import DSDNSimulation
 import DSDNDA
 import DSDNFileLog
 import DSDNRuntime
+import DSDNSimulation
 import Foundation
 
 // Benchmarks with ratios against baselines measured in the same run (docs/architecture.md §3).
@@ -51,7 +51,10 @@ do {
     var machine = StateMachine()
     var setup: [Event] = []
     for index in 0..<nodeCount {
-        setup.append(.nodeRegistered(nodeID: "node-\(index)", zone: "zone-\(index % 10)", addr: "10.0.\(index / 256).\(index % 256):7000", capacityBytes: 1 << 44))
+        setup.append(
+            .nodeRegistered(
+                nodeID: "node-\(index)", zone: "zone-\(index % 10)", addr: "10.0.\(index / 256).\(index % 256):7000", capacityBytes: 1 << 44
+            ))
     }
     try machine.apply(events: setup)
     var random = SeededGenerator(seed: 9)
@@ -63,7 +66,10 @@ do {
         batch.append(.chunkDeclared(hash: hash, sizeBytes: 1 << 20, replicationFactor: 3, uploaderID: "uploader", daCommitment: hash))
         let first = Int(random.below(UInt64(nodeCount)))
         for index in 0..<3 {
-            batch.append(.replicaAdded(hash: hash, nodeID: "node-\((first + index * 7) % nodeCount)", replicaIndex: UInt8(index), addedAtMillis: 1, provenance: nil))
+            batch.append(
+                .replicaAdded(
+                    hash: hash, nodeID: "node-\((first + index * 7) % nodeCount)", replicaIndex: UInt8(index), addedAtMillis: 1,
+                    provenance: nil))
         }
         if batch.count >= 4_000 {
             try machine.apply(events: batch)
@@ -80,7 +86,9 @@ do {
     let baselinePerChunk = Double(residentBytes() - baselineBefore) / Double(options.chunks)
     print("memory      \(machine.state.chunkCount) chunks x 3 replicas on \(nodeCount) nodes")
     print("  hash array           \(String(format: "%.0f", baselinePerChunk)) bytes/chunk   (baseline)")
-    print("  derived state        \(String(format: "%.0f", perChunk)) bytes/chunk   ratio to baseline \(String(format: "%.1f", perChunk / max(1, baselinePerChunk)))")
+    print(
+        "  derived state        \(String(format: "%.0f", perChunk)) bytes/chunk   ratio to baseline \(String(format: "%.1f", perChunk / max(1, baselinePerChunk)))"
+    )
     print("  target 300 bytes     ratio \(String(format: "%.2f", perChunk / 300)) (below 1 meets it)")
     withExtendedLifetime(hashes) {}
 }
@@ -110,7 +118,6 @@ do {
     print("  target 1,000,000/s   ratio \(String(format: "%.2f", rate / 1_000_000))")
     print("  checksum of final state (\(machine.state.chunkCount) chunks) \(String(format: "%.3f", checksumTime)) s")
 }
-
 
 // 3. The publish path on the embedded log: one blob of 100 events per height, each append a shared
 //    writer's full cycle (lock, catch up, write, fsync, unlock). Baseline: the same bytes with a plain
@@ -144,7 +151,9 @@ do {
     log.close()
     print("publish     \(blobs.count) blobs of 100 events, one fsync each (file log, shared writer)")
     print("  pwrite + fsync       \(Int(Double(blobs.count) / rawTime)) blobs/s   (baseline)")
-    print("  file-log append      \(Int(Double(blobs.count) / appendTime)) blobs/s   ratio to baseline \(String(format: "%.2f", rawTime / appendTime))")
+    print(
+        "  file-log append      \(Int(Double(blobs.count) / appendTime)) blobs/s   ratio to baseline \(String(format: "%.2f", rawTime / appendTime))"
+    )
     print("                       \(Int(Double(events.count) / appendTime)) events/s")
 
     var machine = StateMachine()
@@ -162,5 +171,7 @@ do {
     precondition(rebuilt.machine.state.checksum() == machine.state.checksum(), "rebuild must equal the in-memory replay")
     print("rebuild     \(events.count) events from the file log")
     print("  decode + apply       \(Int(Double(events.count) / memoryTime)) events/s   (baseline, from memory)")
-    print("  file-log rebuild     \(Int(Double(events.count) / rebuildTime)) events/s   ratio to baseline \(String(format: "%.2f", memoryTime / rebuildTime))")
+    print(
+        "  file-log rebuild     \(Int(Double(events.count) / rebuildTime)) events/s   ratio to baseline \(String(format: "%.2f", memoryTime / rebuildTime))"
+    )
 }

@@ -151,9 +151,12 @@ struct APIClient: Sendable {
             let bytes = try await response.body.collect(upTo: 64 << 20)
             return (Int(response.status.code), response.headers, String(buffer: bytes))
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
-            throw CommandFailure("the coordinator at \(baseURL) did not answer \(method) \(path) within \(timeout.nanoseconds / 1_000_000_000) s (--timeout)")
+            throw CommandFailure(
+                "the coordinator at \(baseURL) did not answer \(method) \(path) within \(timeout.nanoseconds / 1_000_000_000) s (--timeout)"
+            )
         } catch {
-            throw CommandFailure("cannot reach the coordinator at \(baseURL): \(Self.describe(error)); is `dsdn-coordinator serve` running?")
+            throw CommandFailure(
+                "cannot reach the coordinator at \(baseURL): \(Self.describe(error)); is `dsdn-coordinator serve` running?")
         }
     }
 

@@ -17,7 +17,10 @@ struct Coordinator: AsyncParsableCommand {
               dsdn-coordinator state examples/small-cluster.jsonl
             """,
         version: version,
-        subcommands: [StateCommand.self, GenerateCommand.self, EventsCommand.self, RebuildCommand.self, PolicyCommand.self, PlaceCommand.self, ServeCommand.self, DACommand.self, VerifyCommand.self, NodeCommand.self, ChunkCommand.self]
+        subcommands: [
+            StateCommand.self, GenerateCommand.self, EventsCommand.self, RebuildCommand.self, PolicyCommand.self, PlaceCommand.self,
+            ServeCommand.self, DACommand.self, VerifyCommand.self, NodeCommand.self, ChunkCommand.self,
+        ]
     )
 }
 

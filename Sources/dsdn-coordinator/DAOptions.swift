@@ -14,16 +14,19 @@ struct DAOptions: ParsableArguments {
             """)
     var address: String = "file:.dsdn/da"
 
-    @Option(help: """
-        The namespace name; its 10 user bytes are the first 10 bytes of SHA-256(name). A celestia:// address \
-        may name its own (namespace=NAME, 0x<hex> or base64:<b64>), which wins.
-        """)
+    @Option(
+        help: """
+            The namespace name; its 10 user bytes are the first 10 bytes of SHA-256(name). A celestia:// address \
+            may name its own (namespace=NAME, 0x<hex> or base64:<b64>), which wins.
+            """)
     var namespace: String = "dsdn"
 
     // Not `--token-file`: that is the coordinator API's token in `serve` and the API commands.
     @Option(
         name: .customLong("da-token-file"),
-        help: "With celestia://, a file holding the node's auth token (`celestia light auth write`); without it, CELESTIA_AUTH_TOKEN is used.")
+        help:
+            "With celestia://, a file holding the node's auth token (`celestia light auth write`); without it, CELESTIA_AUTH_TOKEN is used."
+    )
     var daTokenFile: String?
 
     /// Whether `--da` names a Celestia node.

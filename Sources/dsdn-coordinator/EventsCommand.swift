@@ -203,7 +203,8 @@ struct EventsPublishCommand: AsyncParsableCommand {
     /// A refusal of one request, with the file line of the event the API names (`event N:`, N counted
     /// from 0 within the request).
     private func describe(_ failure: APIFailure, slice: ArraySlice<(line: Int, event: Event)>, acceptedBefore: Int) -> CommandFailure {
-        let earlier = acceptedBefore == 0
+        let earlier =
+            acceptedBefore == 0
             ? "nothing was accepted"
             : "\(acceptedBefore) event\(acceptedBefore == 1 ? "" : "s") before line \(slice.first?.line ?? 0) accepted, none from there on"
         guard failure.status == 422, let (index, rest) = Self.eventIndex(in: failure.message), index < slice.count else {
@@ -211,7 +212,8 @@ struct EventsPublishCommand: AsyncParsableCommand {
         }
         let entry = slice[slice.startIndex + index]
         return CommandFailure(
-            "\(file): line \(entry.line): \(entry.event.type) refused by the coordinator (API error \(failure.status) \(failure.code)): \(rest) (\(earlier))")
+            "\(file): line \(entry.line): \(entry.event.type) refused by the coordinator (API error \(failure.status) \(failure.code)): \(rest) (\(earlier))"
+        )
     }
 
     /// The position and the rest of a message of the form `… event N: rest`.
@@ -309,7 +311,8 @@ struct EventsExportCommand: AsyncParsableCommand {
                         do {
                             envelope = try BlobCodec.decode(blob.data)
                         } catch {
-                            throw CommandFailure("\(da.address): blob \(height)/\(blob.reference.index) applied but does not decode: \(error)", cause: error)
+                            throw CommandFailure(
+                                "\(da.address): blob \(height)/\(blob.reference.index) applied but does not decode: \(error)", cause: error)
                         }
                         var text = ""
                         for event in envelope.events {

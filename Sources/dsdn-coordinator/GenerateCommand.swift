@@ -1,7 +1,7 @@
 import ArgumentParser
 import DSDNCore
-import DSDNSimulation
 import DSDNInterchange
+import DSDNSimulation
 
 /// `dsdn-coordinator generate`: write a synthetic, valid event history as JSON Lines.
 struct GenerateCommand: ParsableCommand {

@@ -176,7 +176,9 @@ func parseBytes(_ text: String, option: String) throws -> UInt64 {
         "KB": 1_000, "MB": 1_000_000, "GB": 1_000_000_000, "TB": 1_000_000_000_000, "PB": 1_000_000_000_000_000,
     ]
     guard !digits.isEmpty, let value = UInt64(digits), let multiplier = multipliers[unit] else {
-        throw ValidationError("\(option) must be a number of bytes, optionally with a unit (KiB, MiB, GiB, TiB, PiB, KB, MB, GB, TB, PB), got \(text.debugDescription)")
+        throw ValidationError(
+            "\(option) must be a number of bytes, optionally with a unit (KiB, MiB, GiB, TiB, PiB, KB, MB, GB, TB, PB), got \(text.debugDescription)"
+        )
     }
     let (product, overflow) = value.multipliedReportingOverflow(by: multiplier)
     guard !overflow else { throw ValidationError("\(option) \(text) is more than 2^64-1 bytes") }

@@ -106,7 +106,9 @@ struct PlaceCommand: ParsableCommand {
         }
         let widths = (0..<header.count).map { column in rows.map { $0[column].count }.max() ?? 0 }
         for row in rows {
-            print(row.enumerated().map { $1.padding(toLength: $0 == row.count - 1 ? $1.count : widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  "))
+            print(
+                row.enumerated().map { $1.padding(toLength: $0 == row.count - 1 ? $1.count : widths[$0], withPad: " ", startingAt: 0) }
+                    .joined(separator: "  "))
         }
     }
 
@@ -128,16 +130,18 @@ struct PlaceCommand: ParsableCommand {
             "want": JSONValue(decision.want), "chosen": JSONValue(decision.chosen), "input_digest": JSONValue(decision.inputDigest.hex),
             "digest": JSONValue(decision.digest.hex), "seed": JSONValue(decision.seed), "instructions": JSONValue(decision.instructions),
             "peak_memory": JSONValue(decision.peakMemory),
-            "nodes": .array(decision.verdicts.map { verdict in
-                var entry: [String: JSONValue] = ["id": JSONValue(verdict.nodeID), "passed": JSONValue(verdict.passed)]
-                if let reason = verdict.reason { entry["reason"] = JSONValue(reason) }
-                if let score = verdict.score { entry["score"] = JSONValue(score) }
-                if let rank = verdict.rank { entry["rank"] = JSONValue(rank) }
-                if !verdict.terms.isEmpty {
-                    entry["terms"] = JSONValue(Dictionary(verdict.terms.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first }))
-                }
-                return .object(entry)
-            }),
+            "nodes": .array(
+                decision.verdicts.map { verdict in
+                    var entry: [String: JSONValue] = ["id": JSONValue(verdict.nodeID), "passed": JSONValue(verdict.passed)]
+                    if let reason = verdict.reason { entry["reason"] = JSONValue(reason) }
+                    if let score = verdict.score { entry["score"] = JSONValue(score) }
+                    if let rank = verdict.rank { entry["rank"] = JSONValue(rank) }
+                    if !verdict.terms.isEmpty {
+                        entry["terms"] = JSONValue(
+                            Dictionary(verdict.terms.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first }))
+                    }
+                    return .object(entry)
+                }),
         ]
     }
 }

@@ -96,7 +96,9 @@ struct PolicyReport {
         print("budget    \(policy.budget.instructions) instructions, \(policy.budget.memory) bytes per decision")
         print("top level \(policy.loadInstructions) instructions, \(policy.loadPeakMemory) bytes peak")
         for example in examples {
-            let cost = example.decision.map { "\($0.instructions) instructions, \($0.peakMemory) bytes peak" } ?? example.error?.outcome.rawValue ?? ""
+            let cost =
+                example.decision.map { "\($0.instructions) instructions, \($0.peakMemory) bytes peak" } ?? example.error?.outcome.rawValue
+                ?? ""
             print("\(example.passed ? "  ok  " : "  FAIL") \(example.name)  (\(cost))")
             if let decision = example.decision { print("        chose [\(decision.chosen.joined(separator: ", "))]") }
             for failure in example.failures { print("        \(failure)") }
@@ -110,10 +112,12 @@ struct PolicyReport {
         guard let policy, let decision = example.decision else { return [] }
         var warnings: [String] = []
         if decision.instructions * 2 > policy.budget.instructions {
-            warnings.append("used \(decision.instructions) of \(policy.budget.instructions) instructions: keep decisions well below the budget")
+            warnings.append(
+                "used \(decision.instructions) of \(policy.budget.instructions) instructions: keep decisions well below the budget")
         }
         if decision.peakMemory * 2 > policy.budget.memory {
-            warnings.append("peaked at \(decision.peakMemory) of \(policy.budget.memory) bytes: keep decisions well below the memory budget")
+            warnings.append(
+                "peaked at \(decision.peakMemory) of \(policy.budget.memory) bytes: keep decisions well below the memory budget")
         }
         return warnings
     }
@@ -140,23 +144,24 @@ struct PolicyReport {
                 "hooks": ["filter": JSONValue(policy.hasFilter), "score": true, "select": JSONValue(policy.hasSelect)],
             ]
         }
-        object["examples"] = .array(examples.map { example in
-            var entry: [String: JSONValue] = [
-                "name": JSONValue(example.name), "passed": JSONValue(example.passed), "failures": JSONValue(example.failures),
-            ]
-            if let decision = example.decision {
-                entry["outcome"] = "ok"
-                entry["chosen"] = JSONValue(decision.chosen)
-                entry["instructions"] = JSONValue(decision.instructions)
-                entry["peak_memory"] = JSONValue(decision.peakMemory)
-                entry["digest"] = JSONValue(decision.digest.hex)
-                entry["warnings"] = JSONValue(warnings(example))
-            } else if let error = example.error {
-                entry["outcome"] = JSONValue(error.outcome.rawValue)
-                entry["message"] = JSONValue(error.message)
-            }
-            return .object(entry)
-        })
+        object["examples"] = .array(
+            examples.map { example in
+                var entry: [String: JSONValue] = [
+                    "name": JSONValue(example.name), "passed": JSONValue(example.passed), "failures": JSONValue(example.failures),
+                ]
+                if let decision = example.decision {
+                    entry["outcome"] = "ok"
+                    entry["chosen"] = JSONValue(decision.chosen)
+                    entry["instructions"] = JSONValue(decision.instructions)
+                    entry["peak_memory"] = JSONValue(decision.peakMemory)
+                    entry["digest"] = JSONValue(decision.digest.hex)
+                    entry["warnings"] = JSONValue(warnings(example))
+                } else if let error = example.error {
+                    entry["outcome"] = JSONValue(error.outcome.rawValue)
+                    entry["message"] = JSONValue(error.message)
+                }
+                return .object(entry)
+            })
         return .object(object)
     }
 }
@@ -289,34 +294,46 @@ struct PolicyProbeCommand: ParsableCommand {
             } catch {
                 // Bytecode or bytes that are not UTF-8 cannot be compiled: a per-file syntax error.
                 let message = "\(error)".replacingOccurrences(of: "syntax_error: ", with: "")
-                reports.append((file, ProbeReport(
-                    load: .syntaxError, loadInstructions: 0, loadPeakMemory: 0, decide: nil, decideInstructions: 0,
-                    decidePeakMemory: 0, chosen: [], message: message)))
+                reports.append(
+                    (
+                        file,
+                        ProbeReport(
+                            load: .syntaxError, loadInstructions: 0, loadPeakMemory: 0, decide: nil, decideInstructions: 0,
+                            decidePeakMemory: 0, chosen: [], message: message)
+                    ))
                 continue
             }
-            let override = (instructions != nil || memory != nil)
-                ? SandboxBudget(instructions: instructions ?? SandboxBudget.default.instructions, memory: memory ?? SandboxBudget.default.memory)
+            let override =
+                (instructions != nil || memory != nil)
+                ? SandboxBudget(
+                    instructions: instructions ?? SandboxBudget.default.instructions, memory: memory ?? SandboxBudget.default.memory)
                 : nil
             let report = PolicyProbe.run(
                 source: source, fileName: file, loadBudget: override ?? .default, decideBudget: override)
             reports.append((file, report))
         }
         if json {
-            printJSON(reports.map { file, report -> [String: JSONValue] in
-                var object: [String: JSONValue] = [
-                    "file": JSONValue(file), "outcome": JSONValue(report.outcome.rawValue), "load": JSONValue(report.load.rawValue),
-                    "load_instructions": JSONValue(report.loadInstructions), "load_peak_memory": JSONValue(report.loadPeakMemory),
-                    "decide_instructions": JSONValue(report.decideInstructions),
-                    "decide_peak_memory": JSONValue(report.decidePeakMemory), "chosen": JSONValue(report.chosen),
-                    "message": JSONValue(report.message),
-                ]
-                if let decide = report.decide { object["decide"] = JSONValue(decide.rawValue) }
-                return object
-            })
+            printJSON(
+                reports.map { file, report -> [String: JSONValue] in
+                    var object: [String: JSONValue] = [
+                        "file": JSONValue(file), "outcome": JSONValue(report.outcome.rawValue), "load": JSONValue(report.load.rawValue),
+                        "load_instructions": JSONValue(report.loadInstructions), "load_peak_memory": JSONValue(report.loadPeakMemory),
+                        "decide_instructions": JSONValue(report.decideInstructions),
+                        "decide_peak_memory": JSONValue(report.decidePeakMemory), "chosen": JSONValue(report.chosen),
+                        "message": JSONValue(report.message),
+                    ]
+                    if let decide = report.decide { object["decide"] = JSONValue(decide.rawValue) }
+                    return object
+                })
         } else {
             for (file, report) in reports {
-                let decide = report.decide.map { "decide \($0.rawValue) (\(report.decideInstructions) instructions, \(report.decidePeakMemory) bytes)" } ?? "not decided"
-                print("\(report.outcome == .ok ? "ok  " : "FAIL")  \(file)  load \(report.load.rawValue) (\(report.loadInstructions) instructions, \(report.loadPeakMemory) bytes)  \(decide)")
+                let decide =
+                    report.decide.map {
+                        "decide \($0.rawValue) (\(report.decideInstructions) instructions, \(report.decidePeakMemory) bytes)"
+                    } ?? "not decided"
+                print(
+                    "\(report.outcome == .ok ? "ok  " : "FAIL")  \(file)  load \(report.load.rawValue) (\(report.loadInstructions) instructions, \(report.loadPeakMemory) bytes)  \(decide)"
+                )
                 if !report.message.isEmpty { print("      \(report.message)") }
             }
         }
@@ -384,11 +401,12 @@ struct PolicyDigestCommand: ParsableCommand {
         }
         let digest = sha256(bytes)
         if json {
-            printJSON([
-                "policy": JSONValue(policy.label), "source_hash": JSONValue(policy.sourceHash.hex), "nodes": JSONValue(nodes),
-                "decisions": JSONValue(decisions), "seed": JSONValue(seed), "replicas_chosen": JSONValue(chosen),
-                "digest": JSONValue(digest.hex),
-            ] as [String: JSONValue])
+            printJSON(
+                [
+                    "policy": JSONValue(policy.label), "source_hash": JSONValue(policy.sourceHash.hex), "nodes": JSONValue(nodes),
+                    "decisions": JSONValue(decisions), "seed": JSONValue(seed), "replicas_chosen": JSONValue(chosen),
+                    "digest": JSONValue(digest.hex),
+                ] as [String: JSONValue])
         } else {
             print("policy    \(policy.label)")
             print("cluster   \(nodes) nodes, seed \(seed)")
@@ -411,13 +429,18 @@ struct GeneratedCluster {
         var events: [Event] = []
         for index in 0..<nodes {
             let id = "node-\(String(repeating: "0", count: max(0, 5 - String(index).count)))\(index)"
-            events.append(.nodeRegistered(
-                nodeID: id, zone: "zone-\(index % 10)", addr: "10.0.\(index / 256 % 256).\(index % 256):7000",
-                capacityBytes: (UInt64(1) << 40) * (1 + random.below(8))))
-            events.append(.nodeStatsReported(nodeID: id, stats: NodeStats(
-                cpuFreeMilli: UInt32(random.below(16_000)), ramFreeMB: random.below(256_000), gpuFreeMilli: UInt32(random.below(4) * 1000),
-                latencyMicros: UInt32(100 + random.below(100_000)), ioPressureMilli: UInt32(random.below(1001)),
-                usedBytes: 0, reportedAtMillis: 1)))
+            events.append(
+                .nodeRegistered(
+                    nodeID: id, zone: "zone-\(index % 10)", addr: "10.0.\(index / 256 % 256).\(index % 256):7000",
+                    capacityBytes: (UInt64(1) << 40) * (1 + random.below(8))))
+            events.append(
+                .nodeStatsReported(
+                    nodeID: id,
+                    stats: NodeStats(
+                        cpuFreeMilli: UInt32(random.below(16_000)), ramFreeMB: random.below(256_000),
+                        gpuFreeMilli: UInt32(random.below(4) * 1000),
+                        latencyMicros: UInt32(100 + random.below(100_000)), ioPressureMilli: UInt32(random.below(1001)),
+                        usedBytes: 0, reportedAtMillis: 1)))
             if random.chance(1, in: 20) { events.append(.nodeStatusChanged(nodeID: id, status: .draining)) }
         }
         // Generated events are valid by construction.

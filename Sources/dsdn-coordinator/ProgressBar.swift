@@ -13,7 +13,9 @@ enum ProgressBar {
     static func rebuildCallback(label: String) -> (@Sendable (RebuildProgress) async throws -> Void)? {
         guard isEnabled else { return nil }
         return { progress in
-            draw(label: label, done: progress.heightsDone, total: progress.heightsTotal, height: progress.height, events: progress.eventsApplied)
+            draw(
+                label: label, done: progress.heightsDone, total: progress.heightsTotal, height: progress.height,
+                events: progress.eventsApplied)
         }
     }
 

@@ -63,7 +63,9 @@ struct StateFileCommand: ParsableCommand {
         print("nodes     \(summary.nodes) in \(summary.zones) zones")
         for zone in state.zones() {
             let percent = Int((zone.utilization * 1000).rounded())
-            print("  \(zone.id): \(zone.nodeIDs.count) nodes, \(formatBytes(zone.capacityBytes)) capacity, \(percent / 10).\(percent % 10)% used")
+            print(
+                "  \(zone.id): \(zone.nodeIDs.count) nodes, \(formatBytes(zone.capacityBytes)) capacity, \(percent / 10).\(percent % 10)% used"
+            )
         }
         print("chunks    \(summary.chunks) (\(summary.underReplicatedChunks) under-replicated)")
         print("replicas  \(summary.liveReplicas) live, \(summary.lostReplicas) lost")

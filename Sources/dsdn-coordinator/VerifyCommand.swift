@@ -45,7 +45,8 @@ struct VerifyCommand: AsyncParsableCommand {
             if !remote.namespace.isEmpty, remote.namespace != da.daNamespace.description {
                 let namespace = remote.namespace
                 throw CommandFailure(
-                    "the coordinator at \(api.baseURL) follows namespace \(namespace), but --namespace \(da.namespace) is \(da.daNamespace.description)")
+                    "the coordinator at \(api.baseURL) follows namespace \(namespace), but --namespace \(da.namespace) is \(da.daNamespace.description)"
+                )
             }
             let rebuilt: Hash256
             if height == 0 {

@@ -1,7 +1,7 @@
 import DSDNCore
-import DSDNSimulation
 import DSDNInterchange
 import DSDNJSON
+import DSDNSimulation
 import DSDNTestSupport
 import Foundation
 import Testing

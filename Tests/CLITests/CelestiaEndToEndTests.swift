@@ -33,7 +33,9 @@ import Testing
         // A bad token is one clear line, not a decoding error.
         let badToken = directory.path("bad-token")
         try Data("wrong\n".utf8).write(to: URL(fileURLWithPath: badToken))
-        let refused = try await CoordinatorProcess.run(["rebuild", "--da", node.address(namespace: "e2e-import"), "--da-token-file", badToken])
+        let refused = try await CoordinatorProcess.run([
+            "rebuild", "--da", node.address(namespace: "e2e-import"), "--da-token-file", badToken,
+        ])
         #expect(refused.status != 0)
         let lines = refused.stderr.split(separator: "\n")
         #expect(lines.count == 1, "\(refused.stderr)")
@@ -47,7 +49,9 @@ import Testing
         let address = node.address(namespace: "e2e-serve")
         let coordinator = try await ServeProcess(
             dataDirectory: directory.path("coordinator"),
-            arguments: ["--da", address, "--da-token-file", node.tokenFile, "--policy", "policies/zone-spread.lua", "--batch-interval-ms", "50"])
+            arguments: [
+                "--da", address, "--da-token-file", node.tokenFile, "--policy", "policies/zone-spread.lua", "--batch-interval-ms", "50",
+            ])
         let client = APITestClient(baseURL: coordinator.baseURL)
         try await client.waitUntilReady()
         let chunk = Fixtures.hash(0x5C)

@@ -18,7 +18,9 @@ import Testing
     }
 
     /// Runs the CLI with `--api` and `--token-file` of `coordinator` appended.
-    private static func client(_ arguments: [String], _ coordinator: ServeProcess, tokenFile: String) async throws -> CoordinatorProcess.Result {
+    private static func client(_ arguments: [String], _ coordinator: ServeProcess, tokenFile: String) async throws
+        -> CoordinatorProcess.Result
+    {
         try await CoordinatorProcess.run(arguments + ["--api", coordinator.baseURL, "--token-file", tokenFile])
     }
 
@@ -48,21 +50,27 @@ import Testing
         #expect(empty.nodes == 0)
         #expect(empty.phase == "ready")
 
-        let register = try await Self.client(["node", "register", "n1", "--zone", "eu-west", "--addr", "10.0.0.1:7000", "--capacity", "8TiB", "--wait"], coordinator, tokenFile: token)
+        let register = try await Self.client(
+            ["node", "register", "n1", "--zone", "eu-west", "--addr", "10.0.0.1:7000", "--capacity", "8TiB", "--wait"], coordinator,
+            tokenFile: token)
         #expect(register.status == 0, "\(register.stderr)")
         #expect(register.stdout.contains("included at height"))
         let second = try await Self.json(
-            try await Self.client(["node", "register", "n2", "--zone", "eu-west", "--addr", "10.0.0.2:7000", "--capacity", "1000", "--wait", "--json"], coordinator, tokenFile: token))
+            try await Self.client(
+                ["node", "register", "n2", "--zone", "eu-west", "--addr", "10.0.0.2:7000", "--capacity", "1000", "--wait", "--json"],
+                coordinator, tokenFile: token))
         #expect(second["accepted"]?.int64 == 1)
         #expect((second["height"]?.int64 ?? 0) >= 1)
         let stats = try await Self.client(
             [
                 "node", "stats", "n1", "--cpu-free-milli", "800", "--ram-free-mb", "16000", "--gpu-free-milli", "0",
-                "--latency-us", "5000", "--io-pressure-milli", "100", "--used-bytes", "123456789", "--reported-at", "1767225600123", "--wait",
+                "--latency-us", "5000", "--io-pressure-milli", "100", "--used-bytes", "123456789", "--reported-at", "1767225600123",
+                "--wait",
             ], coordinator, tokenFile: token)
         #expect(stats.status == 0, "\(stats.stderr)")
         let declare = try await Self.client(
-            ["chunk", "declare", hash, "--size", "4096", "--replication-factor", "2", "--uploader", "alice", "--wait"], coordinator, tokenFile: token)
+            ["chunk", "declare", hash, "--size", "4096", "--replication-factor", "2", "--uploader", "alice", "--wait"], coordinator,
+            tokenFile: token)
         #expect(declare.status == 0, "\(declare.stderr)")
 
         let populated = try await Self.stateShow(coordinator)
@@ -91,7 +99,8 @@ import Testing
         // A wrong token: exit non-zero, one line naming the 401, nothing published.
         let wrongToken = directory.path("wrong-token")
         try "not-the-token\n".write(toFile: wrongToken, atomically: true, encoding: .utf8)
-        let refused = try await Self.client(["node", "register", "n3", "--zone", "z", "--addr", "h:1", "--capacity", "1"], coordinator, tokenFile: wrongToken)
+        let refused = try await Self.client(
+            ["node", "register", "n3", "--zone", "z", "--addr", "h:1", "--capacity", "1"], coordinator, tokenFile: wrongToken)
         #expect(refused.status != 0)
         #expect(refused.stdout.isEmpty)
         #expect(refused.stderr.split(separator: "\n").count == 1, "\(refused.stderr)")
@@ -100,12 +109,12 @@ import Testing
         // A refused event in a file: the error names the file's line (comments and blank lines count).
         let bad = directory.path("bad.jsonl")
         try """
-            # registers a node, then places a replica of a chunk nobody declared
-            {"type":"NodeRegistered","node_id":"n9","zone":"z","addr":"h:9","capacity":10}
+        # registers a node, then places a replica of a chunk nobody declared
+        {"type":"NodeRegistered","node_id":"n9","zone":"z","addr":"h:9","capacity":10}
 
-            {"type":"ReplicaAdded","chunk_hash":"\(String(repeating: "cd", count: 32))","node_id":"n9","replica_index":0,"added_at":1}
+        {"type":"ReplicaAdded","chunk_hash":"\(String(repeating: "cd", count: 32))","node_id":"n9","replica_index":0,"added_at":1}
 
-            """.write(toFile: bad, atomically: true, encoding: .utf8)
+        """.write(toFile: bad, atomically: true, encoding: .utf8)
         let invalid = try await Self.client(["events", "publish", bad], coordinator, tokenFile: token)
         #expect(invalid.status != 0)
         let line = Self.firstLine(invalid.stderr)
@@ -121,7 +130,8 @@ import Testing
         let token = directory.path("coord/test-api-token")
         let da = "file:" + directory.path("da")
 
-        let published = try await Self.client(["events", "publish", Self.example, "--wait", "--batch", "20"], coordinator, tokenFile: token)
+        let published = try await Self.client(
+            ["events", "publish", Self.example, "--wait", "--batch", "20"], coordinator, tokenFile: token)
         #expect(published.status == 0, "\(published.stderr)")
         #expect(published.stdout.contains("published  48 events"))
         #expect(published.stdout.contains("in 3 requests"))
@@ -164,7 +174,9 @@ import Testing
         #expect(try await CoordinatorProcess.run(["events", "import", Self.example, "--da", other, "--batch", "1"]).status == 0)
         let mismatch = try await CoordinatorProcess.run(["verify", "--da", other, "--api", coordinator.baseURL])
         #expect(mismatch.status == 1)
-        #expect(Self.firstLine(mismatch.stderr).contains("checksum mismatch at height \(height): coordinator \(GoldenVectors.smallClusterChecksum), rebuilt "), "\(mismatch.stderr)")
+        #expect(
+            Self.firstLine(mismatch.stderr).contains(
+                "checksum mismatch at height \(height): coordinator \(GoldenVectors.smallClusterChecksum), rebuilt "), "\(mismatch.stderr)")
     }
 
     @Test func anUnreachableCoordinatorIsOneLine() async throws {
@@ -187,7 +199,10 @@ import Testing
         (["node", "register", "n1", "--zone", "z", "--addr", "nohost", "--capacity", "1"], "--addr"),
         (["node", "register", "n1", "--zone", "z", "--addr", "h:1", "--capacity", "lots"], "--capacity must be a number of bytes"),
         (["chunk", "declare", "abc", "--size", "1", "--replication-factor", "1", "--uploader", "u"], "must be 64 hex characters"),
-        (["chunk", "declare", String(repeating: "ab", count: 32), "--size", "1", "--replication-factor", "33", "--uploader", "u"], "--replication-factor must be from 1 to 32"),
+        (
+            ["chunk", "declare", String(repeating: "ab", count: 32), "--size", "1", "--replication-factor", "33", "--uploader", "u"],
+            "--replication-factor must be from 1 to 32"
+        ),
         (["events", "publish", "x.jsonl", "--batch", "1001"], "--batch must be from 1 to 1000"),
         (["events", "export", "--from", "5", "--to", "2"], "is after --to"),
         (["state", "show", "--api", "ftp://host"], "--api must be an http:// or https:// URL"),

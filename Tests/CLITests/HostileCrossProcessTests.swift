@@ -34,7 +34,8 @@ import Testing
             phase = phase ?? value("phase")
             costs = costs ?? value("costs")
         }
-        return Expectation(outcome: engine ?? expect ?? "missing", phase: engine == nil ? phase : nil, costsDeterministic: costs != "nondeterministic")
+        return Expectation(
+            outcome: engine ?? expect ?? "missing", phase: engine == nil ? phase : nil, costsDeterministic: costs != "nondeterministic")
     }
 
     @Test func hostileSuiteIsClassifiedAndIdenticalInTwoProcesses() async throws {
@@ -56,7 +57,9 @@ import Testing
             let expected = try await Self.expectation(path)
             let name = (path as NSString).lastPathComponent
             var keys = ["outcome", "load", "decide", "message", "chosen"]
-            if expected.costsDeterministic { keys += ["load_instructions", "load_peak_memory", "decide_instructions", "decide_peak_memory"] }
+            if expected.costsDeterministic {
+                keys += ["load_instructions", "load_peak_memory", "decide_instructions", "decide_peak_memory"]
+            }
             for key in keys {
                 #expect("\(report[key] ?? "-")" == "\(other[key] ?? "-")", "\(name): \(key) differs between the two processes")
             }

@@ -39,10 +39,14 @@ import Testing
         ("missing-hook.lua", Data("return { name = 'x', version = 1, api = 1, examples = {} }".utf8), "missing score hook"),
         ("endless.lua", Data("while true do end".utf8), "instruction_budget"),
         ("no-examples.lua", Data("return { name = 'x', version = 1, api = 1, score = function() return 1 end }".utf8), "no examples"),
-        ("failing-example.lua", Data("""
-            return { name = 'x', version = 1, api = 1, score = function() return 1 end,
-              examples = { { name = 'wrong', chunk = { replicas = 1 }, nodes = { { id = 'a' }, { id = 'b' } }, expect = { 'b' } } } }
-            """.utf8), "chose [a], expected [b]"),
+        (
+            "failing-example.lua",
+            Data(
+                """
+                return { name = 'x', version = 1, api = 1, score = function() return 1 end,
+                  examples = { { name = 'wrong', chunk = { replicas = 1 }, nodes = { { id = 'a' }, { id = 'b' } }, expect = { 'b' } } } }
+                """.utf8), "chose [a], expected [b]"
+        ),
     ])
     func checkFailsWithOneClearLine(file: String, contents: Data, expected: String) async throws {
         let directory = try TemporaryDirectory()
@@ -98,15 +102,17 @@ import Testing
         #expect(chosen.count == 3)
         #expect(Set(chosen.map { $0.prefix(3) }).count == 3)
 
-        let missing = try await CoordinatorProcess.run(["place", "--policy", "\(Self.pack)/zone-spread.lua", "--events", events, "--chunk", undeclared])
+        let missing = try await CoordinatorProcess.run([
+            "place", "--policy", "\(Self.pack)/zone-spread.lua", "--events", events, "--chunk", undeclared,
+        ])
         #expect(missing.status != 0)
         #expect(missing.stderr.contains("is not declared"))
         let badParam = try await CoordinatorProcess.run([
-            "place", "--policy", "\(Self.pack)/zone-spread.lua", "--events", events, "--chunk", undeclared, "--size", "1", "--replicas", "1",
+            "place", "--policy", "\(Self.pack)/zone-spread.lua", "--events", events, "--chunk", undeclared, "--size", "1", "--replicas",
+            "1",
             "--param", "nope=1",
         ])
         #expect(badParam.status != 0)
         #expect(badParam.stderr.contains("unknown parameter nope"))
     }
 }
-

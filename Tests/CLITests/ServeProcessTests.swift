@@ -34,7 +34,8 @@ import Testing
         coordinator = nil
 
         // Restart on the same data directory and log: the outbox is drained, nothing twice.
-        let restarted = try await ServeProcess(dataDirectory: directory.path("coordinator"), arguments: ["--da", da, "--no-policy", "--batch-interval-ms", "50"])
+        let restarted = try await ServeProcess(
+            dataDirectory: directory.path("coordinator"), arguments: ["--da", da, "--no-policy", "--batch-interval-ms", "50"])
         client = APITestClient(baseURL: restarted.baseURL)
         try await client.waitUntilReady()
         let state = try await client.waitFor("/v1/state") { ($0["nodes"]?.int64) == 56 && ($0["publish_backlog"]?.int64) == 0 }
@@ -92,7 +93,9 @@ import Testing
         let result = try await CoordinatorProcess.run(["serve", "--listen", "nowhere"])
         #expect(result.status != 0)
         #expect(result.stderr.contains("--listen must be HOST:PORT"))
-        let policy = try await CoordinatorProcess.run(["serve", "--policy", "/nonexistent.lua", "--listen", "127.0.0.1:0", "--data-dir", try TemporaryDirectory().path("d")])
+        let policy = try await CoordinatorProcess.run([
+            "serve", "--policy", "/nonexistent.lua", "--listen", "127.0.0.1:0", "--data-dir", try TemporaryDirectory().path("d"),
+        ])
         #expect(policy.status != 0)
         #expect(policy.stderr.contains("nonexistent.lua"))
     }
@@ -116,8 +119,10 @@ import Testing
         #expect(imported.status == 0, "\(imported.stderr)")
 
         let arguments = ["--da", da, "--policy", "policies/zone-spread.lua", "--batch-interval-ms", "50"]
-        let first = try await ServeProcess(dataDirectory: directory.path("coordinator-a"), arguments: arguments + ["--publisher-id", "coord-a"])
-        let second = try await ServeProcess(dataDirectory: directory.path("coordinator-b"), arguments: arguments + ["--publisher-id", "coord-b"])
+        let first = try await ServeProcess(
+            dataDirectory: directory.path("coordinator-a"), arguments: arguments + ["--publisher-id", "coord-a"])
+        let second = try await ServeProcess(
+            dataDirectory: directory.path("coordinator-b"), arguments: arguments + ["--publisher-id", "coord-b"])
         let clients = [APITestClient(baseURL: first.baseURL), APITestClient(baseURL: second.baseURL)]
         for client in clients { try await client.waitUntilReady() }
         var states: [JSONValue] = []
@@ -167,7 +172,10 @@ import Testing
         let client = APITestClient(baseURL: coordinator.baseURL)
         try await client.waitUntilReady()
         let chunk = Fixtures.hash(0xAB)
-        let events = [Fixtures.register("n1", zone: "za"), Fixtures.register("n2", zone: "zb"), Fixtures.register("n3", zone: "zc"), Fixtures.declare(chunk, replicationFactor: 2)]
+        let events = [
+            Fixtures.register("n1", zone: "za"), Fixtures.register("n2", zone: "zb"), Fixtures.register("n3", zone: "zc"),
+            Fixtures.declare(chunk, replicationFactor: 2),
+        ]
         let posted = try await client.post("/v1/events?wait=true", body: EventJSON.encodeLines(events), token: coordinator.token)
         #expect(posted.status == 200, "\(posted.body)")
         #expect(try await client.get("/v1/nodes/n2").json["zone"]?.string == "zb")

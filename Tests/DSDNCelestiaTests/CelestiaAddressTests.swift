@@ -36,8 +36,10 @@ import Testing
     }
 
     @Test func optionsAreQueryItems() throws {
-        let address = try CelestiaAddress(parsing:
-            "celestia://h:1?namespace=n&submit-timeout=120s&request-timeout=500ms&wait-timeout=2m&poll=250ms&max-blob-bytes=1048576&gas-price=0.004&max-gas-price=0.1&gas=200000&priority=high&key-name=k&signer=celestia1xyz&fee-granter=celestia1abc&head=network&tls=true&landing-timeout=30")
+        let address = try CelestiaAddress(
+            parsing:
+                "celestia://h:1?namespace=n&submit-timeout=120s&request-timeout=500ms&wait-timeout=2m&poll=250ms&max-blob-bytes=1048576&gas-price=0.004&max-gas-price=0.1&gas=200000&priority=high&key-name=k&signer=celestia1xyz&fee-granter=celestia1abc&head=network&tls=true&landing-timeout=30"
+        )
         let options = address.options
         #expect(options.submitTimeout == .seconds(120))
         #expect(options.requestTimeout == .milliseconds(500))
@@ -45,9 +47,11 @@ import Testing
         #expect(options.pollInterval == .milliseconds(250))
         #expect(options.landingTimeout == .seconds(30))
         #expect(options.maxBlobBytes == 1_048_576)
-        #expect(options.tx == CelestiaTxOptions(
-            gasPrice: 0.004, maxGasPrice: 0.1, gas: 200_000, priority: .high, keyName: "k", signerAddress: "celestia1xyz",
-            feeGranterAddress: "celestia1abc"))
+        #expect(
+            options.tx
+                == CelestiaTxOptions(
+                    gasPrice: 0.004, maxGasPrice: 0.1, gas: 200_000, priority: .high, keyName: "k", signerAddress: "celestia1xyz",
+                    feeGranterAddress: "celestia1abc"))
         #expect(options.headSource == .network)
         #expect(options.useTLS)
         #expect(address.rpcURL == "https://h:1/")
@@ -94,7 +98,8 @@ import Testing
         #expect("\(fromFile)" == "<redacted>")
         #expect(String(reflecting: fromFile) == "<redacted>")
 
-        let fromEnvironment = try #require(try CelestiaAuthToken.resolve(tokenFile: nil, environment: ["CELESTIA_AUTH_TOKEN": " env-token "]))
+        let fromEnvironment = try #require(
+            try CelestiaAuthToken.resolve(tokenFile: nil, environment: ["CELESTIA_AUTH_TOKEN": " env-token "]))
         #expect(fromEnvironment.secret == "env-token")
         #expect(fromEnvironment.source == .environment)
         #expect(try CelestiaAuthToken.resolve(tokenFile: nil, environment: [:]) == nil)
@@ -114,7 +119,8 @@ import Testing
     }
 
     @Test func theBackendNeverShowsTheToken() async throws {
-        let da = try CelestiaDA(parsing: "celestia://127.0.0.1:1?namespace=dsdn", token: CelestiaAuthToken("SECRET-JWT"), logger: quietLogger)
+        let da = try CelestiaDA(
+            parsing: "celestia://127.0.0.1:1?namespace=dsdn", token: CelestiaAuthToken("SECRET-JWT"), logger: quietLogger)
         #expect(da.redacted == "celestia://127.0.0.1:1?namespace=dsdn")
         #expect(!"\(da.address)".contains("SECRET"))
         await da.close()

@@ -1,5 +1,5 @@
-import DSDNCelestia
 import CelestiaTestServer
+import DSDNCelestia
 import DSDNCore
 import DSDNDA
 import DSDNRuntime

@@ -1,10 +1,10 @@
-import DSDNCelestia
 import CelestiaTestServer
+import DSDNCelestia
 import DSDNCore
 import DSDNDA
 import DSDNRuntime
-import Synchronization
 import DSDNTestSupport
+import Synchronization
 import Testing
 
 @testable import DSDNCelestia
@@ -323,7 +323,9 @@ import Testing
         let classifier = ErrorClassifier(endpoint: "node:26658", hasToken: true)
         #expect(classifier.classify(.rpc(code: -32601, message: "method 'x' not found"), method: "x").error.code == .invalidRequest)
         #expect(classifier.classify(.rpc(code: -32602, message: "wrong param count"), method: "x").error.code == .invalidRequest)
-        #expect(classifier.classify(.rpc(code: -32700, message: "request bigger than maximum 16777216 allowed"), method: "x").error.code == .blobTooLarge)
+        #expect(
+            classifier.classify(.rpc(code: -32700, message: "request bigger than maximum 16777216 allowed"), method: "x").error.code
+                == .blobTooLarge)
         #expect(classifier.classify(.rpc(code: 0, message: "panic in rpc method 'blob.Submit'"), method: "x").error.code == .invalidRequest)
         let timeout = classifier.classify(.timedOut(.seconds(90)), method: "blob.Submit")
         #expect(timeout.ambiguous)

@@ -49,7 +49,9 @@ func exitStatus(of process: Process) async -> Int32 {
         try #require(TestServerBinary.exists, "celestia-test-server is not built next to the tests")
         let process = Process()
         process.executableURL = TestServerBinary.url
-        process.arguments = ["--host", "127.0.0.1", "--port", "0", "--block-time-ms", "20", "--token", "T", "--fail-rate", "0.2", "--seed", "3"]
+        process.arguments = [
+            "--host", "127.0.0.1", "--port", "0", "--block-time-ms", "20", "--token", "T", "--fail-rate", "0.2", "--seed", "3",
+        ]
         let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice

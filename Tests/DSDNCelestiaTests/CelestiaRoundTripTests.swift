@@ -1,5 +1,5 @@
-import DSDNCelestia
 import CelestiaTestServer
+import DSDNCelestia
 import DSDNCore
 import DSDNDA
 import DSDNTestSupport
@@ -69,9 +69,11 @@ import Testing
                 #expect(found.map(\.data) == [first, second])
                 #expect(found.map(\.reference.index) == [0, 1])
                 #expect(Set(found.map(\.reference.height)).count == 1)
-                #expect(found.map(\.reference.commitment) == [first, second].map {
-                    ShareCommitment.compute(namespace: celestiaTestNamespace, data: $0)
-                })
+                #expect(
+                    found.map(\.reference.commitment)
+                        == [first, second].map {
+                            ShareCommitment.compute(namespace: celestiaTestNamespace, data: $0)
+                        })
             }
         }
     }

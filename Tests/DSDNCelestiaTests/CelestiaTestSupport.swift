@@ -1,11 +1,11 @@
-import DSDNCelestia
 import CelestiaTestServer
+import DSDNCelestia
 import DSDNCore
-import DSDNSimulation
 import DSDNDA
 import DSDNRuntime
-import Logging
+import DSDNSimulation
 import DSDNTestSupport
+import Logging
 import Testing
 
 @testable import DSDNCelestia
@@ -45,9 +45,10 @@ func withServer<T>(
     faults: CelestiaFaults = .none,
     _ body: (CelestiaTestServer) async throws -> T
 ) async throws -> T {
-    let server = try await CelestiaTestServer.start(.init(
-        blockTime: blockTime, token: token, readToken: readToken, maxBodyBytes: maxBodyBytes, maxWait: .seconds(10),
-        faults: faults))
+    let server = try await CelestiaTestServer.start(
+        .init(
+            blockTime: blockTime, token: token, readToken: readToken, maxBodyBytes: maxBodyBytes, maxWait: .seconds(10),
+            faults: faults))
     do {
         let result = try await body(server)
         await server.stop()
@@ -134,8 +135,6 @@ func directChecksum(_ events: [Event]) throws -> Hash256 {
 
 /// A history small enough for a quick test yet exercising every event kind.
 let celestiaHistory = SyntheticHistory.events(.init(seed: 42, eventCount: 600))
-
-
 
 /// Blob bytes that are easy to tell apart.
 func sampleBlob(_ tag: Int, size: Int = 100) -> [UInt8] {

@@ -1,6 +1,6 @@
-import DSDNCelestia
 import AsyncHTTPClient
 import CelestiaTestServer
+import DSDNCelestia
 import DSDNDA
 import DSDNJSON
 import DSDNTestSupport
@@ -98,7 +98,8 @@ func rpc(_ method: String, _ params: String, id: Int = 1) -> String {
                 rpc("blob.Get", #"[\#(height ?? 0),"\#(namespaceB64)","\#(Data(commitment).base64EncodedString())"]"#), to: server)
             #expect(get.json?["result"]?["data"]?.string == data)
             let missing = try await post(
-                rpc("blob.Get", #"[\#(height ?? 0),"\#(namespaceB64)","\#(Data(repeating: 0, count: 32).base64EncodedString())"]"#), to: server)
+                rpc("blob.Get", #"[\#(height ?? 0),"\#(namespaceB64)","\#(Data(repeating: 0, count: 32).base64EncodedString())"]"#),
+                to: server)
             #expect(missing.status == 200)
             #expect(missing.errorCode == 1)
             #expect(missing.errorMessage == "blob: not found")
@@ -203,7 +204,8 @@ func rpc(_ method: String, _ params: String, id: Int = 1) -> String {
         let null = try decoder.decode(RPCResponse<[RPCBlob]>.self, from: Data(#"{"jsonrpc":"2.0","id":1,"result":null}"#.utf8))
         #expect(null.result == nil)
         #expect(null.error == nil)
-        let header = try decoder.decode(RPCHeader.self, from: Data(#"{"header":{"height":"42","time":"2024-01-01T00:00:00Z"},"commit":{}}"#.utf8))
+        let header = try decoder.decode(
+            RPCHeader.self, from: Data(#"{"header":{"height":"42","time":"2024-01-01T00:00:00Z"},"commit":{}}"#.utf8))
         #expect(header.height == 42)
     }
 

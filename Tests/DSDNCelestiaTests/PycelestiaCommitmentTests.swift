@@ -48,13 +48,17 @@ import Testing
             lengths += [(last, false), (last + 1, false)]
             if shares < 64 { lengths.append((last - 1, false)) }
         }
-        lengths += [(1, false), (maxBlob - 1, false), (maxBlob, false), (capacity(shares: 4350), false), (capacity(shares: 4350) + 1, false)]
+        lengths += [
+            (1, false), (maxBlob - 1, false), (maxBlob, false), (capacity(shares: 4350), false), (capacity(shares: 4350) + 1, false),
+        ]
         for _ in 0..<400 { lengths.append((1 + Int(random.below(2048)), false)) }
         for _ in 0..<520 { lengths.append((logUniform(&random, upTo: 256 * 1024), false)) }
         for _ in 0..<30 { lengths.append((256 * 1024 + Int(random.below(UInt64(maxBlob - 256 * 1024))) + 1, false)) }
         let firstWithSigner = ShareCommitment.firstShareCapacityWithSigner
-        lengths += [(1, true), (firstWithSigner, true), (firstWithSigner + 1, true),
-                    (firstWithSigner + 482, true), (firstWithSigner + 483, true)]
+        lengths += [
+            (1, true), (firstWithSigner, true), (firstWithSigner + 1, true),
+            (firstWithSigner + 482, true), (firstWithSigner + 483, true),
+        ]
         for _ in 0..<55 { lengths.append((logUniform(&random, upTo: 1 << 16), true)) }
         return lengths.filter { $0.0 >= 1 && $0.0 <= maxBlob }
     }
@@ -113,11 +117,12 @@ import Testing
         for (index, entry) in Self.lengths(&random).enumerated() {
             let namespace = index % 4 == 0 ? fixed[index / 4 % fixed.count] : Self.randomNamespace(&random)
             // Mostly random bytes; every 16th blob uniform (zeros, then 0xFF) to vary the padding's neighbours.
-            let data: [UInt8] = switch index % 32 {
-            case 5: [UInt8](repeating: 0, count: entry.length)
-            case 21: [UInt8](repeating: 0xFF, count: entry.length)
-            default: Self.randomBytes(&random, count: entry.length)
-            }
+            let data: [UInt8] =
+                switch index % 32 {
+                case 5: [UInt8](repeating: 0, count: entry.length)
+                case 21: [UInt8](repeating: 0xFF, count: entry.length)
+                default: Self.randomBytes(&random, count: entry.length)
+                }
             var record: [UInt8] = [entry.withSigner ? 1 : 0] + namespace.bytes
             let signer = entry.withSigner ? Self.randomBytes(&random, count: ShareCommitment.signerSize) : nil
             let ours: [UInt8]
@@ -131,9 +136,11 @@ import Testing
             record += [UInt8(length >> 24), UInt8(length >> 16 & 0xFF), UInt8(length >> 8 & 0xFF), UInt8(length & 0xFF)]
             try batch.write(contentsOf: record)
             try batch.write(contentsOf: data)
-            cases.append(Case(
-                label: "blob \(index): \(entry.length) bytes, \(ShareCommitment.shareCount(dataLength: entry.length, shareVersion: signer == nil ? 0 : 1)) shares, v\(signer == nil ? 0 : 1), namespace \(namespace.base64)",
-                namespace: namespace, signer: signer, length: entry.length, ours: ours))
+            cases.append(
+                Case(
+                    label:
+                        "blob \(index): \(entry.length) bytes, \(ShareCommitment.shareCount(dataLength: entry.length, shareVersion: signer == nil ? 0 : 1)) shares, v\(signer == nil ? 0 : 1), namespace \(namespace.base64)",
+                    namespace: namespace, signer: signer, length: entry.length, ours: ours))
         }
         try batch.close()
         #expect(cases.count >= 1_000)

@@ -1,5 +1,5 @@
-import DSDNCelestia
 import CelestiaTestServer
+import DSDNCelestia
 import DSDNCore
 import DSDNDA
 import DSDNJSON
@@ -88,7 +88,8 @@ import Testing
                     let expected = summary.blobs.filter { $0.height == height }.map(\.commitment)
                     #expect(Set(read.map { Data($0.reference.commitment).base64EncodedString() }) == Set(expected))
                     #expect(read.allSatisfy { $0.reference.height == height })
-                    #expect(read.allSatisfy { ShareCommitment.compute(namespace: Self.namespace, data: $0.data) == $0.reference.commitment })
+                    #expect(
+                        read.allSatisfy { ShareCommitment.compute(namespace: Self.namespace, data: $0.data) == $0.reference.commitment })
                 }
             }
         }
@@ -193,9 +194,10 @@ import Testing
                 let output = stdout.fileHandleForReading.readDataToEndOfFile()
                 group.wait()
                 process.waitUntilExit()
-                continuation.resume(returning: Run(
-                    status: process.terminationStatus, stdout: output,
-                    stderr: String(decoding: errors.data, as: UTF8.self)))
+                continuation.resume(
+                    returning: Run(
+                        status: process.terminationStatus, stdout: output,
+                        stderr: String(decoding: errors.data, as: UTF8.self)))
             }
         }
     }

@@ -1,5 +1,5 @@
-import DSDNDA
 import DSDNCelestia
+import DSDNDA
 import Foundation
 import Testing
 
@@ -19,10 +19,14 @@ private let swiftDA = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAc3dpZnQtZGE="
 @Suite struct ShareCommitmentTests {
     @Test(arguments: [
         // Published by celestia-node / go-square.
-        ("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAQIDBAU=", Data("some data to store on blockchain".utf8).base64EncodedString(),
-         "m0A4feU6Fqd5Zy9td3M7lntG8A3PKqe6YdugmAsWz28="),
-        ("AAAAAAAAAAAAAAAAAAAAAAAAAAAADCBNOWAP3dM=", "8fIMqAB+kQo7+LLmHaDya8oH73hxem6lQWX1",
-         "D6YGsPWdxR8ju2OcOspnkgPG2abD30pSHxsFdiPqnVk="),
+        (
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAQIDBAU=", Data("some data to store on blockchain".utf8).base64EncodedString(),
+            "m0A4feU6Fqd5Zy9td3M7lntG8A3PKqe6YdugmAsWz28="
+        ),
+        (
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAADCBNOWAP3dM=", "8fIMqAB+kQo7+LLmHaDya8oH73hxem6lQWX1",
+            "D6YGsPWdxR8ju2OcOspnkgPG2abD30pSHxsFdiPqnVk="
+        ),
     ])
     func publishedVectors(namespace: String, data: String, commitment: String) throws {
         let ns = try DANamespace(base64: namespace)

@@ -71,7 +71,8 @@ import Testing
     @Test func publisherIDsAreValidatedLikeOtherIdentifiers() throws {
         var machine = StateMachine()
         for (offset, publisher) in ["", "two words", "caf\u{E9}"].enumerated() {
-            let outcome = machine.apply(blob: try blob(publisher, 1, [Fixtures.register("n\(offset)")]), at: .init(height: UInt64(offset + 1), index: 0))
+            let outcome = machine.apply(
+                blob: try blob(publisher, 1, [Fixtures.register("n\(offset)")]), at: .init(height: UInt64(offset + 1), index: 0))
             guard case let .rejected(rejection) = outcome else {
                 Issue.record("publisher \(publisher.debugDescription) was accepted")
                 continue

@@ -15,9 +15,11 @@ import Testing
     static let everyType: [Event] = [
         .nodeRegistered(nodeID: "node-1", zone: "eu-west", addr: "10.0.0.1:7000", capacityBytes: 1 << 40),
         .nodeUnregistered(nodeID: "node-2"),
-        .chunkDeclared(hash: Fixtures.hash(0x11), sizeBytes: 4096, replicationFactor: 3, uploaderID: "alice", daCommitment: Fixtures.hash(0x22)),
+        .chunkDeclared(
+            hash: Fixtures.hash(0x11), sizeBytes: 4096, replicationFactor: 3, uploaderID: "alice", daCommitment: Fixtures.hash(0x22)),
         .chunkRemoved(hash: Fixtures.hash(0x33)),
-        .replicaAdded(hash: Fixtures.hash(0x11), nodeID: "node-1", replicaIndex: 2, addedAtMillis: 1_767_225_600_000, provenance: provenance),
+        .replicaAdded(
+            hash: Fixtures.hash(0x11), nodeID: "node-1", replicaIndex: 2, addedAtMillis: 1_767_225_600_000, provenance: provenance),
         .replicaRemoved(hash: Fixtures.hash(0x11), nodeID: "node-1"),
         .zoneAssigned(zone: "eu-east", nodeID: "node-1"),
         .zoneUnassigned(zone: "eu-east", nodeID: "node-1"),
@@ -36,7 +38,9 @@ import Testing
         let bytes = try BlobCodec.encode(envelope)
         #expect(try BlobCodec.decode(bytes) == envelope)
         for event in Self.everyType {
-            let single = BlobEnvelope(publisherID: "p", sequence: 1, events: [event, .replicaAdded(hash: Fixtures.hash(1), nodeID: "n", replicaIndex: 0, addedAtMillis: 0, provenance: nil)])
+            let single = BlobEnvelope(
+                publisherID: "p", sequence: 1,
+                events: [event, .replicaAdded(hash: Fixtures.hash(1), nodeID: "n", replicaIndex: 0, addedAtMillis: 0, provenance: nil)])
             #expect(try BlobCodec.decode(try BlobCodec.encode(single)) == single)
         }
     }

@@ -24,8 +24,12 @@ import Testing
     @Test func twoCoordinatorsPlacingTheSameSlotsKeepOnlyTheFirst() throws {
         var machine = try base()
         // Coordinator A's blob lands first, then B's conflicting decision for the same slots.
-        let a = try BlobCodec.encode(BlobEnvelope(publisherID: "coord-a", sequence: 1, events: [placement("n1", index: 0), placement("n2", index: 1)]))
-        let b = try BlobCodec.encode(BlobEnvelope(publisherID: "coord-b", sequence: 1, events: [placement("n3", index: 0), placement("n1", index: 1), Fixtures.register("n4")]))
+        let a = try BlobCodec.encode(
+            BlobEnvelope(publisherID: "coord-a", sequence: 1, events: [placement("n1", index: 0), placement("n2", index: 1)]))
+        let b = try BlobCodec.encode(
+            BlobEnvelope(
+                publisherID: "coord-b", sequence: 1,
+                events: [placement("n3", index: 0), placement("n1", index: 1), Fixtures.register("n4")]))
         #expect(machine.apply(blob: a, at: BlobPosition(height: 1, index: 0)) == .applied(events: 2))
         #expect(machine.apply(blob: b, at: BlobPosition(height: 1, index: 1)) == .applied(events: 3))
         let replicas = try #require(machine.state.chunk(chunk)).replicas
@@ -104,7 +108,9 @@ import Testing
             [Fixtures.replica(chunk, on: "n1", index: 0)],
             after: [[Fixtures.declare(chunk)], [Fixtures.register("n9"), Fixtures.replica(Fixtures.hash(7), on: "n1", index: 0)]])
         #expect(throws: ApplyError.self) {
-            try machine.dryRun([Fixtures.replica(chunk, on: "n9", index: 1)], after: [[Fixtures.declare(chunk)], [Fixtures.register("n9"), Fixtures.replica(Fixtures.hash(7), on: "n1", index: 0)]])
+            try machine.dryRun(
+                [Fixtures.replica(chunk, on: "n9", index: 1)],
+                after: [[Fixtures.declare(chunk)], [Fixtures.register("n9"), Fixtures.replica(Fixtures.hash(7), on: "n1", index: 0)]])
         }
         #expect(machine.state.chunk(chunk) == nil)
     }

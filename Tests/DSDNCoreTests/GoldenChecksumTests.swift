@@ -29,7 +29,8 @@ import Testing
         #expect(try Fixtures.machine([Fixtures.register("n1", capacity: 2)]).state.checksum() != base)
         #expect(try Fixtures.machine([Fixtures.register("n1", zone: "b")]).state.checksum() != base)
         #expect(try Fixtures.machine([Fixtures.register("n2")]).state.checksum() != base)
-        #expect(try Fixtures.machine([Fixtures.register("n1"), .nodeStatusChanged(nodeID: "n1", status: .draining)]).state.checksum() != base)
+        #expect(
+            try Fixtures.machine([Fixtures.register("n1"), .nodeStatusChanged(nodeID: "n1", status: .draining)]).state.checksum() != base)
         #expect(StateMachine().state.checksum() != base)
     }
 
@@ -40,7 +41,9 @@ import Testing
         var dirty = StateMachine()
         try dirty.apply(events: history.prefix(10).map { $0 })
         #expect(throws: ApplyError.self) {
-            try dirty.apply(events: [Fixtures.register("zzz-phantom", zone: "phantom-zone"), Fixtures.replica(Fixtures.hash(0), on: "x", index: 0)])
+            try dirty.apply(events: [
+                Fixtures.register("zzz-phantom", zone: "phantom-zone"), Fixtures.replica(Fixtures.hash(0), on: "x", index: 0),
+            ])
         }
         try dirty.apply(events: history.dropFirst(10).map { $0 })
         try clean.apply(events: history)

@@ -26,7 +26,8 @@ import Testing
     }
 
     @Test func reRegistrationKeepsStatusAndStats() throws {
-        let stats = NodeStats(cpuFreeMilli: 1, ramFreeMB: 2, gpuFreeMilli: 3, latencyMicros: 4, ioPressureMilli: 5, usedBytes: 6, reportedAtMillis: 7)
+        let stats = NodeStats(
+            cpuFreeMilli: 1, ramFreeMB: 2, gpuFreeMilli: 3, latencyMicros: 4, ioPressureMilli: 5, usedBytes: 6, reportedAtMillis: 7)
         var machine = try Fixtures.machine([
             Fixtures.register("n1"), .nodeStatsReported(nodeID: "n1", stats: stats), .nodeStatusChanged(nodeID: "n1", status: .draining),
         ])
@@ -114,7 +115,9 @@ import Testing
     }
 
     @Test func replicaOnUnknownOrDownNodeIsRefused() throws {
-        var machine = try Fixtures.machine([Fixtures.register("n1"), Fixtures.declare(chunk), .nodeStatusChanged(nodeID: "n1", status: .down)])
+        var machine = try Fixtures.machine([
+            Fixtures.register("n1"), Fixtures.declare(chunk), .nodeStatusChanged(nodeID: "n1", status: .down),
+        ])
         let unknown = #expect(throws: ApplyError.self) { try machine.apply(event: Fixtures.replica(chunk, on: "ghost", index: 0)) }
         #expect(unknown?.code == .unknownNode)
         let down = #expect(throws: ApplyError.self) { try machine.apply(event: Fixtures.replica(chunk, on: "n1", index: 0)) }
@@ -216,7 +219,8 @@ import Testing
 
     @Test func staleStatsReportsAreIgnored() throws {
         func stats(_ at: UInt64, cpu: UInt32) -> NodeStats {
-            NodeStats(cpuFreeMilli: cpu, ramFreeMB: 0, gpuFreeMilli: 0, latencyMicros: 0, ioPressureMilli: 0, usedBytes: 0, reportedAtMillis: at)
+            NodeStats(
+                cpuFreeMilli: cpu, ramFreeMB: 0, gpuFreeMilli: 0, latencyMicros: 0, ioPressureMilli: 0, usedBytes: 0, reportedAtMillis: at)
         }
         var machine = try Fixtures.machine([Fixtures.register("n1"), .nodeStatsReported(nodeID: "n1", stats: stats(10, cpu: 1))])
         try machine.apply(event: .nodeStatsReported(nodeID: "n1", stats: stats(5, cpu: 2)))

@@ -21,7 +21,9 @@ import Testing
     @Test func aReplicaBeforeItsChunkFailsAndLeavesNoTrace() throws {
         var machine = try Fixtures.machine([Fixtures.register("n1")])
         let before = machine.state.checksum()
-        #expect(throws: ApplyError.self) { try machine.apply(events: [Fixtures.replica(Fixtures.hash(1), on: "n1", index: 0), Fixtures.declare(Fixtures.hash(1))]) }
+        #expect(throws: ApplyError.self) {
+            try machine.apply(events: [Fixtures.replica(Fixtures.hash(1), on: "n1", index: 0), Fixtures.declare(Fixtures.hash(1))])
+        }
         #expect(machine.state.checksum() == before)
         #expect(machine.state.chunkCount == 0)
     }

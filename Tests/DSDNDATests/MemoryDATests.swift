@@ -19,7 +19,6 @@ private func capture<T>(_ body: () async throws -> T) async -> Result<T, DAError
     }
 }
 
-
 private func hex(_ bytes: [UInt8]) -> String {
     let digits = Array("0123456789abcdef")
     return String(bytes.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 0x0f)]] })

@@ -1,10 +1,9 @@
 import DSDNCore
 import DSDNDA
-import Foundation
-import DSDNTestSupport
-import Testing
-
 import DSDNFileLog
+import DSDNTestSupport
+import Foundation
+import Testing
 
 @Suite struct FormatTests {
     @Test func crc32cMatchesTheStandardCheckValue() {
@@ -256,8 +255,9 @@ import DSDNFileLog
         let dir = TempDir()
         let da = try FileLogDA(directory: dir.path, options: .init(maxBlobSize: 10))
         #expect(await daError { try await da.submit([UInt8](repeating: 0, count: 11), to: alpha) }?.code == .blobTooLarge)
-        #expect(await daError { try await da.submit(batch: [(alpha, [1]), (beta, [UInt8](repeating: 0, count: 11))]) }?
-            .code == .blobTooLarge)
+        #expect(
+            await daError { try await da.submit(batch: [(alpha, [1]), (beta, [UInt8](repeating: 0, count: 11))]) }?
+                .code == .blobTooLarge)
         #expect(try await da.head() == 0)  // the rejected batch wrote nothing
         #expect(try await da.submit([UInt8](repeating: 0, count: 10), to: alpha).height == 1)
         da.close()

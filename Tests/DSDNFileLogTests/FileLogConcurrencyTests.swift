@@ -1,10 +1,9 @@
 import DSDNCore
 import DSDNDA
-import Foundation
-import DSDNTestSupport
-import Testing
-
 import DSDNFileLog
+import DSDNTestSupport
+import Foundation
+import Testing
 
 @Suite struct WriterLockTests {
     @Test func aSecondWriterFailsFastUntilTheFirstCloses() async throws {

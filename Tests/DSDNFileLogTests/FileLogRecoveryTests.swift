@@ -1,10 +1,9 @@
 import DSDNCore
 import DSDNDA
-import Foundation
-import DSDNTestSupport
-import Testing
-
 import DSDNFileLog
+import DSDNTestSupport
+import Foundation
+import Testing
 
 /// Writes `count` single-blob heights (payload(i) to alpha) and closes the log.
 private func writeLog(_ dir: TempDir, count: Int, options: FileLogDA.Options = .init()) async throws {
@@ -239,11 +238,17 @@ private func expectIntact(_ da: FileLogDA, through count: Int) async throws {
 
     @Test func heightsAndIndicesMustBeInSequence() async throws {
         let cases: [(String, [(height: UInt64, namespace: DANamespace, index: UInt32, commits: Bool, payload: [UInt8])], Int)] = [
-            ("height goes back", [(1, alpha, 0, true, [1]), (2, alpha, 0, true, [2]), (1, alpha, 0, true, [3]), (3, alpha, 0, true, [4])], 2),
+            (
+                "height goes back",
+                [(1, alpha, 0, true, [1]), (2, alpha, 0, true, [2]), (1, alpha, 0, true, [3]), (3, alpha, 0, true, [4])], 2
+            ),
             ("height skips", [(1, alpha, 0, true, [1]), (3, alpha, 0, true, [2]), (4, alpha, 0, true, [3])], 1),
             ("log starts at 2", [(2, alpha, 0, true, [1]), (3, alpha, 0, true, [2])], 0),
             ("index skips", [(1, alpha, 0, false, [1]), (1, alpha, 2, true, [2]), (2, alpha, 0, true, [3])], 1),
-            ("index repeats", [(1, alpha, 0, false, [1]), (1, beta, 0, false, [2]), (1, alpha, 0, true, [3]), (2, alpha, 0, true, [4])], 2),
+            (
+                "index repeats", [(1, alpha, 0, false, [1]), (1, beta, 0, false, [2]), (1, alpha, 0, true, [3]), (2, alpha, 0, true, [4])],
+                2
+            ),
             ("batch changes height", [(1, alpha, 0, false, [1]), (2, alpha, 0, true, [2]), (3, alpha, 0, true, [3])], 1),
             // A sequence error is corruption even in the last record: its checksums are fine.
             ("last record out of sequence", [(1, alpha, 0, true, [1]), (5, alpha, 0, true, [2])], 1),

@@ -1,9 +1,9 @@
 import DSDNCore
 import DSDNDA
+import DSDNTestSupport
 import Foundation
 import Glibc
 import Synchronization
-import DSDNTestSupport
 import Testing
 
 @testable import DSDNFileLog
@@ -215,8 +215,9 @@ private let shortWait = FileLogDA.Options(lockWaitTimeout: .milliseconds(20))
             crashed = forge([(4, alpha, 0, false, payload(40))])
             completeRecords = 1
         case -2:
-            crashed = Array(forge([(4, alpha, 0, false, payload(40)), (4, alpha, 1, true, payload(41))]).prefix(
-                Int(recordSize(payload(40))) + 10))
+            crashed = Array(
+                forge([(4, alpha, 0, false, payload(40)), (4, alpha, 1, true, payload(41))]).prefix(
+                    Int(recordSize(payload(40))) + 10))
             completeRecords = 1
         default:
             let record = forge([(4, alpha, 0, true, [UInt8](repeating: 0x5A, count: 14))])

@@ -1,9 +1,8 @@
 import DSDNCore
 import DSDNDA
+import DSDNFileLog
 import Foundation
 import Testing
-
-import DSDNFileLog
 
 let alpha = DANamespace(name: "alpha")
 let beta = DANamespace(name: "beta")
@@ -16,7 +15,8 @@ final class TempDir: Sendable {
     let path: String
 
     init() {
-        path = FileManager.default.temporaryDirectory
+        path =
+            FileManager.default.temporaryDirectory
             .appendingPathComponent("dsdn-filelog-\(UUID().uuidString)").path
         try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     }
@@ -37,7 +37,6 @@ final class TempDir: Sendable {
             .filter { $0.hasSuffix(".dsdnlog") }.sorted()
     }
 }
-
 
 /// A deterministic payload for blob `i`, of varying length.
 func payload(_ i: Int) -> [UInt8] {

@@ -10,7 +10,10 @@ import Testing
         .nodeRegistered(nodeID: "node-\(i)", zone: "zone-\(i % 3)", addr: "10.0.0.\(i % 250):7000", capacityBytes: 1 << 40)
     }
 
-    func makePublisher(_ da: MemoryDA, batchSize: Int, maxBlobBytes: Int = 2 * 1024 * 1024, sleeper: Sleeper = RecordingSleeper().sleeper, lastSequence: UInt64 = 0) throws -> EventPublisher {
+    func makePublisher(
+        _ da: MemoryDA, batchSize: Int, maxBlobBytes: Int = 2 * 1024 * 1024, sleeper: Sleeper = RecordingSleeper().sleeper,
+        lastSequence: UInt64 = 0
+    ) throws -> EventPublisher {
         try EventPublisher(
             da: da, namespace: testNamespace, publisherID: "pub-1", lastSequence: lastSequence,
             options: fastPublisherOptions(batchSize: batchSize, sleeper: sleeper, maxBlobBytes: maxBlobBytes))
@@ -158,7 +161,9 @@ import Testing
         #expect(posted.map(\.sequence) == Array(1...UInt64(posted.count)))
         #expect(await publisher.counters.splits > 0)
         // One event that alone exceeds the cap is refused up front.
-        let huge = Event.nodeRegistered(nodeID: String(repeating: "n", count: 128), zone: String(repeating: "z", count: 128), addr: String(repeating: "h", count: 240) + ":1", capacityBytes: 1)
+        let huge = Event.nodeRegistered(
+            nodeID: String(repeating: "n", count: 128), zone: String(repeating: "z", count: 128),
+            addr: String(repeating: "h", count: 240) + ":1", capacityBytes: 1)
         let small = try makePublisher(da, batchSize: 1, maxBlobBytes: 300)
         let error = await runtimeError { try await small.enqueue(huge) }
         #expect(error?.code == .unpublishable)

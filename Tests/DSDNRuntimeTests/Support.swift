@@ -1,9 +1,9 @@
 import DSDNCore
-import DSDNSimulation
 import DSDNDA
+import DSDNSimulation
+import DSDNTestSupport
 import Foundation
 import Synchronization
-import DSDNTestSupport
 import Testing
 
 @testable import DSDNRuntime
@@ -63,7 +63,8 @@ final class TempDir: Sendable {
     let path: String
 
     init() {
-        path = FileManager.default.temporaryDirectory
+        path =
+            FileManager.default.temporaryDirectory
             .appendingPathComponent("dsdn-runtime-\(UUID().uuidString)").path
         try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     }
@@ -124,7 +125,6 @@ func consumeToHead(_ consumer: DAConsumer, head: UInt64) async throws -> Derived
 
 /// The history used by the convergence tests.
 let history = SyntheticHistory.events(.init(seed: 42, eventCount: 3_000))
-
 
 /// A view of a backend that names no commitment scheme it can recompute (``CommitmentScheme/unverified``):
 /// readers then cannot verify, and a publisher cannot look for its blob after an ambiguous failure.

@@ -100,12 +100,14 @@ import Testing
             let hash = Fixtures.hash(7)
             let events = [Fixtures.register("n1"), Fixtures.declare(hash)].map(EventJSON.encode).joined(separator: "\n")
             #expect(try await Self.post(client, "/v1/events?wait=true", events).status == .ok)
-            let node = try APIJSON.decode(JSONValue.self, from: String(buffer: try await client.execute(uri: "/v1/nodes/n1", method: .get).body))
+            let node = try APIJSON.decode(
+                JSONValue.self, from: String(buffer: try await client.execute(uri: "/v1/nodes/n1", method: .get).body))
             #expect(node["stats"] == nil)
             #expect(node["zone"]?.string == "zone-a")
             let chunk = String(buffer: try await client.execute(uri: "/v1/chunks/\(hash)", method: .get).body)
             #expect(chunk.contains(#""da_commitment":null"#))
-            let nodes = try APIJSON.decode(NodesResponse.self, from: String(buffer: try await client.execute(uri: "/v1/nodes?limit=5", method: .get).body))
+            let nodes = try APIJSON.decode(
+                NodesResponse.self, from: String(buffer: try await client.execute(uri: "/v1/nodes?limit=5", method: .get).body))
             #expect(nodes.count == 1 && nodes.nextAfter == nil)
             let badLimit = try await client.execute(uri: "/v1/nodes?limit=0", method: .get)
             #expect(badLimit.status == .badRequest)
@@ -138,7 +140,8 @@ import Testing
             #expect(try Self.error(nullParam).message == "params.min_ram_mb must be a number, a boolean or a string")
 
             let typed = try await Self.post(
-                client, "/v1/placement/preview", #"{"size_bytes": 1000, "replication_factor": 2, "params": {"min_ram_mb": 0}, "explain": true}"#)
+                client, "/v1/placement/preview",
+                #"{"size_bytes": 1000, "replication_factor": 2, "params": {"min_ram_mb": 0}, "explain": true}"#)
             #expect(typed.status == .ok, "\(String(buffer: typed.body))")
             let answer = try APIJSON.decode(PreviewResponse.self, from: String(buffer: typed.body))
             #expect(answer.chosen.count == 2)

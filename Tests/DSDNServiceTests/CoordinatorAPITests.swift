@@ -2,9 +2,9 @@ import DSDNCore
 import DSDNDA
 import DSDNFileLog
 import DSDNInterchange
+import DSDNJSON
 import DSDNRuntime
 import DSDNScheduler
-import DSDNJSON
 import DSDNTestSupport
 import Foundation
 import Logging
@@ -143,7 +143,9 @@ final class RunningCoordinator: Sendable {
         // A declaration accepted earlier (not yet applied) makes a later replica valid.
         let accepted = try await client.post("/v1/events", body: register, token: RunningCoordinator.token)
         #expect(accepted.status == 202)
-        let replica = EventJSON.encode(Fixtures.declare(Fixtures.hash(2))) + "\n" + EventJSON.encode(Fixtures.replica(Fixtures.hash(2), on: "n1", index: 0))
+        let replica =
+            EventJSON.encode(Fixtures.declare(Fixtures.hash(2))) + "\n"
+            + EventJSON.encode(Fixtures.replica(Fixtures.hash(2), on: "n1", index: 0))
         #expect(try await client.post("/v1/events?wait=true", body: replica, token: RunningCoordinator.token).status == 200)
         let state = try await client.get("/v1/state")
         #expect(state.json["blobs_rejected"]?.int64 == 0)
@@ -192,11 +194,13 @@ final class RunningCoordinator: Sendable {
     @Test func previewExplainsAPlacementWithoutPublishing() async throws {
         let directory = try TemporaryDirectory()
         let source = try String(contentsOf: repositoryRoot.appendingPathComponent("policies/weighted-score.lua"), encoding: .utf8)
-        let coordinator = try await RunningCoordinator(directory: directory, policy: try Policy.load(source: source, fileName: "weighted-score.lua"))
+        let coordinator = try await RunningCoordinator(
+            directory: directory, policy: try Policy.load(source: source, fileName: "weighted-score.lua"))
         let client = coordinator.client
         let body = [Fixtures.register("n1"), Fixtures.register("n2")].map(EventJSON.encode).joined(separator: "\n")
         #expect(try await client.post("/v1/events?wait=true", body: body, token: RunningCoordinator.token).status == 200)
-        let preview = try await client.post("/v1/placement/preview", body: #"{"size_bytes": 1000, "replication_factor": 2, "explain": true}"#)
+        let preview = try await client.post(
+            "/v1/placement/preview", body: #"{"size_bytes": 1000, "replication_factor": 2, "explain": true}"#)
         #expect(preview.status == 200, "\(preview.body)")
         #expect(preview.json["chosen"]?.array?.count == 2)
         #expect(preview.json["verdicts"]?.array?.count == 2)
@@ -227,7 +231,9 @@ final class RunningCoordinator: Sendable {
         _ = try await y.client.waitFor("/v1/state") { ($0["chunks"]?.int64) == 1 }
 
         // Y removes the chunk; X, not knowing yet, accepts a replica of it together with a registration.
-        #expect(try await y.client.post("/v1/events", body: EventJSON.encode(.chunkRemoved(hash: chunk)), token: RunningCoordinator.token).status == 202)
+        #expect(
+            try await y.client.post("/v1/events", body: EventJSON.encode(.chunkRemoved(hash: chunk)), token: RunningCoordinator.token)
+                .status == 202)
         let mixed = [Fixtures.register("n2"), Fixtures.replica(chunk, on: "n1", index: 0)].map(EventJSON.encode).joined(separator: "\n")
         #expect(try await x.client.post("/v1/events", body: mixed, token: RunningCoordinator.token).status == 202)
         await y.node.publisher.flush()

@@ -107,13 +107,19 @@ import Testing
     static func input(params: LuaValue) -> LuaValue {
         .record([
             ("nodes", .array(nodes)),
-            ("ctx", .record([
-                ("chunk", .record([
-                    ("hash", .string(String(repeating: "0", count: 64))), ("size", .integer(1024)), ("replicas", .integer(3)),
-                    ("holders", .array([])),
-                ])),
-                ("want", .integer(3)), ("params", params), ("zones", .array([])), ("seed", .integer(seed)),
-            ])),
+            (
+                "ctx",
+                .record([
+                    (
+                        "chunk",
+                        .record([
+                            ("hash", .string(String(repeating: "0", count: 64))), ("size", .integer(1024)), ("replicas", .integer(3)),
+                            ("holders", .array([])),
+                        ])
+                    ),
+                    ("want", .integer(3)), ("params", params), ("zones", .array([])), ("seed", .integer(seed)),
+                ])
+            ),
         ])
     }
 
@@ -306,7 +312,8 @@ import Testing
         var phases: Set<String> = []
         var engineRejections = 0
         for name in names {
-            #expect(name.range(of: #"^[0-9]{2,3}-[a-z0-9][a-z0-9-]*\.lua$"#, options: .regularExpression) != nil, "badly named fixture \(name)")
+            #expect(
+                name.range(of: #"^[0-9]{2,3}-[a-z0-9][a-z0-9-]*\.lua$"#, options: .regularExpression) != nil, "badly named fixture \(name)")
             let fixture = try Self.fixture(name)
             byOutcome[fixture.expect, default: 0] += 1
             phases.insert(fixture.phase.rawValue)

@@ -21,7 +21,12 @@ import Testing
     static func input(_ nodes: [LuaValue], want: Int64 = 2, size: Int64 = 10) -> LuaValue {
         .record([
             ("nodes", .array(nodes)),
-            ("ctx", .record([("want", .integer(want)), ("params", .record([("w", .number(2.5))])), ("chunk", .record([("size", .integer(size))]))])),
+            (
+                "ctx",
+                .record([
+                    ("want", .integer(want)), ("params", .record([("w", .number(2.5))])), ("chunk", .record([("size", .integer(size))])),
+                ])
+            ),
         ])
     }
 
@@ -31,7 +36,10 @@ import Testing
             guard let sandbox = try? PolicySandbox() else { fatalError("cannot create a Lua state") }
             let load = sandbox.load(source: Self.simple, chunkName: "simple", budget: .default)
             let decision = sandbox.decide(
-                input: Self.input([Self.node("a", free: 5), Self.node("b", free: 100), Self.node("c", free: 100), Self.node("d", free: 50, eligible: false)]),
+                input: Self.input([
+                    Self.node("a", free: 5), Self.node("b", free: 100), Self.node("c", free: 100),
+                    Self.node("d", free: 50, eligible: false),
+                ]),
                 seed: 1, budget: .default)
             return (load, decision)
         }

@@ -26,7 +26,9 @@ import Testing
         """
 
     static func stats(cpu: UInt32, ram: UInt64, gpu: UInt32, latency: UInt32, io: UInt32) -> NodeStats {
-        NodeStats(cpuFreeMilli: cpu, ramFreeMB: ram, gpuFreeMilli: gpu, latencyMicros: latency, ioPressureMilli: io, usedBytes: 0, reportedAtMillis: 1)
+        NodeStats(
+            cpuFreeMilli: cpu, ramFreeMB: ram, gpuFreeMilli: gpu, latencyMicros: latency, ioPressureMilli: io, usedBytes: 0,
+            reportedAtMillis: 1)
     }
 
     static func cluster() throws -> DerivedState {
@@ -62,7 +64,8 @@ import Testing
         let state = try Self.cluster()
         let policy = try Policy.load(source: Self.weighted, fileName: "inline.lua")
         let request = try #require(ChunkRequest(chunk: Fixtures.hash(1), in: state))
-        let decision = try Scheduler.place(request, inputs: DecisionInputs(state: state), policy: policy, overrides: [("min_ram_mb", .number(.integer(512)))])
+        let decision = try Scheduler.place(
+            request, inputs: DecisionInputs(state: state), policy: policy, overrides: [("min_ram_mb", .number(.integer(512)))])
         #expect(decision.verdicts.first { $0.nodeID == "n3" }?.reason == "needs 512 MiB RAM")
         #expect(!decision.chosen.contains("n3"))
         #expect(throws: PolicyError.self) {
@@ -74,7 +77,8 @@ import Testing
         let source = "return { name = 'flat', version = 1, api = 1, score = function(node, ctx) return 1 end }"
         let policy = try Policy.load(source: source, fileName: "flat.lua")
         let state = try Fixtures.machine((0..<10).reversed().map { Fixtures.register("node-\($0)") }).state
-        let decision = try Scheduler.place(ChunkRequest(hash: .zero, sizeBytes: 1, replicationFactor: 3), inputs: DecisionInputs(state: state), policy: policy)
+        let decision = try Scheduler.place(
+            ChunkRequest(hash: .zero, sizeBytes: 1, replicationFactor: 3), inputs: DecisionInputs(state: state), policy: policy)
         #expect(decision.chosen == ["node-0", "node-1", "node-2"])
     }
 
@@ -85,7 +89,8 @@ import Testing
             Fixtures.replica(Fixtures.hash(2), on: "b", index: 1), Fixtures.replica(Fixtures.hash(2), on: "c", index: 2),
         ])
         try machine.apply(event: .nodeStatusChanged(nodeID: "b", status: .down))
-        let policy = try Policy.load(source: "return { name = 'flat', version = 1, api = 1, score = function() return 1 end }", fileName: "flat.lua")
+        let policy = try Policy.load(
+            source: "return { name = 'flat', version = 1, api = 1, score = function() return 1 end }", fileName: "flat.lua")
         let request = try #require(ChunkRequest(chunk: Fixtures.hash(2), in: machine.state))
         #expect(request.want == 1)
         #expect(request.holders == ["a", "c"])
@@ -113,7 +118,8 @@ import Testing
         let policy = try Policy.load(source: source, fileName: "bad.lua")
         let state = try Fixtures.machine([Fixtures.register("a"), Fixtures.register("b"), Fixtures.register("z")]).state
         let error = #expect(throws: PolicyError.self) {
-            try Scheduler.place(ChunkRequest(hash: .zero, sizeBytes: 1, replicationFactor: 2), inputs: DecisionInputs(state: state), policy: policy)
+            try Scheduler.place(
+                ChunkRequest(hash: .zero, sizeBytes: 1, replicationFactor: 2), inputs: DecisionInputs(state: state), policy: policy)
         }
         #expect(error?.outcome == .invalidResult)
         #expect(error?.message.contains(expected) == true, "\(error?.message ?? "")")
