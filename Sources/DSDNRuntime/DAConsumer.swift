@@ -213,7 +213,7 @@ public actor DAConsumer {
                     health = .catchingUp
                     try await follower.follow(from: appliedHeight + 1, through: current, onSetback: { self.noteSetback($0) }) { verified in
                         self.counters.commitmentRereads += UInt64(verified.rereads)
-                        self.apply(verified.blobs, at: verified.height)
+                        self.apply(verified)
                         self.health = .catchingUp
                     }
                     continue
@@ -264,10 +264,10 @@ public actor DAConsumer {
         }
     }
 
-    private func apply(_ blobs: [DABlob], at height: UInt64) {
+    private func apply(_ verified: DAFollower.VerifiedHeight) {
+        let height = verified.height
         var rejected: [BlobRejection] = []
-        for blob in blobs {
-            let outcome = machine.apply(blob: blob.data, at: BlobPosition(height: height, index: blob.reference.index))
+        for (_, outcome) in verified.apply(to: &machine) {
             counters.delivery.record(outcome)
             if case let .rejected(rejection) = outcome { rejected.append(rejection) }
         }

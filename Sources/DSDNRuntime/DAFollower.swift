@@ -89,6 +89,14 @@ public struct DAFollower: Sendable {
         public var blobs: [DABlob]
         /// Re-reads a commitment mismatch caused.
         public var rereads: Int
+
+        /// Hands every blob to `machine` at its DA position, in index order: the one place where verified
+        /// DA bytes reach the state machine. Returns each blob with its outcome.
+        public func apply(to machine: inout StateMachine) -> [(blob: DABlob, outcome: BlobOutcome)] {
+            blobs.map { blob in
+                (blob, machine.apply(blob: blob.data, at: BlobPosition(height: height, index: blob.reference.index)))
+            }
+        }
     }
 
     /// The DA read from.

@@ -141,10 +141,7 @@ public struct StateRebuilder: Sendable {
             try await follower.follow(from: from, through: last, onSetback: { _ in report.daRetries += 1 }) { verified in
                 report.commitmentRereads += UInt64(verified.rereads)
                 let height = verified.height
-                for blob in verified.blobs {
-                    let outcome = machine.apply(blob: blob.data, at: BlobPosition(height: height, index: blob.reference.index))
-                    report.counts.record(outcome)
-                }
+                for (_, outcome) in verified.apply(to: &machine) { report.counts.record(outcome) }
                 report.heightsRead += 1
                 if let progress {
                     let update = RebuildProgress(

@@ -301,8 +301,7 @@ struct EventsExportCommand: AsyncParsableCommand {
         do {
             try await follower.follow(from: 1, through: last) { verified in
                 let height = verified.height
-                for blob in verified.blobs {
-                    let outcome = machine.apply(blob: blob.data, at: BlobPosition(height: height, index: blob.reference.index))
+                for (blob, outcome) in verified.apply(to: &machine) {
                     guard height >= from else { continue }
                     switch outcome {
                     case .applied:
