@@ -57,8 +57,8 @@ public actor CelestiaDA: DALayer {
 
     private var knownHead: UInt64 = 0
     /// When ``knownHead`` was last confirmed by the node.
-    private var submitBusy = false
-    private var submitWaiters: [CheckedContinuation<Void, Never>] = []
+    /// One submit at a time, in arrival order.
+    private let submitLock = AsyncLock()
 
     /// Where auth failures tell the operator to look: `--token-file / CELESTIA_AUTH_TOKEN`.
     public static let defaultCredentialsHint = "--token-file / \(CelestiaAuthToken.environmentVariable)"
@@ -220,8 +220,8 @@ public actor CelestiaDA: DALayer {
                 "blob of \(blob.count) bytes exceeds the \(options.maxBlobBytes)-byte cap (max-blob-bytes); split the batch")
         }
         let commitment = celestiaCommitment(namespace: namespace, data: blob)
-        await acquireSubmitSlot()
-        defer { releaseSubmitSlot() }
+        await submitLock.acquire()
+        defer { submitLock.release() }
         try checkOpen()
         return try await submitOnce(blob, to: namespace, commitment: commitment)
     }
@@ -308,22 +308,6 @@ public actor CelestiaDA: DALayer {
             throw DAError(error.code, error.message + " (cancelled while backing off)")
         }
         try checkOpen()
-    }
-
-    private func acquireSubmitSlot() async {
-        guard submitBusy else {
-            submitBusy = true
-            return
-        }
-        await withCheckedContinuation { submitWaiters.append($0) }
-    }
-
-    private func releaseSubmitSlot() {
-        if submitWaiters.isEmpty {
-            submitBusy = false
-        } else {
-            submitWaiters.removeFirst().resume()
-        }
     }
 
     // MARK: - Read path

@@ -178,8 +178,8 @@ public actor EventPublisher {
     /// The height of the newest blob this publisher saw included (0: none yet).
     private var lastLandedHeight: UInt64 = 0
     /// The async lock serializing drains: whether one runs, and the drains waiting, in arrival order.
-    private var draining = false
-    private var drainQueue: [CheckedContinuation<Void, Never>] = []
+    /// One drain at a time, in arrival order.
+    private let drainLock = AsyncLock()
     /// Wakes the background loop (``run()``) when one runs.
     private var wake: AsyncStream<Void>.Continuation?
     private var loopRunning = false
@@ -313,9 +313,9 @@ public actor EventPublisher {
     /// any drain already running, and returns when every blob it posted was included or failed. Posts
     /// nothing when nothing is pending.
     public func flush() async {
-        await acquireDrain()
+        await drainLock.acquire()
         await drain(force: true)
-        releaseDrain()
+        drainLock.release()
     }
 
     /// The publisher's background loop: posts as soon as `batchSize` events are pending, flushes every
@@ -342,9 +342,9 @@ public actor EventPublisher {
                 if stopped { break }
                 let force = flushRequested
                 flushRequested = false
-                await acquireDrain()
+                await drainLock.acquire()
                 await drain(force: force)
-                releaseDrain()
+                drainLock.release()
             }
             group.cancelAll()
         }
@@ -399,9 +399,9 @@ public actor EventPublisher {
         if let result = results.removeValue(forKey: id) { return try result.get() }
         if pending.count >= options.batchSize || !resealed.isEmpty {
             // A full batch and no loop has taken it yet: post it in this task.
-            await acquireDrain()
+            await drainLock.acquire()
             await drain(force: false)
-            releaseDrain()
+            drainLock.release()
             if let result = results.removeValue(forKey: id) { return try result.get() }
         }
         do {
@@ -449,24 +449,6 @@ public actor EventPublisher {
     }
 
     // MARK: - Draining (serial)
-
-    /// Takes the drain lock, waiting behind earlier drains in arrival order.
-    private func acquireDrain() async {
-        guard draining else {
-            draining = true
-            return
-        }
-        await withCheckedContinuation { drainQueue.append($0) }
-    }
-
-    /// Hands the drain lock to the next waiting drain, or frees it.
-    private func releaseDrain() {
-        if drainQueue.isEmpty {
-            draining = false
-        } else {
-            drainQueue.removeFirst().resume()
-        }
-    }
 
     private func drain(force: Bool) async {
         guard halted == nil else { return }
