@@ -177,7 +177,6 @@ public actor EventPublisher {
     private var stopped = false
     /// The height of the newest blob this publisher saw included (0: none yet).
     private var lastLandedHeight: UInt64 = 0
-    /// The async lock serializing drains: whether one runs, and the drains waiting, in arrival order.
     /// One drain at a time, in arrival order.
     private let drainLock = AsyncLock()
     /// Wakes the background loop (``run()``) when one runs.
