@@ -1,5 +1,5 @@
-// The deterministic, bounded Lua 5.4 sandbox for placement policies. See lua-sandbox.md for the hazards
-// each piece answers; docs/policies.md for what policies see.
+// The deterministic, bounded Lua 5.4 sandbox for placement policies. docs/policies.md (sections 6, 7
+// and 9) says what policies see, how budgets are counted and which hazards each piece answers.
 #include "dsdn_sandbox.h"
 
 #include <lua5.4/lauxlib.h>

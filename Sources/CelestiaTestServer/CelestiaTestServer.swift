@@ -8,7 +8,7 @@ import ServiceLifecycle
 import Synchronization
 
 /// A Celestia-compatible JSON-RPC server on a real socket, for tests and for trying the coordinator by
-/// hand. It speaks celestia-node's wire format (see `celestia.md`) for `blob.Submit`, `blob.Get`,
+/// hand. It speaks celestia-node's wire format (see docs/celestia.md) for `blob.Submit`, `blob.Get`,
 /// `blob.GetAll`, `header.LocalHead`, `header.NetworkHead`, `header.GetByHeight`,
 /// `header.WaitForHeight` (bounded), `node.Ready` and `state.Balance`, produces a block every
 /// ``Configuration/blockTime`` (heights start at 1; a submitted blob lands in the next block) and

@@ -501,14 +501,14 @@ final class HeadAnnouncer: Sendable {
 }
 
 extension CommitmentScheme {
-    /// Celestia's share commitment (celestia.md "Share commitment"): the commitment ``CelestiaDA``
+    /// Celestia's share commitment (docs/celestia.md §11): the commitment ``CelestiaDA``
     /// names for its blobs.
     public static let celestiaShare = CommitmentScheme(name: "celestia-share") { namespace, data in
         ShareCommitment.compute(namespace: namespace, data: data)
     }
 }
 
-/// The share commitment of `data` in `namespace` (celestia.md "Share commitment").
+/// The share commitment of `data` in `namespace` (docs/celestia.md §11).
 func celestiaCommitment(namespace: DANamespace, data: [UInt8]) -> [UInt8] {
     ShareCommitment.compute(namespace: namespace, data: data)
 }

@@ -1,6 +1,6 @@
 import DSDNDA
 
-/// How a failed call is classified (celestia.md "Errors"): the `DAError` to surface, and — for writes —
+/// How a failed call is classified (docs/celestia.md §6, §7): the `DAError` to surface, and — for writes —
 /// whether the transaction may still land.
 struct Classified: Sendable {
     var error: DAError

@@ -76,7 +76,7 @@ public struct RuntimeError: Error, Hashable, Sendable, CustomStringConvertible {
 
 /// Exponential backoff: `initial`, doubling per consecutive failure, capped at `maximum`.
 public struct Backoff: Hashable, Sendable {
-    /// The runtime default: 1 s doubling to 60 s (PRODUCT.md §2).
+    /// The runtime default: 1 s doubling to 60 s (docs/operations.md).
     public static let standard = Backoff(initial: .seconds(1), maximum: .seconds(60))
 
     /// The first delay.

@@ -288,7 +288,7 @@ import Testing
         }
     }
 
-    // MARK: - Classification of node messages (celestia.md "Errors")
+    // MARK: - Classification of node messages (docs/celestia.md §6, §7)
 
     @Test(arguments: [
         ("blob: not found", DAError.Code.unavailable, true),
