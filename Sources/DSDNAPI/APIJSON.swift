@@ -119,3 +119,26 @@ extension KeyedDecodingContainer {
         try decodeIfPresent(EncodedAsNull<Value>.self, forKey: key) ?? EncodedAsNull(wrappedValue: nil)
     }
 }
+
+extension KeyedDecodingContainer {
+    /// An optional integer field, refused with one line naming it when it is not an integer or does not
+    /// fit `T` (Foundation's decoder reports `-1` for an unsigned field as "not valid JSON", naming nothing).
+    func decodeIntegerIfPresent<T: FixedWidthInteger>(_ type: T.Type, forKey key: Key) throws -> T? {
+        guard let value = try decodeIfPresent(JSONValue.self, forKey: key) else { return nil }
+        let kind = T.isSigned ? "an integer" : "a non-negative integer"
+        switch value {
+        case .null: return nil
+        case let .int(number):
+            guard let exact = T(exactly: number) else {
+                throw APIRequestError(
+                    number < 0 && !T.isSigned ? "\(key.stringValue) must be \(kind)" : "\(key.stringValue) is out of range")
+            }
+            return exact
+        case let .uint(number):
+            guard let exact = T(exactly: number) else { throw APIRequestError("\(key.stringValue) is out of range") }
+            return exact
+        default:
+            throw APIRequestError("\(key.stringValue) must be \(kind)")
+        }
+    }
+}

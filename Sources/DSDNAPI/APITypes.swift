@@ -423,10 +423,10 @@ public struct PreviewRequest: Codable, Sendable, Hashable {
         try decoder.refuseUnknownKeys(CodingKeys.self)
         let container = try decoder.container(keyedBy: CodingKeys.self)
         chunkHash = try container.decodeIfPresent(String.self, forKey: .chunkHash)
-        sizeBytes = try container.decodeIfPresent(UInt64.self, forKey: .sizeBytes)
-        replicationFactor = try container.decodeIfPresent(Int.self, forKey: .replicationFactor)
+        sizeBytes = try container.decodeIntegerIfPresent(UInt64.self, forKey: .sizeBytes)
+        replicationFactor = try container.decodeIntegerIfPresent(Int.self, forKey: .replicationFactor)
         holders = try container.decodeIfPresent([String].self, forKey: .holders)
-        want = try container.decodeIfPresent(Int.self, forKey: .want)
+        want = try container.decodeIntegerIfPresent(Int.self, forKey: .want)
         params = try container.decodeIfPresent([String: JSONValue].self, forKey: .params)
         explain = try container.decodeIfPresent(Bool.self, forKey: .explain)
     }

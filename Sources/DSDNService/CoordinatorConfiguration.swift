@@ -81,16 +81,36 @@ public struct APIConfiguration: Sendable, Hashable {
     public var maxBodyBytes: Int
     /// The most events one `POST /v1/events` may carry.
     public var maxEventsPerRequest: Int
+    /// How long a connection may stay without reading or writing before it is closed.
+    public var idleTimeout: Duration
+    /// The most open connections; beyond it new ones wait in the listen backlog until one closes.
+    public var maxConnections: Int
+    /// Previews evaluated at once (each holds a policy evaluator thread).
+    public var previewConcurrency: Int
+    /// Previews waiting for an evaluator at most; beyond it a preview is answered 429.
+    public var maxQueuedPreviews: Int
+    /// Previews one client (by remote address) may have running or waiting at once.
+    public var maxPreviewsPerClient: Int
+    /// Paths no response body may show, each with the label shown instead (`DA_LOG` for the file log);
+    /// the data directory is always hidden as `DATA_DIR`. Lookup only.
+    public var hiddenPaths: [String: String] = [:]
 
-    /// Creates settings. Defaults: 127.0.0.1:45831, no token, 1 MiB bodies, 1,000 events per request.
+    /// Creates settings. Defaults: 127.0.0.1:45831, no token, 1 MiB bodies, 1,000 events per request,
+    /// 30 s idle timeout, 512 connections, 1 preview evaluated at once with 16 waiting, 2 per client.
     public init(
         host: String = "127.0.0.1", port: Int = APIConfiguration.defaultPort, token: String? = nil,
-        maxBodyBytes: Int = 1 << 20, maxEventsPerRequest: Int = 1_000
+        maxBodyBytes: Int = 1 << 20, maxEventsPerRequest: Int = 1_000, idleTimeout: Duration = .seconds(30),
+        maxConnections: Int = 512, previewConcurrency: Int = 1, maxQueuedPreviews: Int = 16, maxPreviewsPerClient: Int = 2
     ) {
         self.host = host
         self.port = port
         self.token = token
         self.maxBodyBytes = maxBodyBytes
         self.maxEventsPerRequest = maxEventsPerRequest
+        self.idleTimeout = idleTimeout
+        self.maxConnections = max(1, maxConnections)
+        self.previewConcurrency = max(1, previewConcurrency)
+        self.maxQueuedPreviews = max(0, maxQueuedPreviews)
+        self.maxPreviewsPerClient = max(1, maxPreviewsPerClient)
     }
 }

@@ -49,6 +49,12 @@ public final class CoordinatorNode: Sendable {
     public let intake: Intake
     /// The scheduling loop.
     public let placement: PlacementLoop
+    /// The scheduling loop's policy evaluation thread.
+    public let placementEvaluator: PolicyEvaluator
+    /// The previews' policy evaluation threads.
+    public let previewEvaluator: PolicyEvaluator
+    /// How many previews may run or wait, in all and per client.
+    public let previewAdmission: PreviewAdmission
 
     private let lock: DirectoryLock
 
@@ -70,9 +76,14 @@ public final class CoordinatorNode: Sendable {
         intake = Intake(
             consumer: consumer, publisher: publisher, outbox: outbox, lifecycle: lifecycle, metrics: metrics,
             configuration: configuration, logger: Self.componentLogger(logger, "intake"))
+        placementEvaluator = PolicyEvaluator(threads: 1)
+        previewEvaluator = PolicyEvaluator(threads: configuration.api.previewConcurrency)
+        previewAdmission = PreviewAdmission(
+            limit: configuration.api.previewConcurrency + configuration.api.maxQueuedPreviews,
+            perClient: configuration.api.maxPreviewsPerClient)
         placement = PlacementLoop(
             consumer: consumer, publisher: publisher, lifecycle: lifecycle, metrics: metrics,
-            configuration: configuration, logger: Self.componentLogger(logger, "placement"))
+            configuration: configuration, evaluator: placementEvaluator, logger: Self.componentLogger(logger, "placement"))
         if outbox.tornBytesCut > 0 {
             logger.warning("outbox: cut a torn tail", metadata: ["bytes": "\(outbox.tornBytesCut)"])
         }

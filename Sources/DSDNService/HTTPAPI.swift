@@ -6,8 +6,11 @@ import DSDNRuntime
 import DSDNScheduler
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
+import NIOHTTP1
+import NIOHTTPTypes
 
 /// The coordinator's HTTP API (docs/operations.md §API). Every response body is JSON (except
 /// `/metrics`); every error is `{"error":{"code":"…","message":"…"}}` with a fitting status.
@@ -29,7 +32,8 @@ public enum CoordinatorAPI {
         node: CoordinatorNode, logger: Logger, onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let configuration = node.configuration.api
-        let router = Router()
+        // GET routes answer HEAD too (the same headers, no body).
+        let router = Router(context: APIRequestContext.self, options: .autoGenerateHeadEndpoints)
         router.add(middleware: JSONErrorMiddleware())
         let handlers = Handlers(node: node, api: configuration)
         router.get("/health") { _, _ in await handlers.health() }
@@ -39,14 +43,125 @@ public enum CoordinatorAPI {
         router.get("/v1/chunks/:hash") { _, context in await handlers.chunk(context.parameters.get("hash") ?? "") }
         router.get("/v1/zones") { _, _ in await handlers.zones() }
         router.post("/v1/events") { request, _ in await handlers.postEvents(request) }
-        router.post("/v1/placement/preview") { request, _ in await handlers.preview(request) }
+        router.post("/v1/placement/preview") { request, context in await handlers.preview(request, client: context.clientKey) }
         router.get("/metrics") { _, _ in await handlers.metrics() }
+        let idleTimeout = configuration.idleTimeout.components
+        let server = HTTP1Channel.Configuration(
+            additionalChannelHandlers: [MalformedRequestHandler()],
+            idleTimeout: TimeAmount.nanoseconds(idleTimeout.seconds * 1_000_000_000 + idleTimeout.attoseconds / 1_000_000_000))
         return Application(
             router: router,
+            server: .http1(configuration: server),
             configuration: ApplicationConfiguration(
-                address: .hostname(configuration.host, port: configuration.port), serverName: "dsdn-coordinator"),
+                address: .hostname(configuration.host, port: configuration.port), serverName: "dsdn-coordinator",
+                availableConnectionsDelegate: ConnectionLimit(limit: configuration.maxConnections, logger: logger)),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.port) },
             logger: logger)
+    }
+
+    /// The API's routes and their methods (HEAD is served wherever GET is), for 405 answers.
+    static let routes: [(path: String, methods: [HTTPRequest.Method])] = [
+        ("/health", [.get, .head]), ("/v1/state", [.get, .head]), ("/v1/nodes", [.get, .head]),
+        ("/v1/nodes/:id", [.get, .head]), ("/v1/chunks/:hash", [.get, .head]), ("/v1/zones", [.get, .head]),
+        ("/v1/events", [.post]), ("/v1/placement/preview", [.post]), ("/metrics", [.get, .head]),
+    ]
+
+    /// The methods `path` is served with; empty when no route has that path.
+    static func methods(servingPath path: String) -> [HTTPRequest.Method] {
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false)
+        for route in routes {
+            let pattern = route.path.split(separator: "/", omittingEmptySubsequences: false)
+            guard pattern.count == segments.count else { continue }
+            if zip(pattern, segments).allSatisfy({ expected, given in expected.hasPrefix(":") ? !given.isEmpty : expected == given }) {
+                return route.methods
+            }
+        }
+        return []
+    }
+}
+
+/// The connection cap: at `limit` open connections new ones wait in the listen backlog until one closes.
+/// Reaching the cap is logged once (again after the count fell to half of it).
+struct ConnectionLimit: AvailableConnectionsDelegate {
+    let limit: Int
+    let logger: Logger
+    private var open = 0
+    private var warned = false
+
+    init(limit: Int, logger: Logger) {
+        self.limit = max(1, limit)
+        self.logger = logger
+    }
+
+    mutating func connectionOpened() {
+        open += 1
+        if open >= limit, !warned {
+            warned = true
+            logger.warning("API connection limit reached: new connections wait until one closes", metadata: ["limit": "\(limit)"])
+        }
+    }
+
+    mutating func connectionClosed() {
+        open -= 1
+        if warned, open <= limit / 2 { warned = false }
+    }
+
+    func isAcceptingNewConnections() -> Bool { open < limit }
+}
+
+/// The API's request context: Hummingbird's basic one plus the client's address, which limits previews
+/// per client.
+struct APIRequestContext: RequestContext, RemoteAddressRequestContext {
+    var coreContext: CoreRequestContextStorage
+    let remoteAddress: SocketAddress?
+
+    init(source: ApplicationRequestContextSource) {
+        coreContext = CoreRequestContextStorage(source: source)
+        remoteAddress = source.channel.remoteAddress
+    }
+
+    /// The client a per-client limit counts against: its IP address.
+    var clientKey: String { remoteAddress?.ipAddress ?? "local" }
+}
+
+/// Answers a request that is not valid HTTP/1.1 with a 400 and the API's JSON error body, then closes the
+/// connection. (Hummingbird's own answer has no body.) Only between requests: a parse error in the middle
+/// of a request whose answer may be on its way just closes the connection.
+final class MalformedRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    private var requestsOpen = 0
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .head = unwrapInboundIn(data) { requestsOpen += 1 }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data) { requestsOpen = max(0, requestsOpen - 1) }
+        context.write(data, promise: promise)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard let parseError = error as? HTTPParserError else {
+            context.fireErrorCaught(error)
+            return
+        }
+        guard requestsOpen == 0 else {
+            context.close(promise: nil)
+            return
+        }
+        let body = (try? APIJSON.encode(APIErrorBody(code: "bad_request", message: "malformed HTTP request: \(parseError)"))) ?? Data()
+        let head = HTTPResponse(
+            status: .badRequest,
+            headerFields: [.contentType: "application/json", .contentLength: "\(body.count)", .connection: "close"])
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.body(ByteBuffer(bytes: body))), promise: nil)
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in bound.value.close(promise: nil) }
     }
 }
 
@@ -57,6 +172,16 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch let error as HTTPError {
+            if error.status.code == 404 {
+                let allowed = CoordinatorAPI.methods(servingPath: request.uri.path)
+                if !allowed.isEmpty {
+                    var response = jsonError(
+                        .methodNotAllowed, "method_not_allowed",
+                        "\(request.uri.path) does not take \(request.method); it takes \(allowed.map(\.rawValue).joined(separator: ", "))")
+                    response.headers[.allow] = allowed.map(\.rawValue).joined(separator: ", ")
+                    return response
+                }
+            }
             let code: String
             switch error.status.code {
             case 404: code = "not_found"
@@ -99,15 +224,43 @@ func jsonError(_ status: HTTPResponse.Status, _ code: String, _ message: String)
 struct Handlers: Sendable {
     let node: CoordinatorNode
     let api: APIConfiguration
+    /// Each hidden path (as configured and absolute) with its label, longest first.
+    let hidden: [(path: String, label: String)]
+
+    init(node: CoordinatorNode, api: APIConfiguration) {
+        self.node = node
+        self.api = api
+        var labels = api.hiddenPaths
+        labels[node.configuration.dataDirectory] = "DATA_DIR"
+        var hidden: [(path: String, label: String)] = []
+        for (path, label) in labels where !path.isEmpty {
+            hidden.append((path, label))
+            let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
+            if absolute != path { hidden.append((absolute, label)) }
+        }
+        self.hidden = hidden.sorted {
+            $0.path.utf8.count != $1.path.utf8.count
+                ? $0.path.utf8.count > $1.path.utf8.count : $0.path.utf8.lexicographicallyPrecedes($1.path.utf8)
+        }
+    }
+
+    /// `message` for a response body, with every hidden path replaced by its label: no answer tells a
+    /// client where the coordinator keeps its files.
+    func redact(_ message: String) -> String {
+        hidden.reduce(message) { text, entry in text.replacingOccurrences(of: entry.path, with: entry.label) }
+    }
+
+    func redact(_ message: String?) -> String? { message.map { redact($0) } }
 
     func health() async -> Response {
         let status = await node.health()
         let da = await node.da.health()
         let body = HealthResponse(
             status: status.phase.rawValue, appliedHeight: status.appliedHeight, head: status.head, lag: status.lag,
-            consumer: describe(status.consumerHealth), publishBacklog: status.publishBacklog,
-            da: HealthResponse.DA(ready: da.isReady, detail: da.detail, head: da.head),
-            failure: status.failure, publisherHalted: status.publisherHalted, lastPolicyError: status.lastPolicyError)
+            consumer: redact(describe(status.consumerHealth)), publishBacklog: status.publishBacklog,
+            da: HealthResponse.DA(ready: da.isReady, detail: redact(da.detail), head: da.head),
+            failure: redact(status.failure), publisherHalted: redact(status.publisherHalted),
+            lastPolicyError: redact(status.lastPolicyError))
         return jsonResponse(status.isHealthy ? .ok : .serviceUnavailable, body)
     }
 
@@ -204,10 +357,7 @@ struct Handlers: Sendable {
         guard let token = api.token else {
             return jsonError(.unauthorized, "unauthorized", "event submission is disabled: the coordinator has no API token configured")
         }
-        let presented = request.headers[.authorization].flatMap { value -> String? in
-            value.hasPrefix("Bearer ") ? String(value.dropFirst("Bearer ".count)) : nil
-        }
-        guard let presented, constantTimeEquals(presented, token) else {
+        guard let presented = request.headers[.authorization].flatMap(bearerToken(in:)), constantTimeEquals(presented, token) else {
             var response = jsonError(.unauthorized, "unauthorized", "a valid bearer token is required (Authorization: Bearer <token>)")
             response.headers[.wwwAuthenticate] = "Bearer"
             return response
@@ -240,21 +390,32 @@ struct Handlers: Sendable {
                 EventsResponse(accepted: events.count, ids: acceptance.ids, height: receipt.reference.height, sequence: receipt.sequence))
         } catch let error as SubmissionError {
             switch error.code {
-            case .invalid: return jsonError(.unprocessableContent, error.code.rawValue, error.message)
+            case .invalid: return jsonError(.unprocessableContent, error.code.rawValue, redact(error.message))
             case .backpressure, .notReady, .unavailable:
-                var response = jsonError(.serviceUnavailable, error.code.rawValue, error.message)
+                var response = jsonError(.serviceUnavailable, error.code.rawValue, redact(error.message))
                 response.headers[.retryAfter] = "1"
                 return response
             }
         } catch {
-            return jsonError(.internalServerError, "internal", "\(error)")
+            return jsonError(.internalServerError, "internal", redact("\(error)"))
         }
     }
 
-    func preview(_ request: Request) async -> Response {
+    func preview(_ request: Request, client: String) async -> Response {
         guard let policy = node.configuration.policy else {
             return jsonError(.conflict, "no_policy", "the coordinator runs without a placement policy (start it with --policy)")
         }
+        if let refusal = node.previewAdmission.admit(client) {
+            let message =
+                switch refusal {
+                case .busy: "every preview slot is taken (\(api.previewConcurrency) running, \(api.maxQueuedPreviews) waiting); retry later"
+                case .clientLimit: "this client already has \(api.maxPreviewsPerClient) previews running or waiting; retry when one ends"
+                }
+            var response = jsonError(.tooManyRequests, "too_many_previews", message)
+            response.headers[.retryAfter] = "1"
+            return response
+        }
+        defer { node.previewAdmission.release(client) }
         let text: String
         switch await body(of: request) {
         case let .success(value): text = value
@@ -301,10 +462,14 @@ struct Handlers: Sendable {
             overrides.append((name, parameter))
         }
         let decision: PlacementDecision
-        do {
-            decision = try Scheduler.place(chunkRequest, inputs: DecisionInputs(state: state), policy: policy, overrides: overrides)
+        do throws(PolicyEvaluationError) {
+            decision = try await node.previewEvaluator.place(
+                chunkRequest, inputs: DecisionInputs(state: state), policy: policy, overrides: overrides)
         } catch {
-            return jsonError(.unprocessableContent, "policy_error", error.description)
+            switch error {
+            case let .policy(failure): return jsonError(.unprocessableContent, "policy_error", failure.description)
+            case .cancelled: return jsonError(.serviceUnavailable, "stopping", "the coordinator is stopping")
+            }
         }
         let answer = PreviewResponse(
             policy: decision.policyName, policyVersion: decision.policyVersion,
@@ -405,13 +570,23 @@ func describe(_ health: DAConsumer.Health) -> String {
     }
 }
 
-/// Compares a presented token with the configured one without an early exit on the first difference.
+/// Compares a presented token with the configured one without an early exit on the first difference;
+/// tokens of different lengths never match, whatever the difference.
 func constantTimeEquals(_ lhs: String, _ rhs: String) -> Bool {
     let a = Array(lhs.utf8)
     let b = Array(rhs.utf8)
-    var difference = UInt8(truncatingIfNeeded: a.count ^ b.count)
+    var difference: UInt8 = a.count == b.count ? 0 : 1
     for index in 0..<max(a.count, b.count) {
         difference |= (index < a.count ? a[index] : 0) ^ (index < b.count ? b[index] : 0)
     }
     return difference == 0
+}
+
+/// The token of an `Authorization` value in the bearer scheme, whose name is case-insensitive
+/// (`Bearer`, `bearer`, `BEARER`); `nil` for another scheme or an empty token.
+func bearerToken(in value: String) -> String? {
+    let trimmed = value.drop(while: { $0 == " " })
+    guard let space = trimmed.firstIndex(of: " "), trimmed[..<space].lowercased() == "bearer" else { return nil }
+    let token = trimmed[space...].trimmingCharacters(in: .whitespaces)
+    return token.isEmpty ? nil : token
 }

@@ -27,6 +27,7 @@ public actor PlacementLoop {
     let lifecycle: CoordinatorLifecycle
     let metrics: CoordinatorMetrics
     let configuration: CoordinatorConfiguration
+    let evaluator: PolicyEvaluator
     let logger: Logger
 
     /// Placement counters.
@@ -46,13 +47,14 @@ public actor PlacementLoop {
 
     init(
         consumer: DAConsumer, publisher: EventPublisher, lifecycle: CoordinatorLifecycle, metrics: CoordinatorMetrics,
-        configuration: CoordinatorConfiguration, logger: Logger
+        configuration: CoordinatorConfiguration, evaluator: PolicyEvaluator, logger: Logger
     ) {
         self.consumer = consumer
         self.publisher = publisher
         self.lifecycle = lifecycle
         self.metrics = metrics
         self.configuration = configuration
+        self.evaluator = evaluator
         self.logger = logger
     }
 
@@ -72,10 +74,8 @@ public actor PlacementLoop {
             .prefix(configuration.scheduling.maxChunksPerRound)
         guard !candidates.isEmpty else { return [] }
         let requests = candidates.compactMap { ChunkRequest(chunk: $0, in: state) }.filter { $0.want > 0 }
-        let inputs = DecisionInputs(state: state)
-        let results: [Result<PlacementDecision, PolicyError>]
         do {
-            results = try Scheduler.place(requests, inputs: inputs, policy: policy, overrides: configuration.policyOverrides)
+            _ = try policy.parameters(overriding: configuration.policyOverrides)
         } catch {
             counters.policyErrors += UInt64(requests.count)
             counters.lastPolicyError = error.description
@@ -83,41 +83,48 @@ public actor PlacementLoop {
             logger.error("policy parameters refused: \(error)")
             return []
         }
-        let now = wallClockMillis()
+        let inputs = DecisionInputs(state: state)
         var published: [Published] = []
-        for (request, result) in zip(requests, results) {
-            switch result {
-            case let .failure(error):
+        // One decision at a time on the evaluator's thread: this actor (and `/health`, which reads its
+        // counters) is free meanwhile, each placement is published as soon as it is decided, and a
+        // shutdown waits for one decision at most.
+        for request in requests {
+            guard !Task.isCancelled, lifecycle.phase == .ready else { break }
+            let decision: PlacementDecision
+            do throws(PolicyEvaluationError) {
+                decision = try await evaluator.place(request, inputs: inputs, policy: policy, overrides: configuration.policyOverrides)
+            } catch {
+                guard case let .policy(failure) = error else { break }
                 counters.policyErrors += 1
-                counters.lastPolicyError = error.description
+                counters.lastPolicyError = failure.description
                 metrics.policyErrors.increment()
-                logger.warning("placement failed", metadata: ["chunk": "\(request.hash)", "error": "\(error)"])
-            case let .success(decision):
-                if decision.chosen.count < request.want { counters.unplaceable += 1 }
-                guard !decision.chosen.isEmpty, let chunk = state.chunk(request.hash) else { continue }
-                let used = Set(chunk.replicas.filter { !$0.isLost }.map(\.index))
-                let free = (0..<UInt8(clamping: chunk.replicationFactor)).filter { !used.contains($0) }
-                let events = zip(free, decision.chosen).map { index, node in
-                    Event.replicaAdded(
-                        hash: request.hash, nodeID: node, replicaIndex: index, addedAtMillis: now,
-                        provenance: decision.provenance)
-                }
-                do {
-                    let tickets = try await publisher.enqueue(events)
-                    inFlight[request.hash] = .publishing
-                    counters.placed += UInt64(events.count)
-                    metrics.placements.increment(by: Int64(events.count))
-                    logger.info(
-                        "placed",
-                        metadata: [
-                            "chunk": "\(request.hash)", "nodes": "\(decision.chosen)",
-                            "policy": "\(decision.policyName)@\(decision.policyVersion)",
-                        ])
-                    if let last = tickets.last { published.append(Published(chunk: request.hash, ticket: last)) }
-                } catch {
-                    logger.warning("placement not published: \(error)")
-                    return published
-                }
+                logger.warning("placement failed", metadata: ["chunk": "\(request.hash)", "error": "\(failure)"])
+                continue
+            }
+            let now = wallClockMillis()
+            if decision.chosen.count < request.want { counters.unplaceable += 1 }
+            guard !decision.chosen.isEmpty, let chunk = state.chunk(request.hash) else { continue }
+            let used = Set(chunk.replicas.filter { !$0.isLost }.map(\.index))
+            let free = (0..<UInt8(clamping: chunk.replicationFactor)).filter { !used.contains($0) }
+            let events = zip(free, decision.chosen).map { index, node in
+                Event.replicaAdded(
+                    hash: request.hash, nodeID: node, replicaIndex: index, addedAtMillis: now, provenance: decision.provenance)
+            }
+            do {
+                let tickets = try await publisher.enqueue(events)
+                inFlight[request.hash] = .publishing
+                counters.placed += UInt64(events.count)
+                metrics.placements.increment(by: Int64(events.count))
+                logger.info(
+                    "placed",
+                    metadata: [
+                        "chunk": "\(request.hash)", "nodes": "\(decision.chosen)",
+                        "policy": "\(decision.policyName)@\(decision.policyVersion)",
+                    ])
+                if let last = tickets.last { published.append(Published(chunk: request.hash, ticket: last)) }
+            } catch {
+                logger.warning("placement not published: \(error)")
+                return published
             }
         }
         return published

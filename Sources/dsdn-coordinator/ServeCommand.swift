@@ -121,7 +121,7 @@ struct ServeCommand: AsyncParsableCommand {
             publisher: EventPublisher.Options(
                 batchSize: batchEvents, flushInterval: .milliseconds(batchIntervalMs), maxBlobBytes: maxBlobBytes,
                 landingTimeout: da.landingTimeout, maxBacklog: maxBacklog),
-            api: APIConfiguration(host: host, port: port, token: token.value))
+            api: apiConfiguration(host: host, port: port, token: token.value))
         let node: CoordinatorNode
         do {
             node = try CoordinatorNode(configuration: configuration, da: log.layer, logger: logger)
@@ -155,6 +155,13 @@ struct ServeCommand: AsyncParsableCommand {
         let host = String(listen[..<colon])
         guard !host.isEmpty, let port = Int(listen[listen.index(after: colon)...]), (0...65_535).contains(port) else { return nil }
         return (host, port)
+    }
+
+    /// The API settings: the file log's directory is never shown in a response body (`DA_LOG`).
+    private func apiConfiguration(host: String, port: Int, token: String?) -> APIConfiguration {
+        var api = APIConfiguration(host: host, port: port, token: token)
+        if let directory = try? da.directory() { api.hiddenPaths[directory] = "DA_LOG" }
+        return api
     }
 
     private func resolveToken() throws -> (value: String, source: String) {

@@ -22,13 +22,15 @@ final class RunningCoordinator: Sendable {
     let group: CoordinatorGroup
     let task: Task<Void, any Error>
     let log: FileLogDA?
+    /// The API's port.
+    let port: Int?
 
     static let token = "secret-token"
 
     init(
         directory: TemporaryDirectory, policy: Policy? = nil, publisherID: String = "coordinator-a", batchSize: Int = 100,
         flushInterval: Duration = .milliseconds(20), sharedDA: (any DALayer)? = nil,
-        finalFlushTimeout: Duration = .seconds(30)
+        finalFlushTimeout: Duration = .seconds(30), configureAPI: (inout APIConfiguration) -> Void = { _ in }
     ) async throws {
         log = sharedDA == nil ? try FileLogDA(directory: directory.path("da")) : nil
         let da: any DALayer = try sharedDA ?? (log ?? FileLogDA(directory: directory.path("da")))
@@ -40,6 +42,7 @@ final class RunningCoordinator: Sendable {
             publisher: EventPublisher.Options(batchSize: batchSize, flushInterval: flushInterval),
             api: APIConfiguration(host: "127.0.0.1", port: 0, token: Self.token, maxBodyBytes: 64 * 1024, maxEventsPerRequest: 50))
         configuration.finalFlushTimeout = finalFlushTimeout
+        configureAPI(&configuration.api)
         node = try CoordinatorNode(configuration: configuration, da: da, logger: logger)
         let (ports, portContinuation) = AsyncStream<Int>.makeStream()
         let application = CoordinatorAPI.application(node: node, logger: logger) { port in portContinuation.yield(port) }
@@ -48,6 +51,7 @@ final class RunningCoordinator: Sendable {
         task = Task { try await group.run() }
         var iterator = ports.makeAsyncIterator()
         guard let port = await iterator.next() else { throw ServeProcessError("the API never listened") }
+        self.port = port
         client = APITestClient(baseURL: "http://127.0.0.1:\(port)")
         await node.waitUntilReady()
     }
