@@ -264,7 +264,7 @@ let package = Package(
             name: "DSDNServiceTests",
             dependencies: [
                 "DSDNAPI", "DSDNJSON",
-                "DSDNService", "DSDNRuntime", "DSDNCore", "DSDNDA", "DSDNFileLog", "DSDNScheduler",
+                "DSDNService", "DSDNRuntime", "DSDNCore", "DSDNDA", "DSDNFileLog", "DSDNScheduler", "DSDNInterchange",
                 "DSDNTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),

@@ -110,10 +110,12 @@ public enum EventJSON {
     public static func decodeNumberedLines(_ text: String) throws(LineError) -> [(line: Int, event: Event)] {
         var events: [(line: Int, event: Event)] = []
         var lineNumber = 0
+        // A byte-order mark is allowed at the very start of the text only.
+        let body = text.hasPrefix("\u{FEFF}") ? Substring(text.unicodeScalars.dropFirst()) : Substring(text)
         // "\r\n" is one Character in Swift: split on both so CRLF files read line by line.
-        for line in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
+        for line in body.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
             lineNumber += 1
-            let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
+            let trimmed = trimmingJSONWhitespace(line)
             if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
             do {
                 events.append((lineNumber, try decode(String(trimmed))))
@@ -124,8 +126,21 @@ public enum EventJSON {
         return events
     }
 
-    /// Parses one JSON object into an event.
+    /// The line without the JSON whitespace (space, tab, CR, LF) around it; nothing else is trimmed.
+    private static func trimmingJSONWhitespace(_ line: Substring) -> Substring {
+        let isJSONWhitespace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\n" || $0 == "\r\n" }
+        guard let first = line.firstIndex(where: { !isJSONWhitespace($0) }), let last = line.lastIndex(where: { !isJSONWhitespace($0) })
+        else { return "" }
+        return line[first...last]
+    }
+
+    /// Parses one JSON object into an event. The object must be strict JSON (see ``StrictJSON``).
     public static func decode(_ line: String) throws(LineError) -> Event {
+        do throws(StrictJSON.SyntaxError) {
+            try StrictJSON.check(line, topLevel: .object)
+        } catch {
+            throw LineError(line: 0, message: error.description)
+        }
         do {
             return try JSONDecoder().decode(EventLine.self, from: Data(line.utf8)).event
         } catch {
@@ -136,6 +151,11 @@ public enum EventJSON {
     /// Parses a JSON array of event objects (the array form of `POST /v1/events`), strictly: a body that
     /// is not an array, or an element that is not a valid event, is one error naming the element.
     public static func decodeArray(_ text: String) throws(LineError) -> [Event] {
+        do throws(StrictJSON.SyntaxError) {
+            try StrictJSON.check(text, topLevel: .array)
+        } catch {
+            throw LineError(line: 0, message: "the body starts with [ but is not a JSON array: \(error.description)")
+        }
         let elements: [ArrayElement]
         do {
             elements = try JSONDecoder().decode([ArrayElement].self, from: Data(text.utf8))

@@ -82,13 +82,28 @@ struct EventsImportCommand: AsyncParsableCommand {
                 throw CommandFailure("\(file): line \(line): \(event.type) refused: \(error.message) (nothing was published)", cause: error)
             }
         }
-        var tickets: [PublishTicket] = []
+        // Pre-flight, second half: each event must encode into a blob under the size cap.
+        let options = EventPublisher.Options(batchSize: batch, landingTimeout: da.landingTimeout, maxBacklog: max(1, history.events.count))
+        for (line, event) in history.events {
+            let size: Int
+            do {
+                size = try BlobCodec.encode(BlobEnvelope(publisherID: publisher, sequence: UInt64.max, events: [event])).count
+            } catch {
+                throw CommandFailure(
+                    "\(file): line \(line): \(event.type) cannot be encoded: \(error) (nothing was published)", cause: error)
+            }
+            guard size <= options.maxBlobBytes else {
+                throw CommandFailure(
+                    "\(file): line \(line): \(event.type) needs a \(size)-byte blob, over the \(options.maxBlobBytes)-byte cap (nothing was published)"
+                )
+            }
+        }
         do {
             let publisher = try EventPublisher(
                 da: log, namespace: namespace, publisherID: publisher,
-                lastSequence: machine.state.cursor.publisherSequences[publisher] ?? 0,
-                options: EventPublisher.Options(batchSize: batch, landingTimeout: da.landingTimeout))
-            for (_, event) in history.events { tickets.append(try await publisher.enqueue(event)) }
+                lastSequence: machine.state.cursor.publisherSequences[publisher] ?? 0, options: options)
+            // All or nothing: the publisher checks every event before it takes any.
+            let tickets = try await publisher.enqueue(history.events.map(\.event))
             await publisher.stop()
             var heights: [UInt64] = []
             for ticket in tickets { heights.append(try await ticket.inclusion().reference.height) }

@@ -61,7 +61,7 @@ import Testing
 
     @Test(arguments: [
         (["state", "/nonexistent/history.jsonl"], "cannot read"),
-        (["state", "-"], "line 2: not valid JSON"),
+        (["state", "-"], "line 2: invalid JSON at column 2: expected a string key"),
         (["generate", "--nodes", "0"], "--nodes must be from 1 to"),
         (["state", "--bogus", "x"], "Unknown option"),
         (["frobnicate"], "Unexpected argument"),

@@ -44,6 +44,32 @@ import Testing
         #expect(report["heights"]?.int64 == 1)
     }
 
+    /// An event that applies but cannot be encoded (a 129-byte policy name) is found before anything is
+    /// published, by line; a `null` line is one clear line too. (The import used to publish the batches
+    /// before the bad event, and a `null` line printed a raw DecodingError.)
+    @Test func anImportThatCannotBeEncodedPublishesNothing() async throws {
+        let directory = try TemporaryDirectory()
+        let da = "file:" + directory.path("log")
+        let hash = String(repeating: "1", count: 64)
+        let lines = [
+            #"{"type":"NodeRegistered","node_id":"n1","zone":"z","addr":"h:1","capacity":10}"#,
+            #"{"type":"ChunkDeclared","chunk_hash":"\#(hash)","size_bytes":1,"replication_factor":1,"uploader_id":"u"}"#,
+            #"{"type":"ReplicaAdded","chunk_hash":"\#(hash)","node_id":"n1","replica_index":0,"added_at":1,"provenance":{"policy":"\#(String(repeating: "p", count: 129))","version":1,"source_hash":"\#(hash)","input_digest":"\#(hash)"}}"#,
+        ]
+        let input = Data((lines.joined(separator: "\n") + "\n").utf8)
+        let refused = try await CoordinatorProcess.run(["events", "import", "-", "--da", da, "--batch", "1"], input: input)
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("line 3: ReplicaAdded cannot be encoded"), "\(refused.stderr)")
+        #expect(refused.stderr.contains("nothing was published"))
+        #expect(refused.stderr.split(separator: "\n").count == 1, "\(refused.stderr)")
+        let rebuilt = try await CoordinatorProcess.run(["rebuild", "--da", da, "--json"])
+        #expect(try parseJSON(rebuilt.stdout)["nodes"]?.int64 == 0, "\(rebuilt.stdout)\(rebuilt.stderr)")
+
+        let null = try await CoordinatorProcess.run(["events", "import", "-", "--da", da], input: Data("null\n".utf8))
+        #expect(null.status == 1)
+        #expect(null.stderr == "Error: -: line 1: invalid JSON at column 1: expected a JSON object\n", "\(null.stderr)")
+    }
+
     @Test func sequencesContinueAcrossImports() async throws {
         let directory = try TemporaryDirectory()
         let da = "file:" + directory.path("log")

@@ -32,6 +32,19 @@ import Testing
         #expect(error?.message.contains("printable ASCII") == true)
     }
 
+    /// `NodeUnregistered` and `ReplicaRemoved` check their `node_id` like every other event
+    /// (docs/events.md §3): an invalid id is `invalid_field`, a valid unknown one a no-op.
+    @Test func unregisterAndReplicaRemovalValidateTheNodeID() throws {
+        let hash = Fixtures.hash(1)
+        for event in [Event.nodeUnregistered(nodeID: "bad id"), .replicaRemoved(hash: hash, nodeID: "bad id")] {
+            let error = try refusal(event, after: [Fixtures.register("n1"), Fixtures.declare(hash)])
+            #expect(error?.code == .invalidField)
+            #expect(error?.message.contains("node_id must be printable ASCII") == true)
+        }
+        #expect(try refusal(.nodeUnregistered(nodeID: "unknown")) == nil)
+        #expect(try refusal(.replicaRemoved(hash: hash, nodeID: "unknown"), after: [Fixtures.declare(hash)]) == nil)
+    }
+
     @Test func overlongIdentifierIsRefused() throws {
         let error = try refusal(.nodeRegistered(nodeID: String(repeating: "n", count: 129), zone: "z", addr: "h:1", capacityBytes: 1))
         #expect(error?.message.contains("longer than 128") == true)

@@ -74,7 +74,9 @@ import Testing
             #expect(try Self.error(typo).message == "element 0: unknown field nod for NodeUnregistered")
 
             let broken = try await Self.post(client, "/v1/events", "[{")
-            #expect(try Self.error(broken).message == "the body starts with [ but is not a JSON array")
+            #expect(
+                try Self.error(broken).message
+                    == "the body starts with [ but is not a JSON array: invalid JSON at column 3: unexpected end, expected a key")
 
             let accepted = try await Self.post(client, "/v1/events?wait=true", "[\(valid)]")
             #expect(accepted.status == .ok, "\(String(buffer: accepted.body))")

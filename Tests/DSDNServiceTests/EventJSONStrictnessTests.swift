@@ -1,0 +1,63 @@
+import DSDNCore
+import DSDNInterchange
+import DSDNTestSupport
+import Testing
+
+/// The JSON Lines reader is strict JSON (docs/events.md §9): each leniency Foundation's decoder has is
+/// refused with one line naming the line and column.
+@Suite struct EventJSONStrictnessTests {
+    static let valid = #"{"node_id":"n1","type":"NodeUnregistered"}"#
+
+    static func refusal(_ text: String) -> String? {
+        do {
+            _ = try EventJSON.decodeLines(text)
+            return nil
+        } catch {
+            return error.description
+        }
+    }
+
+    @Test(arguments: [
+        (#"{"node_id":"n1","type":"NodeUnregistered",}"#, "line 1: invalid JSON at column 43: trailing comma before }"),
+        (#"{"node_id":"n1","type":"NodeUnregistered","node_id":"n2"}"#, #"line 1: invalid JSON at column 43: duplicate key "node_id""#),
+        ("\(valid)\n\u{FEFF}\(valid)", "line 2: invalid JSON at column 1: a byte-order mark is not JSON"),
+        ("\u{200B}\(valid)", "line 1: invalid JSON at column 1: expected a JSON object"),
+        (
+            #"{"capacity":1.00000000000000000001,"addr":"h:1","node_id":"n1","type":"NodeRegistered","zone":"z"}"#,
+            "line 1: invalid JSON at column 13: numbers must be plain decimal integers (no fraction or exponent)"
+        ),
+        (
+            #"{"capacity":1e3,"addr":"h:1","node_id":"n1","type":"NodeRegistered","zone":"z"}"#,
+            "line 1: invalid JSON at column 13: numbers must be plain decimal integers (no fraction or exponent)"
+        ),
+        (
+            #"{"capacity":-0,"addr":"h:1","node_id":"n1","type":"NodeRegistered","zone":"z"}"#,
+            "line 1: invalid JSON at column 13: -0 is not a plain integer; write 0"
+        ),
+        (
+            #"{"capacity":01,"addr":"h:1","node_id":"n1","type":"NodeRegistered","zone":"z"}"#,
+            "line 1: invalid JSON at column 14: a number must not have a leading zero"
+        ),
+        ("null", "line 1: invalid JSON at column 1: expected a JSON object"),
+        ("[]", "line 1: invalid JSON at column 1: expected a JSON object"),
+        ("\(valid) x", "line 1: invalid JSON at column 44: unexpected bytes after the value"),
+    ])
+    func leniencesAreRefused(text: String, expected: String) {
+        #expect(Self.refusal(text) == expected)
+    }
+
+    /// What stays allowed: a byte-order mark at the very start of the text, JSON whitespace around and
+    /// inside a line, CRLF line ends, comments and blank lines.
+    @Test func theDocumentedFormsStillRead() throws {
+        let text = "\u{FEFF}# a comment\r\n\n  \t\(Self.valid)\t \r\n{ \"type\" : \"NodeUnregistered\" , \"node_id\" : \"n2\" }\n"
+        let events = try EventJSON.decodeLines(text)
+        #expect(events == [.nodeUnregistered(nodeID: "n1"), .nodeUnregistered(nodeID: "n2")])
+    }
+
+    /// Escapes in strings are checked too; a control character must be escaped.
+    @Test func stringsAreStrict() {
+        #expect(Self.refusal(#"{"node_id":"n\q","type":"NodeUnregistered"}"#) == "line 1: invalid JSON at column 15: invalid escape")
+        #expect(Self.refusal("{\"node_id\":\"n\u{1}\",\"type\":\"NodeUnregistered\"}")?.contains("control character") == true)
+        #expect(Self.refusal(#"{"node_id":"n\u00e9","type":"NodeUnregistered"}"#) == nil)
+    }
+}
