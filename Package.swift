@@ -114,7 +114,7 @@ let package = Package(
         // The coordinator runtime: DA consumer, event publisher, state rebuilder. No Foundation.
         .target(
             name: "DSDNRuntime",
-            dependencies: ["DSDNCore", "DSDNDA"],
+            dependencies: ["DSDNCore", "DSDNDA", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings
         ),
         // The running coordinator: composition of consumer, publisher with its durable outbox, the

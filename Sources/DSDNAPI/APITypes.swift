@@ -53,6 +53,8 @@ public struct HealthResponse: Codable, Sendable, Hashable {
     public var failure: String?
     /// Why the publisher halted (absent unless it did).
     public var publisherHalted: String?
+    /// Why the outbox cannot record (a full disk, an I/O error); absent once it records again.
+    public var outboxFailure: String?
     /// The last policy error (absent when none).
     public var lastPolicyError: String?
 
@@ -61,12 +63,13 @@ public struct HealthResponse: Codable, Sendable, Hashable {
         case appliedHeight = "applied_height"
         case publishBacklog = "publish_backlog"
         case publisherHalted = "publisher_halted"
+        case outboxFailure = "outbox_failure"
         case lastPolicyError = "last_policy_error"
     }
 
     public init(
         status: String, appliedHeight: UInt64, head: UInt64, lag: UInt64, consumer: String, publishBacklog: Int, da: DA,
-        failure: String? = nil, publisherHalted: String? = nil, lastPolicyError: String? = nil
+        failure: String? = nil, publisherHalted: String? = nil, outboxFailure: String? = nil, lastPolicyError: String? = nil
     ) {
         self.status = status
         self.appliedHeight = appliedHeight
@@ -77,6 +80,7 @@ public struct HealthResponse: Codable, Sendable, Hashable {
         self.da = da
         self.failure = failure
         self.publisherHalted = publisherHalted
+        self.outboxFailure = outboxFailure
         self.lastPolicyError = lastPolicyError
     }
 }

@@ -120,6 +120,14 @@ public final class FileLogDA: DALayer, Sendable {
     /// mid-append) that it cut under the lock before appending; always empty for a follower.
     public var recoveries: [Recovery] { tail.withLock { $0.recoveries } }
 
+    /// Calls `observer` with every later truncation (a shared writer cutting a crashed writer's tail),
+    /// on the appending thread, right after it; a coordinator logs them. Replaces an earlier observer.
+    public func observeRecoveries(_ observer: @escaping @Sendable (Recovery) -> Void) {
+        recoveryObserver.withLock { $0 = observer }
+    }
+
+    private let recoveryObserver = Mutex<(@Sendable (Recovery) -> Void)?>(nil)
+
     private enum Mode { case writer, follower, shared }
     private let mode: Mode
     /// Whether this instance follows appends made by others (a follower or a shared writer).
@@ -636,7 +644,9 @@ public final class FileLogDA: DALayer, Sendable {
             throw error
         }
         tail.observedSize = cutAt
-        tail.recoveries.append(Self.makeRecovery(path: segment.path, size: found.size, scan: found.scan))
+        let recovery = Self.makeRecovery(path: segment.path, size: found.size, scan: found.scan)
+        tail.recoveries.append(recovery)
+        recoveryObserver.withLock { $0 }?(recovery)
     }
 
     // MARK: - Loading

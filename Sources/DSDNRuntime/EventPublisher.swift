@@ -1,5 +1,6 @@
 import DSDNCore
 import DSDNDA
+import Logging
 import Synchronization
 
 /// Where a published event landed.
@@ -138,6 +139,8 @@ public actor EventPublisher {
         public var restoredBlobs: UInt64 = 0
         /// Events restored from the journal after a restart.
         public var restoredEvents: UInt64 = 0
+        /// Journal writes that failed (each refused acceptance or postponed seal).
+        public var journalFailures: UInt64 = 0
     }
 
     /// The DA posted to.
@@ -161,7 +164,15 @@ public actor EventPublisher {
     private var resealed: [SealedBatch] = []
     private var outstanding = 0
     private var detached = Set<UInt64>()
-    private var journalBroken: RuntimeError?
+    /// The last journal write's failure (a full disk, an I/O error); `nil` once a later write succeeded.
+    /// Nothing is accepted while the journal cannot record it, and nothing is sealed: the events stay
+    /// pending, in order, and the next drain tries again.
+    public private(set) var journalFailure: RuntimeError?
+    /// A seal failed in the current drain: later batches of that drain wait in `deferred`, in order.
+    private var sealBlocked = false
+    private var deferred: [(id: UInt64, event: Event)] = []
+    /// Where journal failures and recoveries are logged.
+    private let logger: Logger?
     /// Set when a blob failed for a reason retrying cannot fix while a journal is in use: publishing stops
     /// so that no later sequence lands before it (which would make a restart skip it); the blob and
     /// everything after it stay in the journal for the next start.
@@ -199,7 +210,8 @@ public actor EventPublisher {
         publisherID: String,
         lastSequence: UInt64 = 0,
         options: Options = Options(),
-        journal: (any PublisherJournal)? = nil
+        journal: (any PublisherJournal)? = nil,
+        logger: Logger? = nil
     ) throws(RuntimeError) {
         do {
             try Validation.identifier(publisherID, field: "publisher_id")
@@ -212,6 +224,7 @@ public actor EventPublisher {
         self.lastSequence = lastSequence
         self.options = options
         self.journal = journal
+        self.logger = logger
     }
 
     /// Events waiting to be posted (not yet in a blob), including restored sealed blobs' events.
@@ -245,7 +258,6 @@ public actor EventPublisher {
     /// ``stop()``.
     public func enqueue(_ events: [Event]) throws(RuntimeError) -> [PublishTicket] {
         guard !stopped else { throw RuntimeError(.stopped, "the publisher is stopped") }
-        if let journalBroken { throw journalBroken }
         if let halted { throw RuntimeError(.daFailure, "publishing is halted until a restart: \(halted.message)") }
         for (position, event) in events.enumerated() {
             let size: Int
@@ -268,9 +280,11 @@ public actor EventPublisher {
         if let journal {
             do throws(RuntimeError) {
                 try journal.recordAccepted(records)
+                journalRecovered()
             } catch {
-                journalBroken = RuntimeError(.journalFailure, "the outbox cannot record events: \(error.message)", cause: error)
-                throw RuntimeError(.journalFailure, "the outbox cannot record events: \(error.message)", cause: error)
+                let failure = RuntimeError(.journalFailure, "the outbox cannot record events: \(error.message)", cause: error)
+                journalFailed(failure)
+                throw failure
             }
         }
         nextTicket += UInt64(events.count)
@@ -455,16 +469,40 @@ public actor EventPublisher {
             let batch = resealed.removeFirst()
             await postSealed(batch)
         }
-        while halted == nil, pending.count >= options.batchSize || (force && !pending.isEmpty) {
+        while halted == nil, !sealBlocked, pending.count >= options.batchSize || (force && !pending.isEmpty) {
             let take = min(options.batchSize, pending.count)
             let batch = Array(pending.prefix(take))
             pending.removeFirst(take)
             await post(batch)
         }
+        // What a failed seal held back goes first again, in order; the next drain (a tick) retries.
+        if !deferred.isEmpty {
+            pending.insert(contentsOf: deferred, at: 0)
+            deferred = []
+        }
+        sealBlocked = false
+    }
+
+    private func journalFailed(_ failure: RuntimeError) {
+        if journalFailure == nil {
+            logger?.error("the outbox cannot record: nothing is accepted or sealed until it can", metadata: ["error": "\(failure.message)"])
+        }
+        journalFailure = failure
+        counters.journalFailures += 1
+    }
+
+    private func journalRecovered() {
+        guard let failure = journalFailure else { return }
+        journalFailure = nil
+        logger?.notice("the outbox records again", metadata: ["after": "\(failure.message)"])
     }
 
     /// Encodes `batch`, splitting in half while the blob exceeds the cap, and submits the parts in order.
     private func post(_ batch: [(id: UInt64, event: Event)]) async {
+        guard !sealBlocked else {
+            deferred.append(contentsOf: batch)
+            return
+        }
         let encoded: [UInt8]
         do {
             encoded = try BlobCodec.encode(
@@ -495,11 +533,16 @@ public actor EventPublisher {
         if let journal {
             do throws(RuntimeError) {
                 try journal.recordSealed(sequence: sequence, ids: ids)
+                journalRecovered()
             } catch {
-                let failure = RuntimeError(
-                    .journalFailure, "the outbox cannot record blob \(publisherID)#\(sequence): \(error.message)", cause: error)
-                journalBroken = failure
-                resolve(ids, .failure(failure))
+                // Not sealed, so not posted: the sequence is free again and the events wait, in order,
+                // for the next drain.
+                lastSequence -= 1
+                sealBlocked = true
+                deferred.append(contentsOf: batch)
+                journalFailed(
+                    RuntimeError(
+                        .journalFailure, "the outbox cannot record blob \(publisherID)#\(sequence): \(error.message)", cause: error))
                 return
             }
         }

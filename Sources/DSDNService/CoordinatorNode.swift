@@ -72,7 +72,7 @@ public final class CoordinatorNode: Sendable {
         consumer = DAConsumer(da: da, namespace: configuration.namespace, options: configuration.consumer)
         publisher = try EventPublisher(
             da: da, namespace: configuration.namespace, publisherID: configuration.publisherID,
-            options: configuration.publisher, journal: outbox)
+            options: configuration.publisher, journal: outbox, logger: Self.componentLogger(logger, "publisher"))
         intake = Intake(
             consumer: consumer, publisher: publisher, outbox: outbox, lifecycle: lifecycle, metrics: metrics,
             configuration: configuration, logger: Self.componentLogger(logger, "intake"))
@@ -168,8 +168,8 @@ public final class CoordinatorNode: Sendable {
         CoordinatorHealth(
             phase: phase, failure: failure, appliedHeight: await consumer.appliedHeight, head: await consumer.head,
             consumerHealth: await consumer.health, publishBacklog: await publisher.backlog,
-            publisherHalted: await publisher.halted?.description,
-            lastPolicyError: await placement.counters.lastPolicyError)
+            publisherHalted: await publisher.halted?.description, lastPolicyError: await placement.counters.lastPolicyError,
+            outboxFailure: await publisher.journalFailure?.message)
     }
 
     /// The current derived state (a value; readers may keep it).
@@ -205,7 +205,9 @@ public struct CoordinatorHealth: Sendable {
     /// Heights not yet applied.
     public var lag: UInt64 { head > appliedHeight ? head - appliedHeight : 0 }
     /// Ready, following the DA, and publishing.
-    public var isHealthy: Bool { phase == .ready && consumerHealth.isHealthy && publisherHalted == nil }
+    /// Why the outbox cannot record, if it cannot.
+    public var outboxFailure: String?
+    public var isHealthy: Bool { phase == .ready && consumerHealth.isHealthy && publisherHalted == nil && outboxFailure == nil }
 }
 
 /// A status snapshot of a running coordinator.

@@ -260,6 +260,7 @@ struct Handlers: Sendable {
             consumer: redact(describe(status.consumerHealth)), publishBacklog: status.publishBacklog,
             da: HealthResponse.DA(ready: da.isReady, detail: redact(da.detail), head: da.head),
             failure: redact(status.failure), publisherHalted: redact(status.publisherHalted),
+            outboxFailure: redact(status.outboxFailure),
             lastPolicyError: redact(status.lastPolicyError))
         return jsonResponse(status.isHealthy ? .ok : .serviceUnavailable, body)
     }

@@ -122,6 +122,9 @@ struct DAOptions: ParsableArguments {
         let directory = try checkedDirectory()
         do {
             let log = try FileLogDA.openShared(directory: directory)
+            let logger = Logger(label: "dsdn.filelog")
+            if let recovery = log.recovery { logger.warning("torn tail cut: \(recovery)") }
+            log.observeRecoveries { recovery in logger.warning("torn tail cut: \(recovery)") }
             return OpenedDA(layer: log, close: { log.close() })
         } catch {
             throw CommandFailure("\(address): \(error.message)", cause: error)

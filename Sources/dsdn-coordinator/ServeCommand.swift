@@ -94,6 +94,9 @@ struct ServeCommand: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "dsdn.coordinator")
+        // A file that reaches the file-size limit is an I/O error to report (EFBIG), not a signal that
+        // kills the coordinator.
+        signal(SIGXFSZ, SIG_IGN)
         guard let (host, port) = parseListen() else { throw CommandFailure("--listen must be HOST:PORT") }
         try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
         let token = try resolveToken()

@@ -232,6 +232,8 @@ private let shortWait = FileLogDA.Options(lockWaitTimeout: .milliseconds(20))
         #expect(try await b.head() == 3)
         #expect(try await a.head() == 3)
         #expect(b.recoveries.isEmpty, "opening a shared writer cuts nothing (it holds no lock)")
+        let observed = Mutex<[FileLogDA.Recovery]>([])
+        b.observeRecoveries { recovery in observed.withLock { $0.append(recovery) } }
         #expect(fileSize(dir.segment(1)) == clean + Int64(crashed.count))
 
         let reference = try await b.submit([0xC0, 0xDE], to: beta)
@@ -241,6 +243,7 @@ private let shortWait = FileLogDA.Options(lockWaitTimeout: .milliseconds(20))
 
         let recovery = try #require(b.recoveries.first)
         #expect(b.recoveries.count == 1)
+        #expect(observed.withLock { $0 } == [recovery], "the observer (serve's log) hears of every cut")
         #expect(b.recovery == nil)
         #expect(recovery.file == dir.segment(1))
         #expect(recovery.offset == clean)

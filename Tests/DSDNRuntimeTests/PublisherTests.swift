@@ -1,6 +1,7 @@
 import DSDNCore
 import DSDNDA
 import DSDNTestSupport
+import Foundation
 import Testing
 
 @testable import DSDNRuntime
@@ -193,5 +194,62 @@ import Testing
     @Test func invalidPublisherID() async {
         let error = await runtimeError { try EventPublisher(da: MemoryDA(), namespace: testNamespace, publisherID: "has space") }
         #expect(error?.code == .unpublishable)
+    }
+}
+
+/// A journal that records in memory and fails every write while `failing` is set (a full disk).
+final class SwitchableJournal: PublisherJournal, @unchecked Sendable {
+    private let lock = NSLock()
+    private var failingNow = false
+    private(set) var sealed: [UInt64] = []
+
+    var failing: Bool {
+        get { lock.withLock { failingNow } }
+        set { lock.withLock { failingNow = newValue } }
+    }
+
+    private func check() throws(RuntimeError) {
+        if failing { throw RuntimeError(.journalFailure, "outbox /data/outbox.log: cannot append: No space left on device") }
+    }
+
+    func recordAccepted(_ events: [JournaledEvent]) throws(RuntimeError) { try check() }
+    func recordSealed(sequence: UInt64, ids: [UInt64]) throws(RuntimeError) {
+        try check()
+        lock.withLock { sealed.append(sequence) }
+    }
+    func recordIncluded(sequence: UInt64) throws(RuntimeError) { try check() }
+}
+
+/// A journal that cannot write (a full disk) refuses new events and postpones seals, without losing or
+/// reordering anything and without using up a sequence; when it can write again, publishing resumes by
+/// itself. (Its first failure used to stop the publisher until a restart.)
+@Suite struct PublisherJournalFailureTests {
+    @Test func aFailingJournalPostponesAndRecovers() async throws {
+        let da = MemoryDA()
+        let journal = SwitchableJournal()
+        let publisher = try EventPublisher(
+            da: da, namespace: testNamespace, publisherID: "pub-1",
+            options: fastPublisherOptions(batchSize: 10, sleeper: RecordingSleeper().sleeper), journal: journal)
+        let first = try await publisher.enqueue(Fixtures.register("n1"))
+        journal.failing = true
+        await #expect(throws: RuntimeError.self) { try await publisher.enqueue(Fixtures.register("n2")) }
+        #expect(await publisher.journalFailure?.code == .journalFailure)
+        // The seal of the accepted event fails: nothing is posted, the event waits.
+        await publisher.flush()
+        #expect(try await da.allBlobs(of: testNamespace).isEmpty)
+        #expect(await publisher.backlog == 1)
+        #expect(await publisher.lastSequence == 0)
+
+        journal.failing = false
+        let second = try await publisher.enqueue(Fixtures.register("n3"))
+        #expect(await publisher.journalFailure == nil)
+        await publisher.flush()
+        #expect(try await first.inclusion().sequence == 1)
+        #expect(try await second.inclusion().sequence == 1)
+        let envelopes = try await da.allBlobs(of: testNamespace).map { try BlobCodec.decode($0.data) }
+        #expect(envelopes.map(\.sequence) == [1])
+        #expect(envelopes.first?.events == [Fixtures.register("n1"), Fixtures.register("n3")])
+        #expect(journal.sealed == [1])
+        #expect(await publisher.counters.journalFailures == 2)
     }
 }

@@ -1,0 +1,85 @@
+import DSDNAPI
+import DSDNCore
+import DSDNInterchange
+import DSDNTestSupport
+import Foundation
+import Testing
+
+/// A full disk under a running `serve`, made real with a file-size limit on the process (`prlimit`): the
+/// coordinator says so on `/health` and in its log, refuses new events with one line that names no path,
+/// keeps everything it acknowledged, and resumes by itself once space returns.
+@Suite struct StorageFaultTests {
+    /// Sets the running process's file-size limit (soft; the hard limit stays unlimited).
+    static func setFileSizeLimit(pid: Int32, _ limit: String) async throws {
+        let status = try await offThePool { () -> Int32 in
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/prlimit")
+            process.arguments = ["--pid", "\(pid)", "--fsize=\(limit):unlimited"]
+            try process.run()
+            process.waitUntilExit()
+            return process.terminationStatus
+        }
+        #expect(status == 0, "prlimit failed")
+    }
+
+    @Test func aFullDiskIsReportedAndRecoveredFrom() async throws {
+        let directory = try TemporaryDirectory()
+        let da = "file:" + directory.path("da")
+        let coordinator = try await ServeProcess(dataDirectory: directory.path("coordinator"), arguments: ["--da", da, "--no-policy"])
+        let client = APITestClient(baseURL: coordinator.baseURL)
+        try await client.waitUntilReady()
+        let first = (0..<3).map { EventJSON.encode(Fixtures.register("n\($0)")) }.joined(separator: "\n")
+        #expect(try await client.post("/v1/events?wait=true", body: first, token: coordinator.token).status == 200)
+
+        // The outbox is compacted once nothing is outstanding: no file may grow past its size now.
+        let outbox = directory.path("coordinator") + "/outbox.log"
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: outbox)[.size] as? Int)
+        try await Self.setFileSizeLimit(pid: coordinator.pid, "\(size)")
+        let refused = try await client.post("/v1/events", body: EventJSON.encode(Fixtures.register("n9")), token: coordinator.token)
+        #expect(refused.status == 503)
+        #expect(refused.body.contains("the outbox cannot record events"), "\(refused.body)")
+        #expect(!refused.body.contains(directory.path("")), "a body shows the data path: \(refused.body)")
+        let sick = try await client.get("/health")
+        #expect(sick.status == 503)
+        #expect(sick.json["outbox_failure"]?.string?.contains("DATA_DIR/outbox.log") == true, "\(sick.body)")
+
+        // Space returns: the next submission is accepted and lands, and /health is ready again.
+        try await Self.setFileSizeLimit(pid: coordinator.pid, "unlimited")
+        let later = EventJSON.encode(Fixtures.register("n10"))
+        #expect(try await client.post("/v1/events?wait=true", body: later, token: coordinator.token).status == 200)
+        let healthy = try await client.get("/health")
+        #expect(healthy.status == 200, "\(healthy.body)")
+        #expect(healthy.json["outbox_failure"] == nil)
+
+        #expect(await coordinator.terminate() == 0)
+        #expect(coordinator.stderr.contains("the outbox cannot record"), "\(coordinator.stderr)")
+        #expect(coordinator.stderr.contains("the outbox records again"), "\(coordinator.stderr)")
+        let rebuilt = try await CoordinatorProcess.run(["rebuild", "--da", da, "--json"])
+        #expect(try parseJSON(rebuilt.stdout)["nodes"]?.int64 == 4)
+    }
+
+    /// Stopping on a full disk: the final flush cannot seal, so it gives up at once; the acknowledged
+    /// event stays in the outbox and the next start publishes it.
+    @Test func aStopOnAFullDiskKeepsTheOutboxForTheNextStart() async throws {
+        let directory = try TemporaryDirectory()
+        let da = "file:" + directory.path("da")
+        let arguments = ["--da", da, "--no-policy", "--batch-interval-ms", "60000"]
+        let coordinator = try await ServeProcess(dataDirectory: directory.path("coordinator"), arguments: arguments)
+        let client = APITestClient(baseURL: coordinator.baseURL)
+        try await client.waitUntilReady()
+        #expect(
+            try await client.post("/v1/events", body: EventJSON.encode(Fixtures.register("n1")), token: coordinator.token).status == 202)
+        let outbox = directory.path("coordinator") + "/outbox.log"
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: outbox)[.size] as? Int)
+        try await Self.setFileSizeLimit(pid: coordinator.pid, "\(size)")
+        #expect(await coordinator.terminate() == 0)
+        #expect(coordinator.stderr.contains("the outbox cannot record"), "\(coordinator.stderr)")
+
+        let restarted = try await ServeProcess(dataDirectory: directory.path("coordinator"), arguments: arguments)
+        let again = APITestClient(baseURL: restarted.baseURL)
+        try await again.waitUntilReady()
+        #expect(await restarted.terminate() == 0)
+        let rebuilt = try await CoordinatorProcess.run(["rebuild", "--da", da, "--json"])
+        #expect(try parseJSON(rebuilt.stdout)["nodes"]?.int64 == 1, "\(rebuilt.stdout)")
+    }
+}
