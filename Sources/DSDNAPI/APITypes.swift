@@ -55,6 +55,8 @@ public struct HealthResponse: Codable, Sendable, Hashable {
     public var publisherHalted: String?
     /// Why the outbox cannot record (a full disk, an I/O error); absent once it records again.
     public var outboxFailure: String?
+    /// Why submits to the DA fail while they are retried; absent once one lands.
+    public var publisherDegraded: String?
     /// The last policy error (absent when none).
     public var lastPolicyError: String?
 
@@ -64,12 +66,14 @@ public struct HealthResponse: Codable, Sendable, Hashable {
         case publishBacklog = "publish_backlog"
         case publisherHalted = "publisher_halted"
         case outboxFailure = "outbox_failure"
+        case publisherDegraded = "publisher_degraded"
         case lastPolicyError = "last_policy_error"
     }
 
     public init(
         status: String, appliedHeight: UInt64, head: UInt64, lag: UInt64, consumer: String, publishBacklog: Int, da: DA,
-        failure: String? = nil, publisherHalted: String? = nil, outboxFailure: String? = nil, lastPolicyError: String? = nil
+        failure: String? = nil, publisherHalted: String? = nil, outboxFailure: String? = nil, publisherDegraded: String? = nil,
+        lastPolicyError: String? = nil
     ) {
         self.status = status
         self.appliedHeight = appliedHeight
@@ -81,6 +85,7 @@ public struct HealthResponse: Codable, Sendable, Hashable {
         self.failure = failure
         self.publisherHalted = publisherHalted
         self.outboxFailure = outboxFailure
+        self.publisherDegraded = publisherDegraded
         self.lastPolicyError = lastPolicyError
     }
 }

@@ -168,6 +168,10 @@ public actor EventPublisher {
     /// Nothing is accepted while the journal cannot record it, and nothing is sealed: the events stay
     /// pending, in order, and the next drain tries again.
     public private(set) var journalFailure: RuntimeError?
+    /// Why the last submit attempt failed, while the blob is being retried; `nil` once a submit landed.
+    /// A DA that refuses or times out every submit shows here (and on `/health`) instead of silently
+    /// growing the backlog.
+    public private(set) var submitTrouble: RuntimeError?
     /// A seal failed in the current drain: later batches of that drain wait in `deferred`, in order.
     private var sealBlocked = false
     private var deferred: [(id: UInt64, event: Event)] = []
@@ -613,6 +617,7 @@ public actor EventPublisher {
                 case let .landed(reference):
                     counters.landedDespiteFailure += 1
                     lastLandedHeight = max(lastLandedHeight, reference.height)
+                    submitTrouble = nil
                     return .success(reference)
                 case .absent:
                     undecided = nil
@@ -632,6 +637,7 @@ public actor EventPublisher {
             do {
                 let reference = try await da.submit(blob, to: namespace)
                 lastLandedHeight = max(lastLandedHeight, reference.height)
+                submitTrouble = nil
                 return .success(reference)
             } catch {
                 guard error.isRetryable else {
@@ -639,6 +645,10 @@ public actor EventPublisher {
                     return .failure(RuntimeError(code, "DA refused blob \(publisherID)#\(sequence): \(error)", cause: error))
                 }
                 counters.submitFailures += 1
+                if submitTrouble == nil {
+                    logger?.warning("the DA refuses submits; retrying with backoff", metadata: ["error": "\(error.message)"])
+                }
+                submitTrouble = RuntimeError(.daUnavailable, "submits fail: \(error.message)", cause: error)
                 if error.code == .unavailable {
                     undecided = UndecidedSubmit(failedAtHead: try? await da.head())
                 }

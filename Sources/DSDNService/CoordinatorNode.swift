@@ -169,7 +169,8 @@ public final class CoordinatorNode: Sendable {
             phase: phase, failure: failure, appliedHeight: await consumer.appliedHeight, head: await consumer.head,
             consumerHealth: await consumer.health, publishBacklog: await publisher.backlog,
             publisherHalted: await publisher.halted?.description, lastPolicyError: await placement.counters.lastPolicyError,
-            outboxFailure: await publisher.journalFailure?.message)
+            outboxFailure: await publisher.journalFailure?.message, publisherDegraded: await publisher.submitTrouble?.message,
+            da: await da.health())
     }
 
     /// The current derived state (a value; readers may keep it).
@@ -204,10 +205,17 @@ public struct CoordinatorHealth: Sendable {
 
     /// Heights not yet applied.
     public var lag: UInt64 { head > appliedHeight ? head - appliedHeight : 0 }
-    /// Ready, following the DA, and publishing.
     /// Why the outbox cannot record, if it cannot.
     public var outboxFailure: String?
-    public var isHealthy: Bool { phase == .ready && consumerHealth.isHealthy && publisherHalted == nil && outboxFailure == nil }
+    /// Why submits to the DA fail while they are retried, if they do.
+    public var publisherDegraded: String?
+    /// The DA backend's own health.
+    public var da: DAHealth
+    /// Ready, following the DA, publishing, recording, and the DA ready.
+    public var isHealthy: Bool {
+        phase == .ready && consumerHealth.isHealthy && publisherHalted == nil && outboxFailure == nil && publisherDegraded == nil
+            && da.isReady
+    }
 }
 
 /// A status snapshot of a running coordinator.

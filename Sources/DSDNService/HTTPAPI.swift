@@ -254,13 +254,13 @@ struct Handlers: Sendable {
 
     func health() async -> Response {
         let status = await node.health()
-        let da = await node.da.health()
+        let da = status.da
         let body = HealthResponse(
             status: status.phase.rawValue, appliedHeight: status.appliedHeight, head: status.head, lag: status.lag,
             consumer: redact(describe(status.consumerHealth)), publishBacklog: status.publishBacklog,
             da: HealthResponse.DA(ready: da.isReady, detail: redact(da.detail), head: da.head),
             failure: redact(status.failure), publisherHalted: redact(status.publisherHalted),
-            outboxFailure: redact(status.outboxFailure),
+            outboxFailure: redact(status.outboxFailure), publisherDegraded: redact(status.publisherDegraded),
             lastPolicyError: redact(status.lastPolicyError))
         return jsonResponse(status.isHealthy ? .ok : .serviceUnavailable, body)
     }

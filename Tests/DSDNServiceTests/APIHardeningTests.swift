@@ -286,3 +286,35 @@ final class RawConnection: @unchecked Sendable {
         }
     }
 }
+
+/// Faults below the coordinator show on `/health` instead of hiding behind a 200.
+@Suite struct HealthReportsFaultsTests {
+    /// A DA that refuses every submit (down, blocked, timing out): `/health` is 503 and says why, while
+    /// the blob is retried; once the DA is back the event lands and `/health` is 200 again.
+    @Test func aDAThatRefusesSubmitsIsReported() async throws {
+        try await APIHandlerTests().withRouter { node, client in
+            let da = try #require(node.da as? MemoryDA)
+            await da.setDown("maintenance")
+            let posted = try await APIHandlerTests.post(client, "/v1/events", EventJSON.encode(Fixtures.register("n1")))
+            #expect(posted.status == .accepted)
+            var health = try await client.execute(uri: "/health", method: .get)
+            var body = try APIJSON.decode(HealthResponse.self, from: String(buffer: health.body))
+            // The first failed submit comes within the batch interval; bounded wait for it.
+            for _ in 0..<1_000 where body.publisherDegraded == nil {
+                try await Task.sleep(for: .milliseconds(10))
+                health = try await client.execute(uri: "/health", method: .get)
+                body = try APIJSON.decode(HealthResponse.self, from: String(buffer: health.body))
+            }
+            #expect(health.status == .serviceUnavailable)
+            #expect(body.da.ready == false)
+            #expect(body.publisherDegraded?.contains("maintenance") == true, "\(body)")
+
+            await da.setDown(nil)
+            try await node.publisher.waitUntilDrained()
+            let recovered = try await client.execute(uri: "/health", method: .get)
+            #expect(recovered.status == .ok, "\(String(buffer: recovered.body))")
+            #expect(await node.publisher.counters.eventsPublished == 1)
+            #expect(await node.publisher.submitTrouble == nil)
+        }
+    }
+}
