@@ -395,6 +395,24 @@ public struct EventsResponse: Codable, Sendable, Hashable {
     }
 }
 
+/// `GET /v1/events/{id}`: what became of an accepted event. `fate` is `pending`, `applied` (with
+/// `height` and `sequence`) or `refused` (with `height`, where its blob was rejected, and `reason`).
+public struct EventFateResponse: Codable, Sendable, Hashable {
+    public var id: UInt64
+    public var fate: String
+    public var height: UInt64?
+    public var sequence: UInt64?
+    public var reason: String?
+
+    public init(id: UInt64, fate: String, height: UInt64? = nil, sequence: UInt64? = nil, reason: String? = nil) {
+        self.id = id
+        self.fate = fate
+        self.height = height
+        self.sequence = sequence
+        self.reason = reason
+    }
+}
+
 /// The body of `POST /v1/placement/preview`: `chunk_hash` of a declared chunk, or `size_bytes` and
 /// `replication_factor` (with optional `holders`); optional `want`, `params` and `explain`. Unknown fields
 /// are refused.

@@ -108,6 +108,13 @@ public actor DAConsumer {
     /// Operational counters.
     public private(set) var counters = Counters()
     private var running = false
+    /// The outcomes of the most recently applied blobs, by position (at most `recentOutcomeLimit`), so a
+    /// publisher can learn whether a blob it landed was applied or refused.
+    private var recentOutcomes: [BlobPosition: BlobOutcome] = [:]  // lookup only
+    /// The remembered positions as a ring; `oldestSlot` is the next one to overwrite once it is full.
+    private var recentPositions: [BlobPosition] = []
+    private var oldestSlot = 0
+    private static let recentOutcomeLimit = 65_536
     /// Waiters and observers, removable synchronously from cancellation and termination handlers.
     private nonisolated let subscribers = Subscribers()
 
@@ -148,6 +155,9 @@ public actor DAConsumer {
 
     /// The delivery bookkeeping of the current state (cheap: no snapshot of the state).
     public var cursor: DeliveryCursor { machine.state.cursor }
+
+    /// What applying the blob at `position` did, if it was applied recently (the last 65,536 blobs).
+    public func outcome(at position: BlobPosition) -> BlobOutcome? { recentOutcomes[position] }
 
     /// The content checksum of the current state.
     public func checksum() -> Hash256 { machine.state.checksum() }
@@ -267,8 +277,17 @@ public actor DAConsumer {
     private func apply(_ verified: DAFollower.VerifiedHeight) {
         let height = verified.height
         var rejected: [BlobRejection] = []
-        for (_, outcome) in verified.apply(to: &machine) {
+        for (blob, outcome) in verified.apply(to: &machine) {
             counters.delivery.record(outcome)
+            let position = BlobPosition(height: height, index: blob.reference.index)
+            recentOutcomes[position] = outcome
+            if recentPositions.count < Self.recentOutcomeLimit {
+                recentPositions.append(position)
+            } else {
+                recentOutcomes[recentPositions[oldestSlot]] = nil
+                recentPositions[oldestSlot] = position
+                oldestSlot = (oldestSlot + 1) % Self.recentOutcomeLimit
+            }
             if case let .rejected(rejection) = outcome { rejected.append(rejection) }
         }
         appliedHeight = height

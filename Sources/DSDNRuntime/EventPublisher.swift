@@ -182,7 +182,7 @@ public actor EventPublisher {
     /// everything after it stay in the journal for the next start.
     public private(set) var halted: RuntimeError?
     /// The events of the most recently included blobs, by sequence (at most `recentBlobLimit`).
-    private var recentBlobs: [UInt64: [Event]] = [:]  // lookup only
+    private var recentBlobs: [UInt64: (ids: [UInt64], events: [Event])] = [:]  // lookup only
     private var recentOrder: [UInt64] = []
     private static let recentBlobLimit = 4_096
     private var nextTicket: UInt64 = 0
@@ -569,17 +569,20 @@ public actor EventPublisher {
 
     /// The events of a blob this publisher sealed recently (the last 4,096), e.g. to recover the
     /// valid events of a blob the state machine refused.
-    public func events(ofSequence sequence: UInt64) -> [Event]? { recentBlobs[sequence] }
+    public func events(ofSequence sequence: UInt64) -> [Event]? { recentBlobs[sequence]?.events }
 
-    private func remember(_ sequence: UInt64, _ events: [Event]) {
-        recentBlobs[sequence] = events
+    /// The ticket ids of that blob's events, in blob order (ids of restored blobs are the outbox's).
+    public func ids(ofSequence sequence: UInt64) -> [UInt64]? { recentBlobs[sequence]?.ids }
+
+    private func remember(_ sequence: UInt64, _ ids: [UInt64], _ events: [Event]) {
+        recentBlobs[sequence] = (ids, events)
         recentOrder.append(sequence)
         if recentOrder.count > Self.recentBlobLimit { recentBlobs[recentOrder.removeFirst()] = nil }
     }
 
     private func submitSealed(_ encoded: [UInt8], events: [Event], sequence: UInt64, ids: [UInt64]) async {
         // Remembered before submitting: the consumer may apply (and refuse) the blob before the submit returns.
-        remember(sequence, events)
+        remember(sequence, ids, events)
         switch await submit(encoded, sequence: sequence) {
         case let .success(reference):
             counters.blobsPublished += 1

@@ -83,7 +83,7 @@ public final class CoordinatorNode: Sendable {
             perClient: configuration.api.maxPreviewsPerClient)
         placement = PlacementLoop(
             consumer: consumer, publisher: publisher, lifecycle: lifecycle, metrics: metrics,
-            configuration: configuration, evaluator: placementEvaluator, logger: Self.componentLogger(logger, "placement"))
+            configuration: configuration, evaluator: placementEvaluator, intake: intake, logger: Self.componentLogger(logger, "placement"))
         if outbox.tornBytesCut > 0 {
             logger.warning("outbox: cut a torn tail", metadata: ["bytes": "\(outbox.tornBytesCut)"])
         }

@@ -22,7 +22,8 @@ import NIOHTTPTypes
 /// | `GET /v1/nodes`, `GET /v1/nodes/{id}` | nodes (`?zone=`, `?limit=`, `?after=`) and one node |
 /// | `GET /v1/chunks/{hash}` | a chunk with its replicas |
 /// | `GET /v1/zones` | zones |
-/// | `POST /v1/events` | JSON Lines (or a JSON array) of events; bearer token; `?wait=true` waits for inclusion |
+/// | `POST /v1/events` | JSON Lines (or a JSON array) of events; bearer token; `?wait=true` waits for their fates |
+/// | `GET /v1/events/{id}` | an accepted event's fate: pending, applied or refused |
 /// | `POST /v1/placement/preview` | a dry-run placement with the active policy |
 /// | `GET /metrics` | Prometheus text format |
 public enum CoordinatorAPI {
@@ -43,6 +44,7 @@ public enum CoordinatorAPI {
         router.get("/v1/chunks/:hash") { _, context in await handlers.chunk(context.parameters.get("hash") ?? "") }
         router.get("/v1/zones") { _, _ in await handlers.zones() }
         router.post("/v1/events") { request, _ in await handlers.postEvents(request) }
+        router.get("/v1/events/:id") { _, context in await handlers.eventFate(context.parameters.get("id") ?? "") }
         router.post("/v1/placement/preview") { request, context in await handlers.preview(request, client: context.clientKey) }
         router.get("/metrics") { _, _ in await handlers.metrics() }
         let idleTimeout = configuration.idleTimeout.components
@@ -63,7 +65,7 @@ public enum CoordinatorAPI {
     static let routes: [(path: String, methods: [HTTPRequest.Method])] = [
         ("/health", [.get, .head]), ("/v1/state", [.get, .head]), ("/v1/nodes", [.get, .head]),
         ("/v1/nodes/:id", [.get, .head]), ("/v1/chunks/:hash", [.get, .head]), ("/v1/zones", [.get, .head]),
-        ("/v1/events", [.post]), ("/v1/placement/preview", [.post]), ("/metrics", [.get, .head]),
+        ("/v1/events", [.post]), ("/v1/events/:id", [.get, .head]), ("/v1/placement/preview", [.post]), ("/metrics", [.get, .head]),
     ]
 
     /// The methods `path` is served with; empty when no route has that path.
@@ -383,12 +385,25 @@ struct Handlers: Sendable {
         let wait = request.uri.queryParameters.get("wait").map { $0 == "true" || $0 == "1" || $0 == "inclusion" } ?? false
         do {
             let acceptance = try await node.submit(events, waitForInclusion: wait)
-            guard let receipt = acceptance.receipt else {
+            guard let fates = acceptance.fates else {
                 return jsonResponse(.accepted, EventsResponse(accepted: events.count, ids: acceptance.ids))
             }
+            var applied: (height: UInt64, sequence: UInt64) = (0, 0)
+            var refusals: [String] = []
+            for (position, (id, fate)) in zip(acceptance.ids, fates).enumerated() {
+                switch fate {
+                case let .applied(height, sequence): applied = (max(applied.height, height), max(applied.sequence, sequence))
+                case let .refused(height, reason):
+                    refusals.append("event \(position) (id \(id)) was refused at height \(height): \(reason)")
+                case .pending: break
+                }
+            }
+            guard refusals.isEmpty else {
+                let others = refusals.count == events.count ? "" : "; the others were applied"
+                return jsonError(.conflict, "refused_after_acceptance", redact(refusals.joined(separator: "; ") + others))
+            }
             return jsonResponse(
-                .ok,
-                EventsResponse(accepted: events.count, ids: acceptance.ids, height: receipt.reference.height, sequence: receipt.sequence))
+                .ok, EventsResponse(accepted: events.count, ids: acceptance.ids, height: applied.height, sequence: applied.sequence))
         } catch let error as SubmissionError {
             switch error.code {
             case .invalid: return jsonError(.unprocessableContent, error.code.rawValue, redact(error.message))
@@ -399,6 +414,23 @@ struct Handlers: Sendable {
             }
         } catch {
             return jsonError(.internalServerError, "internal", redact("\(error)"))
+        }
+    }
+
+    func eventFate(_ text: String) async -> Response {
+        guard let id = UInt64(text) else { return jsonError(.badRequest, "invalid_request", "an event id is a non-negative integer") }
+        guard let fate = await node.intake.fate(of: id) else {
+            return jsonError(
+                .notFound, "not_found",
+                "event \(id) is not known here: not accepted by this coordinator since it started, or too old (the last 100,000 are kept)")
+        }
+        switch fate {
+        case .pending: return jsonResponse(.ok, EventFateResponse(id: id, fate: "pending"))
+        case let .applied(height, sequence):
+            return jsonResponse(.ok, EventFateResponse(id: id, fate: "applied", height: height, sequence: sequence))
+        case let .refused(height, reason):
+            let shown: String = redact(reason)
+            return jsonResponse(.ok, EventFateResponse(id: id, fate: "refused", height: height, reason: shown))
         }
     }
 

@@ -39,8 +39,24 @@ public struct SubmissionError: Error, Sendable, CustomStringConvertible {
 public struct Acceptance: Sendable {
     /// The events' ids in the outbox (durable).
     public var ids: [UInt64]
-    /// Inclusion, when the caller asked to wait for it.
-    public var receipt: PublishReceipt?
+    /// Each event's fate, in order, when the caller asked to wait for it (pending only if the
+    /// coordinator stopped first).
+    public var fates: [EventFate]?
+}
+
+/// What became of an accepted event. Every accepted event ends applied or refused, and a refusal is a
+/// fact on the DA: the blob that carried the event was rejected there, naming it, so every coordinator
+/// sees it exactly as it would have seen the event.
+public enum EventFate: Sendable, Hashable {
+    /// Not on the DA and applied yet.
+    case pending
+    /// Applied at `height`, in this coordinator's blob `sequence`.
+    case applied(height: UInt64, sequence: UInt64)
+    /// Its blob was rejected at `height` because of this event, for `reason`.
+    case refused(height: UInt64, reason: String)
+
+    /// Applied or refused.
+    public var isFinal: Bool { self != .pending }
 }
 
 /// Counters of the recovery of this coordinator's own refused blobs.
@@ -69,20 +85,27 @@ public actor Intake {
     /// Recovery counters.
     public private(set) var recoveryCounters = RecoveryCounters()
 
+    /// Events this coordinator enqueued (submissions, placements, republished events) and not yet seen
+    /// applied or refused, in order: what a new submission is checked after.
     private var accepted: [(id: Int, events: [Event])] = []
     private var nextAcceptedID = 0
-    /// Results kept for callers that wait for inclusion, by accepted id (lookup only).
-    private var outcomes: [Int: Result<PublishReceipt, RuntimeError>] = [:]
-    private var waiters: [Int: CheckedContinuation<Result<PublishReceipt, RuntimeError>, Never>] = [:]  // lookup only
-    private var awaited = Set<Int>()
+    /// The fates of recently accepted events by ticket id (the last `fateLimit`; lookup only).
+    private var fates: [UInt64: EventFate] = [:]
+    private var fateOrder: [UInt64] = []
+    private var oldestFateSlot = 0
+    private static let fateLimit = 100_000
+    /// A republished event's ticket id → the id its submitter was given (lookup only).
+    private var origin: [UInt64: UInt64] = [:]
+    /// Callers waiting until each of their events is applied or refused, by accepted id (lookup only).
+    private var fateWaiters: [Int: (ids: [UInt64], continuation: CheckedContinuation<[EventFate], Never>)] = [:]
     private var stopped = false
     private nonisolated let tracked: AsyncStream<Tracked>
     private nonisolated let trackedInput: AsyncStream<Tracked>.Continuation
 
-    /// An accepted submission whose inclusion the service follows.
+    /// Enqueued events whose inclusion the service follows.
     struct Tracked: Sendable {
         var id: Int
-        var ticket: PublishTicket
+        var tickets: [PublishTicket]
         var started: ContinuousClock.Instant
     }
 
@@ -163,59 +186,101 @@ public actor Intake {
             throw SubmissionError(error.code == .backpressure ? .backpressure : .unavailable, error.message, cause: error)
         }
         let ids = tickets.map(\.id)
+        for id in ids { record(id, .pending) }
         guard !stopped else {
             // Stopped while this submission was checked and made durable: the outbox keeps it for the
             // next start, and nobody follows it in this one.
             guard !waitForInclusion else {
                 throw SubmissionError(.unavailable, "accepted (durable in the outbox) but not yet included: the coordinator is stopping")
             }
-            return Acceptance(ids: ids, receipt: nil)
+            return Acceptance(ids: ids, fates: nil)
         }
-        nextAcceptedID += 1
-        let id = nextAcceptedID
-        accepted.append((id, events))
-        if waitForInclusion { awaited.insert(id) }
-        // One ticket per event: the last one's blob is the last to land.
-        trackedInput.yield(Tracked(id: id, ticket: tickets[tickets.count - 1], started: .now))
-        guard waitForInclusion else { return Acceptance(ids: ids, receipt: nil) }
+        let id = track(events, tickets)
+        guard waitForInclusion else { return Acceptance(ids: ids, fates: nil) }
         // A caller that waits is not made to wait for the batch interval too.
         await publisher.flush()
-        switch await outcome(of: id) {
-        case let .success(receipt):
-            return Acceptance(ids: ids, receipt: receipt)
-        case let .failure(error):
+        let outcome = await finalFates(of: id, ids)
+        guard outcome.allSatisfy(\.isFinal) else {
             throw SubmissionError(
-                .unavailable, "accepted (durable in the outbox) but not yet included: \(error.message)", cause: error)
+                .unavailable, "accepted (durable in the outbox) but not yet included: the coordinator is stopping")
+        }
+        return Acceptance(ids: ids, fates: outcome)
+    }
+
+    /// Enqueues events on this coordinator's behalf (placements) so later submissions are checked after
+    /// them too. Throws what ``EventPublisher/enqueue(_:)-([Event])`` throws.
+    func enqueueInternal(_ events: [Event]) async throws(RuntimeError) -> [PublishTicket] {
+        let tickets = try await publisher.enqueue(events)
+        if !stopped { _ = track(events, tickets) }
+        return tickets
+    }
+
+    /// The fate of the event given `id` at acceptance; `nil` when this coordinator does not know the id
+    /// (not accepted since it started, or one of more than 100,000 newer ones pushed it out).
+    public func fate(of id: UInt64) -> EventFate? { fates[id] }
+
+    private func track(_ events: [Event], _ tickets: [PublishTicket]) -> Int {
+        nextAcceptedID += 1
+        accepted.append((nextAcceptedID, events))
+        trackedInput.yield(Tracked(id: nextAcceptedID, tickets: tickets, started: .now))
+        return nextAcceptedID
+    }
+
+    private func record(_ id: UInt64, _ fate: EventFate) {
+        if fates.updateValue(fate, forKey: id) == nil {
+            if fateOrder.count < Self.fateLimit {
+                fateOrder.append(id)
+            } else {
+                fates[fateOrder[oldestFateSlot]] = nil
+                fateOrder[oldestFateSlot] = id
+                oldestFateSlot = (oldestFateSlot + 1) % Self.fateLimit
+            }
+        }
+        guard fate.isFinal else { return }
+        let ready = fateWaiters.filter { _, waiter in waiter.ids.allSatisfy { fates[$0]?.isFinal ?? true } }.map(\.key)
+        for key in ready.sorted() {
+            guard let waiter = fateWaiters.removeValue(forKey: key) else { continue }
+            waiter.continuation.resume(returning: waiter.ids.map { fates[$0] ?? .pending })
         }
     }
 
-    private func outcome(of id: Int) async -> Result<PublishReceipt, RuntimeError> {
-        if let result = outcomes.removeValue(forKey: id) { return result }
-        return await withCheckedContinuation { waiters[id] = $0 }
+    /// Settles the event behind ticket `id` (or the submitted event it was republished for).
+    private func settle(_ id: UInt64, _ fate: EventFate) {
+        let submitted = origin.removeValue(forKey: id) ?? id
+        guard fates[submitted] != nil else { return }  // not a submission (a placement), or pushed out
+        record(submitted, fate)
     }
 
-    /// Follows one accepted submission until its last blob is included and applied.
+    private func finalFates(of id: Int, _ ids: [UInt64]) async -> [EventFate] {
+        let now = ids.map { fates[$0] ?? .pending }
+        if now.allSatisfy(\.isFinal) || stopped { return now }
+        return await withCheckedContinuation { fateWaiters[id] = (ids, $0) }
+    }
+
+    /// Follows enqueued events until each blob that carries them is on the DA and its height applied;
+    /// an applied blob settles its events, a rejected one is left to ``recover(_:)``.
     func follow(_ item: Tracked) async {
-        let result: Result<PublishReceipt, RuntimeError>
-        do throws(RuntimeError) {
-            let receipt = try await item.ticket.inclusion()
-            try? await consumer.waitUntilApplied(receipt.reference.height)
-            result = .success(receipt)
-        } catch {
-            result = .failure(error)
+        var landed = true
+        for ticket in item.tickets {
+            do throws(RuntimeError) {
+                let receipt = try await ticket.inclusion()
+                let height = receipt.reference.height
+                try? await consumer.waitUntilApplied(height)
+                switch await consumer.outcome(at: BlobPosition(height: height, index: receipt.reference.index)) {
+                case .applied?, .duplicate?:
+                    settle(ticket.id, .applied(height: height, sequence: receipt.sequence))
+                case .rejected?:
+                    landed = false
+                case .outOfOrder?, nil:
+                    logger.warning("no outcome for an own blob", metadata: ["height": "\(height)", "sequence": "\(receipt.sequence)"])
+                }
+            } catch {
+                // Stopped, or the DA gave up: the events stay in the outbox for the next start.
+                landed = false
+            }
         }
-        if case .success = result { metrics.publishLatency.record(duration: ContinuousClock.now - item.started) }
-        finish(item.id, result)
-    }
-
-    private func finish(_ id: Int, _ result: Result<PublishReceipt, RuntimeError>) {
-        accepted.removeAll { $0.id == id }
-        guard awaited.remove(id) != nil else { return }
-        if let waiter = waiters.removeValue(forKey: id) {
-            waiter.resume(returning: result)
-        } else {
-            outcomes[id] = result
-        }
+        if landed { metrics.publishLatency.record(duration: ContinuousClock.now - item.started) }
+        accepted.removeAll { $0.id == item.id }
     }
 
     /// Refuses new submissions and answers every caller still waiting for inclusion. Idempotent.
@@ -223,59 +288,58 @@ public actor Intake {
         guard !stopped else { return }
         stopped = true
         trackedInput.finish()
-        let stopping = RuntimeError(.stopped, "the coordinator is stopping; the events stay in the outbox for the next start")
-        for id in awaited.sorted() { finish(id, .failure(stopping)) }
+        for key in fateWaiters.keys.sorted() {
+            guard let waiter = fateWaiters.removeValue(forKey: key) else { continue }
+            waiter.continuation.resume(returning: waiter.ids.map { fates[$0] ?? .pending })
+        }
     }
 
     // MARK: - Recovery of refused own blobs
 
-    /// One of this coordinator's blobs was refused as a whole because one event became invalid between
-    /// acceptance and landing (another writer changed the state). The refused event is dropped, with a
-    /// log line naming it; every other event of the blob is checked again and published again, so an
-    /// acknowledged event is lost only if it is itself invalid where it lands.
+    /// One of this coordinator's blobs was rejected as a whole because one event became invalid between
+    /// acceptance and landing (another writer changed the state). That event is refused: the rejection,
+    /// on the DA, names it for every coordinator, and its submitter learns it by id. Every other event of
+    /// the blob is published again, unchecked, so that a second invalid one is refused the same way, by
+    /// the DA's own rejection, never by a local guess.
     func recover(_ rejection: BlobRejection) async {
         guard rejection.publisherID == configuration.publisherID, let sequence = rejection.sequence else { return }
         recoveryCounters.blobsRefused += 1
-        guard let events = await publisher.events(ofSequence: sequence) else {
+        guard let events = await publisher.events(ofSequence: sequence), let ids = await publisher.ids(ofSequence: sequence),
+            ids.count == events.count
+        else {
             logger.error(
                 "own blob refused and its events are no longer known",
                 metadata: ["sequence": "\(sequence)", "reason": "\(rejection.message)"])
             return
         }
-        var remaining = events
-        var drops: [(Event, String)] = []
-        if let index = rejection.eventIndex, remaining.indices.contains(index) {
-            drops.append((remaining.remove(at: index), rejection.message))
+        let height = rejection.position.height
+        var keep = Array(events.indices)
+        if let index = rejection.eventIndex, events.indices.contains(index) {
+            keep.remove(at: index)
+            refuse(ids[index], events[index], height: height, sequence: sequence, reason: rejection.message)
+        } else {
+            // The blob as a whole is refused (no event named): so is each of its events.
+            for index in events.indices { refuse(ids[index], events[index], height: height, sequence: sequence, reason: rejection.message) }
+            keep = []
         }
-        while !remaining.isEmpty {
-            do {
-                try await consumer.dryRun(remaining, after: accepted.map(\.events))
-                break
-            } catch {
-                guard let index = error.eventIndex, remaining.indices.contains(index) else {
-                    drops += remaining.map { ($0, error.description) }
-                    remaining = []
-                    break
-                }
-                drops.append((remaining.remove(at: index), error.description))
-            }
-        }
-        for (event, why) in drops {
-            recoveryCounters.eventsDropped += 1
-            logger.warning(
-                "dropped an accepted event that became invalid",
-                metadata: ["event": "\(event.type)", "sequence": "\(sequence)", "reason": "\(why)"])
-        }
-        guard !remaining.isEmpty else { return }
+        guard !keep.isEmpty else { return }
         do {
-            _ = try await publisher.enqueue(remaining)
-            recoveryCounters.eventsRepublished += UInt64(remaining.count)
+            let tickets = try await enqueueInternal(keep.map { events[$0] })
+            for (ticket, index) in zip(tickets, keep) { origin[ticket.id] = origin.removeValue(forKey: ids[index]) ?? ids[index] }
+            recoveryCounters.eventsRepublished += UInt64(keep.count)
             logger.notice(
-                "republished the valid events of a refused blob",
-                metadata: ["sequence": "\(sequence)", "events": "\(remaining.count)"])
+                "republished the other events of a refused blob", metadata: ["sequence": "\(sequence)", "events": "\(keep.count)"])
         } catch {
             logger.error("could not republish the events of refused blob \(sequence): \(error)")
         }
+    }
+
+    private func refuse(_ id: UInt64, _ event: Event, height: UInt64, sequence: UInt64, reason: String) {
+        recoveryCounters.eventsDropped += 1
+        logger.warning(
+            "an accepted event was refused on the DA",
+            metadata: ["event": "\(event.type)", "id": "\(id)", "sequence": "\(sequence)", "height": "\(height)", "reason": "\(reason)"])
+        settle(id, .refused(height: height, reason: reason))
     }
 
     /// The accepted submissions to follow, in order; ends after ``stop()``.

@@ -28,6 +28,7 @@ public actor PlacementLoop {
     let metrics: CoordinatorMetrics
     let configuration: CoordinatorConfiguration
     let evaluator: PolicyEvaluator
+    let intake: Intake
     let logger: Logger
 
     /// Placement counters.
@@ -47,7 +48,7 @@ public actor PlacementLoop {
 
     init(
         consumer: DAConsumer, publisher: EventPublisher, lifecycle: CoordinatorLifecycle, metrics: CoordinatorMetrics,
-        configuration: CoordinatorConfiguration, evaluator: PolicyEvaluator, logger: Logger
+        configuration: CoordinatorConfiguration, evaluator: PolicyEvaluator, intake: Intake, logger: Logger
     ) {
         self.consumer = consumer
         self.publisher = publisher
@@ -55,6 +56,7 @@ public actor PlacementLoop {
         self.metrics = metrics
         self.configuration = configuration
         self.evaluator = evaluator
+        self.intake = intake
         self.logger = logger
     }
 
@@ -111,7 +113,7 @@ public actor PlacementLoop {
                     hash: request.hash, nodeID: node, replicaIndex: index, addedAtMillis: now, provenance: decision.provenance)
             }
             do {
-                let tickets = try await publisher.enqueue(events)
+                let tickets = try await intake.enqueueInternal(events)
                 inFlight[request.hash] = .publishing
                 counters.placed += UInt64(events.count)
                 metrics.placements.increment(by: Int64(events.count))

@@ -230,9 +230,10 @@ struct SeedService: Service {
         }
         do {
             let acceptance = try await node.submit(events, waitForInclusion: true)
-            logger.info(
-                "seeded from \(path)",
-                metadata: ["events": "\(events.count)", "height": "\(acceptance.receipt?.reference.height ?? 0)"])
+            let fates = acceptance.fates ?? []
+            let height = fates.compactMap { fate -> UInt64? in if case let .applied(height, _) = fate { height } else { nil } }.max() ?? 0
+            let refused = fates.filter { if case .refused = $0 { true } else { false } }.count
+            logger.info("seeded from \(path)", metadata: ["events": "\(events.count)", "height": "\(height)", "refused": "\(refused)"])
         } catch {
             if node.phase == .stopping {
                 logger.notice("seed not yet included at shutdown: it stays in the outbox for the next start")

@@ -1,3 +1,4 @@
+import DSDNAPI
 import DSDNCore
 import DSDNDA
 import DSDNFileLog
@@ -239,7 +240,10 @@ final class RunningCoordinator: Sendable {
             try await y.client.post("/v1/events", body: EventJSON.encode(.chunkRemoved(hash: chunk)), token: RunningCoordinator.token)
                 .status == 202)
         let mixed = [Fixtures.register("n2"), Fixtures.replica(chunk, on: "n1", index: 0)].map(EventJSON.encode).joined(separator: "\n")
-        #expect(try await x.client.post("/v1/events", body: mixed, token: RunningCoordinator.token).status == 202)
+        let accepted = try await x.client.post("/v1/events", body: mixed, token: RunningCoordinator.token)
+        #expect(accepted.status == 202)
+        let ids = try accepted.decode(EventsResponse.self).ids
+        #expect(try await x.client.get("/v1/events/\(ids[1])").decode(EventFateResponse.self).fate == "pending")
         await y.node.publisher.flush()
         await x.node.publisher.flush()
 
@@ -252,10 +256,45 @@ final class RunningCoordinator: Sendable {
         #expect(state.json["events_republished"]?.int64 == 1)
         #expect(state.json["chunks"]?.int64 == 0)
         #expect(try await x.client.get("/v1/nodes/n2").status == 200)
+        // Each acknowledged event has a fate its submitter can read by id: applied, or refused with the
+        // reason and the height where the DA rejected its blob.
+        let registered = try await x.client.waitFor("/v1/events/\(ids[0])") { $0["fate"]?.string == "applied" }
+        #expect(try registered.decode(EventFateResponse.self).height != nil)
+        let refused = try await x.client.get("/v1/events/\(ids[1])").decode(EventFateResponse.self)
+        #expect(refused.fate == "refused")
+        #expect(refused.reason?.contains("does not exist") == true, "\(refused)")
+        let rejection = try #require(state.json["recent_rejections"]?.array?.first)
+        #expect(rejection["height"]?.int64 == refused.height.map(Int64.init))
+        #expect(try await x.client.get("/v1/events/999999").status == 404)
         let other = try await y.client.waitFor("/v1/state") { ($0["nodes"]?.int64) == 2 }
         #expect(other.json["checksum"]?.string == state.json["checksum"]?.string)
         try await x.stop()
         try await y.stop()
+    }
+}
+
+/// A submission is checked after everything this coordinator has enqueued, its own placements included:
+/// a client's replica for a slot the scheduler is filling is refused at once (422), instead of being
+/// acknowledged and then refused on the DA.
+@Suite struct SubmissionsSeePlacementsTests {
+    @Test func aReplicaForASlotBeingPlacedIsRefusedAtSubmission() async throws {
+        let directory = try TemporaryDirectory()
+        let coordinator = try await RunningCoordinator(directory: directory, flushInterval: .seconds(3_600))
+        let chunk = Fixtures.hash(0x42)
+        let setup = [Fixtures.register("n1"), Fixtures.register("n2"), Fixtures.declare(chunk, replicationFactor: 1)]
+        #expect(
+            try await coordinator.client.post(
+                "/v1/events?wait=true", body: setup.map(EventJSON.encode).joined(separator: "\n"), token: RunningCoordinator.token
+            ).status == 200)
+        // The scheduler's placement, enqueued and not yet published.
+        let placement = Event.replicaAdded(
+            hash: chunk, nodeID: "n1", replicaIndex: 0, addedAtMillis: 1,
+            provenance: PlacementProvenance(policyName: "test", policyVersion: 1, policySourceHash: .zero, inputDigest: .zero))
+        _ = try await coordinator.node.intake.enqueueInternal([placement])
+        let client = try await coordinator.client.post(
+            "/v1/events", body: EventJSON.encode(Fixtures.replica(chunk, on: "n2", index: 0)), token: RunningCoordinator.token)
+        #expect(client.status == 422, "\(client.body)")
+        try await coordinator.stop()
     }
 }
 
