@@ -144,6 +144,14 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Fuzz targets (arbitrary bytes into every parser) and their driver: libFuzzer with
+        // scripts/fuzz.sh, a corpus replay otherwise.
+        .target(
+            name: "DSDNFuzzTargets",
+            dependencies: ["DSDNAPI", "DSDNCore", "DSDNInterchange", "DSDNJSON", "DSDNScheduler"],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(name: "dsdn-fuzz", dependencies: ["DSDNFuzzTargets"], swiftSettings: strictSettings),
         // The Celestia DA backend: a JSON-RPC client of celestia-node (docs/celestia.md). The heavy HTTP
         // client dependency is isolated here.
         .target(
@@ -264,7 +272,7 @@ let package = Package(
             name: "DSDNServiceTests",
             dependencies: [
                 "DSDNAPI", "DSDNJSON",
-                "DSDNService", "DSDNRuntime", "DSDNCore", "DSDNDA", "DSDNFileLog", "DSDNScheduler", "DSDNInterchange",
+                "DSDNService", "DSDNRuntime", "DSDNCore", "DSDNDA", "DSDNFileLog", "DSDNScheduler", "DSDNInterchange", "DSDNFuzzTargets",
                 "DSDNTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),

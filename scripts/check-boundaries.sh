@@ -36,6 +36,7 @@ allow_only DSDNRuntime DSDNCore DSDNDA Logging Synchronization
 # The running service composes the runtime with the scheduler, metrics and the HTTP server; the
 # Celestia backend keeps its HTTP client to itself.
 allow_only DSDNService DSDNAPI DSDNJSON DSDNCore DSDNDA DSDNFileLog DSDNRuntime DSDNScheduler DSDNInterchange Foundation Glibc Synchronization SystemPackage Logging Metrics CoreMetrics Prometheus ServiceLifecycle UnixSignals Hummingbird HummingbirdCore NIOCore NIOPosix NIOHTTP1 NIOHTTPTypes
+allow_only DSDNFuzzTargets DSDNAPI DSDNCore DSDNInterchange DSDNJSON DSDNScheduler Foundation
 allow_only DSDNCelestia DSDNJSON DSDNCore DSDNDA Crypto AsyncHTTPClient NIOCore NIOHTTP1 Logging Foundation FoundationEssentials Synchronization
 
 # JSONValue lives in DSDNJSON only (one free-form JSON type).

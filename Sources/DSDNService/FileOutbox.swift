@@ -34,6 +34,9 @@ public final class FileOutbox: PublisherJournal {
         var sealed: [UInt64: [UInt64]]  // sequence -> ids; lookup only
         var sealedIDs: Set<UInt64>
         var lastEventID: UInt64
+        /// Set when an fsync failed: what is on disk is unknown (Linux may have dropped the dirty pages
+        /// and report success next time), so nothing more is written until a restart re-reads the file.
+        var failStopped: String?
     }
 
     /// What opening found.
@@ -96,7 +99,7 @@ public final class FileOutbox: PublisherJournal {
         state = Mutex(
             State(
                 descriptor: descriptor, size: Int64(bytes.count), accepted: accepted,
-                sealed: sealed, sealedIDs: sealedIDs, lastEventID: loaded.lastEventID))
+                sealed: sealed, sealedIDs: sealedIDs, lastEventID: loaded.lastEventID, failStopped: nil))
     }
 
     deinit {
@@ -174,15 +177,21 @@ public final class FileOutbox: PublisherJournal {
 
     private func append(_ state: inout State, _ payload: [UInt8], sync: Bool = true) throws(RuntimeError) {
         guard let descriptor = state.descriptor else { throw Self.failure(path, "the outbox is closed") }
+        if let failStopped = state.failStopped { throw Self.failure(path, failStopped) }
         var bytes: [UInt8] = []
         try Self.appendRecord(&bytes, payload)
         do {
             _ = try descriptor.writeAll(toAbsoluteOffset: state.size, bytes)
-            if sync { guard fsync(descriptor.rawValue) == 0 else { throw Errno(rawValue: errno) } }
         } catch {
-            // Take a partial record back off so the next append starts at a record boundary.
+            // Nothing or part of the record was written (a full disk): take it back off so the next
+            // append starts at a record boundary, and let the caller try again later.
             try? descriptor.resize(to: state.size)
             throw Self.failure(path, "cannot append at offset \(state.size): \(error)")
+        }
+        if sync, fsync(descriptor.rawValue) != 0 {
+            let reason = "an fsync failed (\(Errno(rawValue: errno))): the outbox stops writing until a restart re-reads it"
+            state.failStopped = reason
+            throw Self.failure(path, reason)
         }
         state.size += Int64(bytes.count)
     }

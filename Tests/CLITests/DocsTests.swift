@@ -25,4 +25,22 @@ import Testing
         #expect(checksumDoc.contains(GoldenVectors.historyChecksum))
         #expect(checksumDoc.contains(GoldenVectors.smallClusterChecksum))
     }
+
+    /// Every test docs/reliability.md cites as proof exists: `SuiteName` as a suite, `SuiteName.test` as
+    /// a test function (in any test file).
+    @Test func everyTestCitedInTheReliabilityDocExists() throws {
+        let doc = try String(contentsOf: repositoryRoot.appendingPathComponent("docs/reliability.md"), encoding: .utf8)
+        let tests = try FileManager.default.subpathsOfDirectory(atPath: repositoryRoot.appendingPathComponent("Tests").path)
+            .filter { $0.hasSuffix(".swift") }
+            .map { try String(contentsOf: repositoryRoot.appendingPathComponent("Tests/\($0)"), encoding: .utf8) }
+            .joined(separator: "\n")
+        let cited = doc.split(separator: "`").enumerated().filter { $0.offset % 2 == 1 }.map { String($0.element) }
+            .filter { $0.range(of: #"^[A-Z][A-Za-z]+Tests(\.[a-z][A-Za-z]+)?$"#, options: .regularExpression) != nil }
+        #expect(cited.count >= 15)
+        for name in cited {
+            let parts = name.split(separator: ".")
+            #expect(tests.contains("struct \(parts[0])"), "docs/reliability.md cites \(parts[0]), which is no suite")
+            if parts.count == 2 { #expect(tests.contains("func \(parts[1])("), "docs/reliability.md cites \(name), which is no test") }
+        }
+    }
 }

@@ -202,6 +202,25 @@ private func expectIntact(_ da: FileLogDA, through count: Int) async throws {
         }
     }
 
+    /// A zeroed 512-byte sector in the middle of a segment (a lost write, a bad block) is corruption, not
+    /// a torn tail: the log refuses to open, naming the file and the offset of the first damaged record,
+    /// and changes nothing.
+    @Test func aZeroedSectorInTheMiddleRefusesToOpen() async throws {
+        let original = TempDir()
+        try await writeLog(original, count: 200)
+        let fullSize = fileSize(original.segment(1))
+        let sector: Int64 = 4_096
+        #expect(fullSize > sector + 4_096, "the damage is in the middle")
+        let damaged = try #require((1...200).last { offsetOfHeight($0) <= sector })
+        let dir = copySegments(of: original)
+        let handle = try #require(FileHandle(forUpdatingAtPath: dir.segment(1)))
+        try handle.seek(toOffset: UInt64(sector))
+        try handle.write(contentsOf: Data(count: 512))
+        try handle.close()
+        await expectRefusal(dir, file: "log-00000001.dsdnlog", offset: offsetOfHeight(damaged), "zeroed sector at \(sector)")
+        #expect(fileSize(dir.segment(1)) == fullSize, "a refused log is left untouched")
+    }
+
     @Test func corruptionInASealedSegmentNamesThatSegment() async throws {
         let original = TempDir()
         try await writeLog(original, count: 12, options: .init(segmentSize: 150))
