@@ -14,9 +14,25 @@ import Foundation
     }()
 
     @_cdecl("LLVMFuzzerTestOneInput")
-    public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+        guard let data else { return 0 }
         selected(Array(UnsafeBufferPointer(start: data, count: size)))
         return 0
+    }
+
+    /// libFuzzer's own driver (its `main`, callable).
+    @_silgen_name("LLVMFuzzerRunDriver")
+    func runDriver(
+        _ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
+        _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+    ) -> CInt
+
+    /// SwiftPM links an executable's `main` to `<module>_main`; here that hands over to libFuzzer.
+    @_cdecl("dsdn_fuzz_main")
+    public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> CInt {
+        var count = argc
+        var arguments = argv
+        return runDriver(&count, &arguments, fuzzOneInput)
     }
 #else
     /// Without libFuzzer: `dsdn-fuzz TARGET FILE...` runs each file through the target once (a crash
