@@ -64,6 +64,9 @@ public struct StateMachine: Sendable {
     private var journaling = false
     /// Superseded placements in the batch being applied; added to the cursor only if the batch commits.
     private var pendingSuperseded: UInt64 = 0
+    /// The publisher of the last blob `apply(blob:at:)` applied and how many placements (`ReplicaAdded`
+    /// with provenance) it carried. Not part of the state: it tells a runtime which publishers place.
+    public private(set) var lastAppliedBlob: (publisherID: String, placements: Int)?
 
     private enum Undo: Sendable {
         case node(UInt32, NodeRecord?)
@@ -108,6 +111,9 @@ public struct StateMachine: Sendable {
         }
         state.cursor.publisherSequences[envelope.publisherID] = envelope.sequence
         state.cursor.blobsApplied += 1
+        var placements = 0
+        for case let .replicaAdded(_, _, _, _, provenance) in envelope.events where provenance != nil { placements += 1 }
+        lastAppliedBlob = (envelope.publisherID, placements)
         return .applied(events: envelope.events.count)
     }
 

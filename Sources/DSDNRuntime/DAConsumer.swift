@@ -115,6 +115,9 @@ public actor DAConsumer {
     private var recentPositions: [BlobPosition] = []
     private var oldestSlot = 0
     private static let recentOutcomeLimit = 65_536
+    /// The last height at which each publisher had a blob with placements applied (lookup only; read
+    /// sorted): the coordinators that place.
+    private var placerLastSeen: [String: UInt64] = [:]
     /// Waiters and observers, removable synchronously from cancellation and termination handlers.
     private nonisolated let subscribers = Subscribers()
 
@@ -155,6 +158,13 @@ public actor DAConsumer {
 
     /// The delivery bookkeeping of the current state (cheap: no snapshot of the state).
     public var cursor: DeliveryCursor { machine.state.cursor }
+
+    /// The publishers with a blob of placements (`ReplicaAdded` with provenance) applied at `height` or
+    /// later (since this consumer started), in byte-wise order: the coordinators placing now, among which
+    /// placement work is divided.
+    public func placers(seenSince height: UInt64) -> [String] {
+        placerLastSeen.filter { $0.value >= height }.map(\.key).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+    }
 
     /// What applying the blob at `position` did, if it was applied recently (the last 65,536 blobs).
     public func outcome(at position: BlobPosition) -> BlobOutcome? { recentOutcomes[position] }
@@ -279,6 +289,9 @@ public actor DAConsumer {
         var rejected: [BlobRejection] = []
         for (blob, outcome) in verified.apply(to: &machine) {
             counters.delivery.record(outcome)
+            if case .applied = outcome, let applied = machine.lastAppliedBlob, applied.placements > 0 {
+                placerLastSeen[applied.publisherID] = height
+            }
             let position = BlobPosition(height: height, index: blob.reference.index)
             recentOutcomes[position] = outcome
             if recentPositions.count < Self.recentOutcomeLimit {

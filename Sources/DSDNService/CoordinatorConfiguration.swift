@@ -58,11 +58,28 @@ public struct SchedulingOptions: Sendable, Hashable {
     /// Whether placements wait until the consumer has caught up with the DA head (always true in
     /// production: a coordinator behind the head would place from stale state).
     public var onlyWhenCaughtUp: Bool
+    /// Coordinators that had a blob of placements applied within this many heights count as active: each
+    /// chunk has a preferred one among them (and this one), by rendezvous hashing of the chunk and the ids.
+    public var membershipWindow: UInt64
+    /// A coordinator of rank r for a chunk (0 is the preferred one) places it only after the chunk has
+    /// waited r × this long: the preferred one places at once, the others only what it leaves undone
+    /// (it went away, or it publishes without placing).
+    public var deferral: Duration
+    /// A round also runs this often without a new height, so deferred chunks of a coordinator that went
+    /// away are placed even when the DA is quiet.
+    public var tickInterval: Duration
 
-    /// Creates options. Defaults: 256 chunks per round, only when caught up.
-    public init(maxChunksPerRound: Int = 256, onlyWhenCaughtUp: Bool = true) {
+    /// Creates options. Defaults: 256 chunks per round, only when caught up, a 1,000-height membership
+    /// window, 10 s of deferral per rank, a round at least every 2 s.
+    public init(
+        maxChunksPerRound: Int = 256, onlyWhenCaughtUp: Bool = true, membershipWindow: UInt64 = 1_000,
+        deferral: Duration = .seconds(10), tickInterval: Duration = .seconds(2)
+    ) {
         self.maxChunksPerRound = max(1, maxChunksPerRound)
         self.onlyWhenCaughtUp = onlyWhenCaughtUp
+        self.membershipWindow = max(1, membershipWindow)
+        self.deferral = max(.zero, deferral)
+        self.tickInterval = tickInterval
     }
 }
 

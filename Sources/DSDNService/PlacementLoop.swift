@@ -16,6 +16,8 @@ public struct PlacementCounters: Hashable, Sendable {
     public var unplaceable: UInt64 = 0
     /// The last policy error, for `/health`.
     public var lastPolicyError: String?
+    /// Under-replicated chunks left, in the last round, to the coordinator that ranks first for them.
+    public var deferred: UInt64 = 0
 }
 
 /// Places replicas of under-replicated chunks with the configured policy and turns each decision into
@@ -34,6 +36,8 @@ public actor PlacementLoop {
     /// Placement counters.
     public private(set) var counters = PlacementCounters()
     private var inFlight: [Hash256: InFlight] = [:]  // lookup only; never iterated for output
+    /// When each under-replicated chunk was first seen waiting (lookup only).
+    private var waitingSince: [Hash256: ContinuousClock.Instant] = [:]
 
     private enum InFlight {
         case publishing
@@ -72,8 +76,21 @@ public actor PlacementLoop {
             return true
         }
         let state = await consumer.snapshot()
-        let candidates = state.underReplicatedChunks().filter { inFlight[$0] == nil }
-            .prefix(configuration.scheduling.maxChunksPerRound)
+        let waiting = state.underReplicatedChunks().filter { inFlight[$0] == nil }
+        // Divide the work: each chunk has a preferred coordinator among the active ones; the others
+        // defer to it by rank and place only what it leaves undone.
+        let scheduling = configuration.scheduling
+        let since = appliedHeight >= scheduling.membershipWindow ? appliedHeight - scheduling.membershipWindow + 1 : 1
+        var members = await consumer.placers(seenSince: since)
+        if !members.contains(configuration.publisherID) { members.append(configuration.publisherID) }
+        let now = ContinuousClock.now
+        waitingSince = Dictionary(uniqueKeysWithValues: waiting.map { ($0, waitingSince[$0] ?? now) })
+        let candidates = waiting.filter { chunk in
+            let rank = Self.rank(of: configuration.publisherID, for: chunk, among: members)
+            return now - (waitingSince[chunk] ?? now) >= scheduling.deferral * rank
+        }
+        .prefix(scheduling.maxChunksPerRound)
+        counters.deferred = UInt64(waiting.count - candidates.count)
         guard !candidates.isEmpty else { return [] }
         let requests = candidates.compactMap { ChunkRequest(chunk: $0, in: state) }.filter { $0.want > 0 }
         do {
@@ -132,6 +149,16 @@ public actor PlacementLoop {
         return published
     }
 
+    /// The rank of `coordinator` for `chunk` among `members` (0: the preferred one): the position of its
+    /// SHA-256(chunk ‖ id) in ascending byte order. Every coordinator computes the same ranks from the
+    /// same members.
+    static func rank(of coordinator: String, for chunk: Hash256, among members: [String]) -> Int {
+        let own = sha256(chunk.bytes + Array(coordinator.utf8))
+        return members.filter { member in
+            member != coordinator && sha256(chunk.bytes + Array(member.utf8)).bytes.lexicographicallyPrecedes(own.bytes)
+        }.count
+    }
+
     /// Follows a published placement: once its blob is on the DA the chunk stays skipped until that
     /// height is applied; if publishing failed it may be placed again.
     func follow(_ placement: Published) async {
@@ -145,7 +172,8 @@ public actor PlacementLoop {
 }
 
 /// Runs the scheduling loop: after start-up, one round after every applied height (and the metrics
-/// brought up to date), until graceful shutdown.
+/// brought up to date) and one every `tickInterval` without a new height (so chunks deferred to a
+/// coordinator that went away are placed on a quiet DA), until graceful shutdown.
 struct PlacementService: Service {
     let loop: PlacementLoop
     let node: CoordinatorNode
@@ -154,10 +182,24 @@ struct PlacementService: Service {
         let loop = self.loop
         await cancelWhenGracefulShutdown { await node.lifecycle.waitUntilReady() }
         if node.lifecycle.phase == .ready {
+            let (triggers, trigger) = AsyncStream<UInt64?>.makeStream()
+            let heights = await node.consumer.appliedHeights()
+            let (interval, sleeper) = (node.configuration.scheduling.tickInterval, node.configuration.consumer.sleeper)
             await withDiscardingTaskGroup { group in
-                for await height in await node.consumer.appliedHeights().cancelOnGracefulShutdown() {
-                    await node.refreshMetrics()
-                    for placement in await loop.round(appliedHeight: height) {
+                group.addTask {
+                    for await height in heights { trigger.yield(height) }
+                    trigger.finish()
+                }
+                group.addTask {
+                    while true {
+                        do { try await sleeper.sleep(for: interval) } catch { return }
+                        trigger.yield(nil)
+                    }
+                }
+                for await height in triggers.cancelOnGracefulShutdown() {
+                    if height != nil { await node.refreshMetrics() }
+                    let applied = if let height { height } else { await node.consumer.appliedHeight }
+                    for placement in await loop.round(appliedHeight: applied) {
                         group.addTask { await loop.follow(placement) }
                     }
                 }

@@ -31,7 +31,8 @@ final class RunningCoordinator: Sendable {
     init(
         directory: TemporaryDirectory, policy: Policy? = nil, publisherID: String = "coordinator-a", batchSize: Int = 100,
         flushInterval: Duration = .milliseconds(20), sharedDA: (any DALayer)? = nil,
-        finalFlushTimeout: Duration = .seconds(30), configureAPI: (inout APIConfiguration) -> Void = { _ in }
+        finalFlushTimeout: Duration = .seconds(30), configureAPI: (inout APIConfiguration) -> Void = { _ in },
+        scheduling: SchedulingOptions = SchedulingOptions()
     ) async throws {
         log = sharedDA == nil ? try FileLogDA(directory: directory.path("da")) : nil
         let da: any DALayer = try sharedDA ?? (log ?? FileLogDA(directory: directory.path("da")))
@@ -44,6 +45,7 @@ final class RunningCoordinator: Sendable {
             api: APIConfiguration(host: "127.0.0.1", port: 0, token: Self.token, maxBodyBytes: 64 * 1024, maxEventsPerRequest: 50))
         configuration.finalFlushTimeout = finalFlushTimeout
         configureAPI(&configuration.api)
+        configuration.scheduling = scheduling
         node = try CoordinatorNode(configuration: configuration, da: da, logger: logger)
         let (ports, portContinuation) = AsyncStream<Int>.makeStream()
         let application = CoordinatorAPI.application(node: node, logger: logger) { port in portContinuation.yield(port) }
