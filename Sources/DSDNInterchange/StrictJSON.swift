@@ -71,53 +71,49 @@ enum StrictJSON {
         }
 
         mutating func object(depth: Int) throws(SyntaxError) {
-            offset += 1
-            skipWhitespace()
-            if peek == UInt8(ascii: "}") {
-                offset += 1
-                return
-            }
             var keys: Set<[UInt8]> = []  // lookup only
-            while true {
-                skipWhitespace()
-                if peek == UInt8(ascii: "}") { throw error("trailing comma before }") }
-                guard peek == UInt8(ascii: "\"") else { throw error(atEnd ? "unexpected end, expected a key" : "expected a string key") }
-                let keyStart = offset
-                let key = try string()
+            try elements(closing: UInt8(ascii: "}")) { (scanner: inout Scanner) throws(SyntaxError) in
+                guard scanner.peek == UInt8(ascii: "\"") else {
+                    throw scanner.error(scanner.atEnd ? "unexpected end, expected a key" : "expected a string key")
+                }
+                let keyStart = scanner.offset
+                let key = try scanner.string()
                 guard keys.insert(key).inserted else {
-                    offset = keyStart
-                    throw error("duplicate key \(String(decoding: key, as: UTF8.self).debugDescription)")
+                    scanner.offset = keyStart
+                    throw scanner.error("duplicate key \(String(decoding: key, as: UTF8.self).debugDescription)")
                 }
-                skipWhitespace()
-                try expect(UInt8(ascii: ":"), ":")
-                try value(depth: depth + 1)
-                skipWhitespace()
-                if peek == UInt8(ascii: ",") {
-                    offset += 1
-                    continue
-                }
-                try expect(UInt8(ascii: "}"), ", or }")
-                return
+                scanner.skipWhitespace()
+                try scanner.expect(UInt8(ascii: ":"), ":")
+                try scanner.value(depth: depth + 1)
             }
         }
 
         mutating func array(depth: Int) throws(SyntaxError) {
+            try elements(closing: UInt8(ascii: "]")) { (scanner: inout Scanner) throws(SyntaxError) in try scanner.value(depth: depth + 1) }
+        }
+
+        /// The members of an object or the elements of an array, separated by commas, up to `closing`; a
+        /// comma right before `closing` is refused.
+        mutating func elements(
+            closing: UInt8, _ element: (inout Scanner) throws(SyntaxError) -> Void
+        ) throws(SyntaxError) {
+            let bracket = Character(Unicode.Scalar(closing))
             offset += 1
             skipWhitespace()
-            if peek == UInt8(ascii: "]") {
+            if peek == closing {
                 offset += 1
                 return
             }
             while true {
                 skipWhitespace()
-                if peek == UInt8(ascii: "]") { throw error("trailing comma before ]") }
-                try value(depth: depth + 1)
+                if peek == closing { throw error("trailing comma before \(bracket)") }
+                try element(&self)
                 skipWhitespace()
                 if peek == UInt8(ascii: ",") {
                     offset += 1
                     continue
                 }
-                try expect(UInt8(ascii: "]"), ", or ]")
+                try expect(closing, ", or \(bracket)")
                 return
             }
         }

@@ -110,11 +110,7 @@ public actor DAConsumer {
     private var running = false
     /// The outcomes of the most recently applied blobs, by position (at most `recentOutcomeLimit`), so a
     /// publisher can learn whether a blob it landed was applied or refused.
-    private var recentOutcomes: [BlobPosition: BlobOutcome] = [:]  // lookup only
-    /// The remembered positions as a ring; `oldestSlot` is the next one to overwrite once it is full.
-    private var recentPositions: [BlobPosition] = []
-    private var oldestSlot = 0
-    private static let recentOutcomeLimit = 65_536
+    private var recentOutcomes = RecentMap<BlobPosition, BlobOutcome>(limit: 65_536)
     /// The last height at which each publisher had a blob with placements applied (lookup only; read
     /// sorted): the coordinators that place.
     private var placerLastSeen: [String: UInt64] = [:]
@@ -292,15 +288,7 @@ public actor DAConsumer {
             if case .applied = outcome, let applied = machine.lastAppliedBlob, applied.placements > 0 {
                 placerLastSeen[applied.publisherID] = height
             }
-            let position = BlobPosition(height: height, index: blob.reference.index)
-            recentOutcomes[position] = outcome
-            if recentPositions.count < Self.recentOutcomeLimit {
-                recentPositions.append(position)
-            } else {
-                recentOutcomes[recentPositions[oldestSlot]] = nil
-                recentPositions[oldestSlot] = position
-                oldestSlot = (oldestSlot + 1) % Self.recentOutcomeLimit
-            }
+            recentOutcomes.set(outcome, for: BlobPosition(height: height, index: blob.reference.index))
             if case let .rejected(rejection) = outcome { rejected.append(rejection) }
         }
         appliedHeight = height

@@ -74,6 +74,36 @@ public struct RuntimeError: Error, Hashable, Sendable, CustomStringConvertible {
     }
 }
 
+/// A map that keeps the `limit` most recently added keys: a new key beyond the limit pushes out the
+/// oldest. Lookup only; never iterated.
+public struct RecentMap<Key: Hashable & Sendable, Value: Sendable>: Sendable {
+    private var values: [Key: Value] = [:]
+    private var order: [Key] = []
+    private var oldestSlot = 0
+    /// How many keys it keeps.
+    public let limit: Int
+
+    /// An empty map keeping at most `limit` keys (at least one).
+    public init(limit: Int) { self.limit = max(1, limit) }
+
+    /// The value of `key`, if it is still kept.
+    public subscript(key: Key) -> Value? { values[key] }
+
+    /// Sets the value of `key`. Returns whether the key is new.
+    @discardableResult
+    public mutating func set(_ value: Value, for key: Key) -> Bool {
+        guard values.updateValue(value, forKey: key) == nil else { return false }
+        if order.count < limit {
+            order.append(key)
+        } else {
+            values[order[oldestSlot]] = nil
+            order[oldestSlot] = key
+            oldestSlot = (oldestSlot + 1) % limit
+        }
+        return true
+    }
+}
+
 /// Exponential backoff: `initial`, doubling per consecutive failure, capped at `maximum`.
 public struct Backoff: Hashable, Sendable {
     /// The runtime default: 1 s doubling to 60 s (docs/operations.md).

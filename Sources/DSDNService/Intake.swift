@@ -89,11 +89,8 @@ public actor Intake {
     /// applied or refused, in order: what a new submission is checked after.
     private var accepted: [(id: Int, events: [Event])] = []
     private var nextAcceptedID = 0
-    /// The fates of recently accepted events by ticket id (the last `fateLimit`; lookup only).
-    private var fates: [UInt64: EventFate] = [:]
-    private var fateOrder: [UInt64] = []
-    private var oldestFateSlot = 0
-    private static let fateLimit = 100_000
+    /// The fates of recently accepted events by ticket id (the last 100,000; lookup only).
+    private var fates = RecentMap<UInt64, EventFate>(limit: 100_000)
     /// A republished event's ticket id → the id its submitter was given (lookup only).
     private var origin: [UInt64: UInt64] = [:]
     /// Callers waiting until each of their events is applied or refused, by accepted id (lookup only).
@@ -227,15 +224,7 @@ public actor Intake {
     }
 
     private func record(_ id: UInt64, _ fate: EventFate) {
-        if fates.updateValue(fate, forKey: id) == nil {
-            if fateOrder.count < Self.fateLimit {
-                fateOrder.append(id)
-            } else {
-                fates[fateOrder[oldestFateSlot]] = nil
-                fateOrder[oldestFateSlot] = id
-                oldestFateSlot = (oldestFateSlot + 1) % Self.fateLimit
-            }
-        }
+        fates.set(fate, for: id)
         guard fate.isFinal else { return }
         let ready = fateWaiters.filter { _, waiter in waiter.ids.allSatisfy { fates[$0]?.isFinal ?? true } }.map(\.key)
         for key in ready.sorted() {
