@@ -236,7 +236,7 @@ final class SwitchableJournal: PublisherJournal, @unchecked Sendable {
         #expect(await publisher.journalFailure?.code == .journalFailure)
         // The seal of the accepted event fails: nothing is posted, the event waits.
         await publisher.flush()
-        #expect(try await da.allBlobs(of: testNamespace).isEmpty)
+        #expect(await da.allBlobs(of: testNamespace).isEmpty)
         #expect(await publisher.backlog == 1)
         #expect(await publisher.lastSequence == 0)
 
