@@ -186,7 +186,7 @@ public enum EventJSON {
             return error
         case let DecodingError.dataCorrupted(context):
             return LineError(line: 0, message: context.codingPath.count <= depth ? "not valid JSON" : describe(context, depth: depth))
-        case let DecodingError.typeMismatch(_, context):
+        case let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context):
             return LineError(line: 0, message: context.codingPath.count <= depth ? notAnObject : describe(context, depth: depth))
         default:
             return LineError(line: 0, message: "not a valid event: \(error)")

@@ -494,23 +494,34 @@ struct Handlers: Sendable {
             }
             overrides.append((name, parameter))
         }
-        let decision: PlacementDecision
+        // The inputs, the decision and the answer (thousands of verdicts with explain) are all built on
+        // the evaluator's thread: nothing of a preview's cost lands on the threads `/health` needs.
+        let request = chunkRequest
+        let explain = body.explain == true
+        let parameters = overrides
+        let outcome: Result<Response, PolicyError>
         do throws(PolicyEvaluationError) {
-            decision = try await node.previewEvaluator.place(
-                chunkRequest, inputs: DecisionInputs(state: state), policy: policy, overrides: overrides)
-        } catch {
-            switch error {
-            case let .policy(failure): return jsonError(.unprocessableContent, "policy_error", failure.description)
-            case .cancelled: return jsonError(.serviceUnavailable, "stopping", "the coordinator is stopping")
+            outcome = try await node.previewEvaluator.run {
+                do throws(PolicyError) {
+                    let decision = try Scheduler.place(request, inputs: DecisionInputs(state: state), policy: policy, overrides: parameters)
+                    let answer = PreviewResponse(
+                        policy: decision.policyName, policyVersion: decision.policyVersion,
+                        policySourceHash: decision.policySourceHash.description, inputDigest: decision.inputDigest.description,
+                        digest: decision.digest.description, want: decision.want, chosen: decision.chosen,
+                        instructions: decision.instructions, peakMemory: decision.peakMemory,
+                        verdicts: explain ? decision.verdicts.map(PreviewResponse.Verdict.init) : nil)
+                    return .success(jsonResponse(.ok, answer))
+                } catch {
+                    return .failure(error)
+                }
             }
+        } catch {
+            return jsonError(.serviceUnavailable, "stopping", "the coordinator is stopping")
         }
-        let answer = PreviewResponse(
-            policy: decision.policyName, policyVersion: decision.policyVersion,
-            policySourceHash: decision.policySourceHash.description, inputDigest: decision.inputDigest.description,
-            digest: decision.digest.description, want: decision.want, chosen: decision.chosen,
-            instructions: decision.instructions, peakMemory: decision.peakMemory,
-            verdicts: body.explain == true ? decision.verdicts.map(PreviewResponse.Verdict.init) : nil)
-        return jsonResponse(.ok, answer)
+        switch outcome {
+        case let .success(response): return response
+        case let .failure(failure): return jsonError(.unprocessableContent, "policy_error", failure.description)
+        }
     }
 
     func metrics() async -> Response {

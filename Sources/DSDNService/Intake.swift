@@ -212,6 +212,19 @@ public actor Intake {
         return tickets
     }
 
+    /// Enqueues placements whose tickets the caller follows itself (a ticket has one follower): they
+    /// count for later submissions until the caller calls ``forget(_:)`` with the returned id, once
+    /// their height is applied or publishing them failed.
+    func enqueuePlacements(_ events: [Event]) async throws(RuntimeError) -> (tickets: [PublishTicket], id: Int) {
+        let tickets = try await publisher.enqueue(events)
+        nextAcceptedID += 1
+        accepted.append((nextAcceptedID, events))
+        return (tickets, nextAcceptedID)
+    }
+
+    /// Stops counting the events of ``enqueuePlacements(_:)`` call `id`.
+    func forget(_ id: Int) { accepted.removeAll { $0.id == id } }
+
     /// The fate of the event given `id` at acceptance; `nil` when this coordinator does not know the id
     /// (not accepted since it started, or one of more than 100,000 newer ones pushed it out).
     public func fate(of id: UInt64) -> EventFate? { fates[id] }
@@ -325,9 +338,13 @@ public actor Intake {
 
     private func refuse(_ id: UInt64, _ event: Event, height: UInt64, sequence: UInt64, reason: String) {
         recoveryCounters.eventsDropped += 1
+        // The id its submitter was given, not the id of a republished copy.
+        let submitted = origin[id] ?? id
         logger.warning(
             "an accepted event was refused on the DA",
-            metadata: ["event": "\(event.type)", "id": "\(id)", "sequence": "\(sequence)", "height": "\(height)", "reason": "\(reason)"])
+            metadata: [
+                "event": "\(event.type)", "id": "\(submitted)", "sequence": "\(sequence)", "height": "\(height)", "reason": "\(reason)",
+            ])
         settle(id, .refused(height: height, reason: reason))
     }
 

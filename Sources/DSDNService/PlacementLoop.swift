@@ -48,6 +48,8 @@ public actor PlacementLoop {
     struct Published: Sendable {
         var chunk: Hash256
         var ticket: PublishTicket
+        /// The intake's id of these events, forgotten once they are applied or failed.
+        var intakeID: Int
     }
 
     init(
@@ -102,7 +104,8 @@ public actor PlacementLoop {
             logger.error("policy parameters refused: \(error)")
             return []
         }
-        let inputs = DecisionInputs(state: state)
+        // Encoding the inputs is a pass over every node: off this actor's thread too.
+        guard let inputs = try? await evaluator.run({ DecisionInputs(state: state) }) else { return [] }
         var published: [Published] = []
         // One decision at a time on the evaluator's thread: this actor (and `/health`, which reads its
         // counters) is free meanwhile, each placement is published as soon as it is decided, and a
@@ -130,7 +133,7 @@ public actor PlacementLoop {
                     hash: request.hash, nodeID: node, replicaIndex: index, addedAtMillis: now, provenance: decision.provenance)
             }
             do {
-                let tickets = try await intake.enqueueInternal(events)
+                let (tickets, intakeID) = try await intake.enqueuePlacements(events)
                 inFlight[request.hash] = .publishing
                 counters.placed += UInt64(events.count)
                 metrics.placements.increment(by: Int64(events.count))
@@ -140,7 +143,7 @@ public actor PlacementLoop {
                         "chunk": "\(request.hash)", "nodes": "\(decision.chosen)",
                         "policy": "\(decision.policyName)@\(decision.policyVersion)",
                     ])
-                if let last = tickets.last { published.append(Published(chunk: request.hash, ticket: last)) }
+                if let last = tickets.last { published.append(Published(chunk: request.hash, ticket: last, intakeID: intakeID)) }
             } catch {
                 logger.warning("placement not published: \(error)")
                 return published
@@ -165,9 +168,11 @@ public actor PlacementLoop {
         do throws(RuntimeError) {
             let receipt = try await placement.ticket.inclusion()
             inFlight[placement.chunk] = .landed(receipt.reference.height)
+            try? await consumer.waitUntilApplied(receipt.reference.height)
         } catch {
             inFlight[placement.chunk] = nil
         }
+        await intake.forget(placement.intakeID)
     }
 }
 

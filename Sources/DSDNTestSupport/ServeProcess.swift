@@ -109,14 +109,25 @@ public final class ServeProcess: @unchecked Sendable {
     /// The process id.
     public var pid: Int32 { process.processIdentifier }
 
-    /// Sends SIGTERM and waits for the exit; returns the exit status.
+    /// Sends SIGTERM and waits for the exit; returns the exit status. A process still running after
+    /// `bound` (a hang, not slowness) is killed and reported as -9.
     @discardableResult
-    public func terminate() async -> Int32 {
+    public func terminate(bound: Duration = .seconds(120)) async -> Int32 {
         if process.isRunning { process.terminate() }
         let process = self.process
+        let seconds = Double(bound.components.seconds)
         return
             (try? await offThePool { () -> Int32 in
-                process.waitUntilExit()
+                let exited = DispatchSemaphore(value: 0)
+                DispatchQueue.global().async {
+                    process.waitUntilExit()
+                    exited.signal()
+                }
+                guard exited.wait(timeout: .now() + seconds) == .success else {
+                    kill(process.processIdentifier, SIGKILL)
+                    process.waitUntilExit()
+                    return -9
+                }
                 return process.terminationStatus
             }) ?? -1
     }

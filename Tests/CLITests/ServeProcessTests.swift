@@ -74,6 +74,25 @@ import Testing
         #expect(json?["nodes"]?.int64 == 5)
     }
 
+    /// SIGTERM stops a coordinator whose scheduler has placed replicas (each placement ticket has one
+    /// follower; a second one used to drop the first's continuation, and the stop hung forever).
+    @Test func sigtermStopsACoordinatorThatPlaced() async throws {
+        let directory = try TemporaryDirectory()
+        let coordinator = try await ServeProcess(
+            dataDirectory: directory.path("coordinator"), arguments: ["--da", "file:" + directory.path("da")])
+        let client = APITestClient(baseURL: coordinator.baseURL)
+        try await client.waitUntilReady()
+        let history = try String(contentsOf: repositoryRoot.appendingPathComponent("examples/small-cluster.jsonl"), encoding: .utf8)
+        #expect(try await client.post("/v1/events?wait=true", body: history, token: coordinator.token).status == 200)
+        let placed = try await client.waitFor("/v1/state") {
+            ($0["placements_published"]?.int64 ?? 0) > 0 && ($0["publish_backlog"]?.int64) == 0
+        }
+        #expect((placed.json["placements_published"]?.int64 ?? 0) > 0)
+        #expect(await coordinator.terminate() == 0, "\(coordinator.stderr)")
+        #expect(!coordinator.stderr.contains("CONTINUATION MISUSE"), "\(coordinator.stderr)")
+        #expect(coordinator.stderr.contains("coordinator stopped"))
+    }
+
     /// A second coordinator on the same data directory is refused with one line.
     @Test func aDataDirectoryServesOneCoordinator() async throws {
         let directory = try TemporaryDirectory()

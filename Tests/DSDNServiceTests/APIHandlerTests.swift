@@ -69,6 +69,9 @@ import Testing
             #expect(mixed.status == .badRequest)
             #expect(try Self.error(mixed).message == "element 1 is not a JSON object")
 
+            let null = try await Self.post(client, "/v1/events", "[\(valid), null]")
+            #expect(try Self.error(null).message == "element 1 is not a JSON object")
+
             let typo = try await Self.post(client, "/v1/events", #"[{"type":"NodeUnregistered","node_id":"n1","nod":1}]"#)
             #expect(typo.status == .badRequest)
             #expect(try Self.error(typo).message == "element 0: unknown field nod for NodeUnregistered")
