@@ -222,6 +222,12 @@ struct EventsPublishCommand: AsyncParsableCommand {
             acceptedBefore == 0
             ? "nothing was accepted"
             : "\(acceptedBefore) event\(acceptedBefore == 1 ? "" : "s") before line \(slice.first?.line ?? 0) accepted, none from there on"
+        if failure.status == 409 {
+            // Accepted, then some of its events were refused on the DA (another coordinator changed the state).
+            return CommandFailure(
+                "\(failure) (the request from line \(slice.first?.line ?? 0) was accepted; the events named were then refused on the DA, its other events were applied)"
+            )
+        }
         guard failure.status == 422, let (index, rest) = Self.eventIndex(in: failure.message), index < slice.count else {
             return CommandFailure("\(failure) (\(earlier))")
         }
