@@ -217,9 +217,7 @@ public actor Intake {
     /// their height is applied or publishing them failed.
     func enqueuePlacements(_ events: [Event]) async throws(RuntimeError) -> (tickets: [PublishTicket], id: Int) {
         let tickets = try await publisher.enqueue(events)
-        nextAcceptedID += 1
-        accepted.append((nextAcceptedID, events))
-        return (tickets, nextAcceptedID)
+        return (tickets, count(events))
     }
 
     /// Stops counting the events of ``enqueuePlacements(_:)`` call `id`.
@@ -229,10 +227,17 @@ public actor Intake {
     /// (not accepted since it started, or one of more than 100,000 newer ones pushed it out).
     public func fate(of id: UInt64) -> EventFate? { fates[id] }
 
+    /// Counts `events` for later submissions' checks and has the service follow their tickets.
     private func track(_ events: [Event], _ tickets: [PublishTicket]) -> Int {
+        let id = count(events)
+        trackedInput.yield(Tracked(id: id, tickets: tickets, started: .now))
+        return id
+    }
+
+    /// Counts `events` for later submissions' checks until they are applied or fail.
+    private func count(_ events: [Event]) -> Int {
         nextAcceptedID += 1
         accepted.append((nextAcceptedID, events))
-        trackedInput.yield(Tracked(id: nextAcceptedID, tickets: tickets, started: .now))
         return nextAcceptedID
     }
 

@@ -16,7 +16,7 @@ public struct PlacementCounters: Hashable, Sendable {
     public var unplaceable: UInt64 = 0
     /// The last policy error, for `/health`.
     public var lastPolicyError: String?
-    /// Under-replicated chunks left, in the last round, to the coordinator that ranks first for them.
+    /// Under-replicated chunks the last round saw left to the coordinator that ranks first for them.
     public var deferred: UInt64 = 0
 }
 
@@ -87,12 +87,18 @@ public actor PlacementLoop {
         if !members.contains(configuration.publisherID) { members.append(configuration.publisherID) }
         let now = ContinuousClock.now
         waitingSince = Dictionary(uniqueKeysWithValues: waiting.map { ($0, waitingSince[$0] ?? now) })
-        let candidates = waiting.filter { chunk in
+        // Ranks are hashed only until a round's worth of candidates is found.
+        var deferred: UInt64 = 0
+        var candidates: [Hash256] = []
+        for chunk in waiting where candidates.count < scheduling.maxChunksPerRound {
             let rank = Self.rank(of: configuration.publisherID, for: chunk, among: members)
-            return now - (waitingSince[chunk] ?? now) >= scheduling.deferral * rank
+            if now - (waitingSince[chunk] ?? now) >= scheduling.deferral * rank {
+                candidates.append(chunk)
+            } else {
+                deferred += 1
+            }
         }
-        .prefix(scheduling.maxChunksPerRound)
-        counters.deferred = UInt64(waiting.count - candidates.count)
+        counters.deferred = deferred
         guard !candidates.isEmpty else { return [] }
         let requests = candidates.compactMap { ChunkRequest(chunk: $0, in: state) }.filter { $0.want > 0 }
         do {
@@ -202,6 +208,8 @@ struct PlacementService: Service {
                     }
                 }
                 for await height in triggers.cancelOnGracefulShutdown() {
+                    // A tick without a new height matters only while chunks wait for another coordinator.
+                    if height == nil, await loop.counters.deferred == 0 { continue }
                     if height != nil { await node.refreshMetrics() }
                     let applied = if let height { height } else { await node.consumer.appliedHeight }
                     for placement in await loop.round(appliedHeight: applied) {
