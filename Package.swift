@@ -235,7 +235,10 @@ let package = Package(
         // Benchmarks with ratios against baselines measured in the same run. Run in release.
         .executableTarget(
             name: "dsdn-bench",
-            dependencies: ["DSDNSimulation", "DSDNCore", "DSDNDA", "DSDNFileLog", "DSDNRuntime"],
+            dependencies: [
+                "DSDNSimulation", "DSDNCore", "DSDNDA", "DSDNFileLog", "DSDNRuntime", "DSDNScheduler", "DSDNService",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(

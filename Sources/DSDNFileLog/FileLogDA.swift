@@ -359,7 +359,7 @@ public final class FileLogDA: DALayer, Sendable {
         if let failure {
             return DAHealth(
                 isReady: false, head: head,
-                detail: "file log \(directory): writer stopped after \(failure); reopen the log to recover")
+                detail: "file log \(directory): writer stopped after \(failure); restart to reopen the log")
         }
         if isShared {
             do throws(DAError) {
@@ -423,7 +423,7 @@ public final class FileLogDA: DALayer, Sendable {
     private func checkWritable(_ tail: TailState) throws(DAError) {
         guard !tail.closed else { throw DAError(.unavailable, "file log \(directory) is closed") }
         if let failure = tail.failure {
-            throw DAError(.unavailable, "file log \(directory): writer stopped after \(failure); reopen the log")
+            throw DAError(.unavailable, "file log \(directory): writer stopped after \(failure); restart to reopen the log")
         }
     }
 
@@ -478,7 +478,7 @@ public final class FileLogDA: DALayer, Sendable {
             tail.failure = "a failed fsync (\(error.message))"
             throw DAError(
                 .unavailable,
-                "\(error.message); the batch at height \(height) may or may not be durable; reopen the log")
+                "\(error.message); the batch at height \(height) may or may not be durable; restart to reopen the log")
         }
         for i in scanned.indices {
             scanned[i].segment = segment.number

@@ -108,16 +108,23 @@ public struct APIConfiguration: Sendable, Hashable {
     public var maxQueuedPreviews: Int
     /// Previews one client (by remote address) may have running or waiting at once.
     public var maxPreviewsPerClient: Int
+    /// Event submissions (`POST /v1/events`, authenticated or not) one client may make per second on
+    /// average; beyond it a submission is answered 429.
+    public var submissionsPerSecond: Double
+    /// Event submissions one client may make at once after being idle.
+    public var submissionBurst: Int
     /// Paths no response body may show, each with the label shown instead (`DA_LOG` for the file log);
     /// the data directory is always hidden as `DATA_DIR`. Lookup only.
     public var hiddenPaths: [String: String] = [:]
 
     /// Creates settings. Defaults: 127.0.0.1:45831, no token, 1 MiB bodies, 1,000 events per request,
-    /// 30 s idle timeout, 512 connections, 1 preview evaluated at once with 16 waiting, 2 per client.
+    /// 30 s idle timeout, 512 connections, 1 preview evaluated at once with 16 waiting, 2 per client,
+    /// 20 submissions per second per client with bursts of 40.
     public init(
         host: String = "127.0.0.1", port: Int = APIConfiguration.defaultPort, token: String? = nil,
         maxBodyBytes: Int = 1 << 20, maxEventsPerRequest: Int = 1_000, idleTimeout: Duration = .seconds(30),
-        maxConnections: Int = 512, previewConcurrency: Int = 1, maxQueuedPreviews: Int = 16, maxPreviewsPerClient: Int = 2
+        maxConnections: Int = 512, previewConcurrency: Int = 1, maxQueuedPreviews: Int = 16, maxPreviewsPerClient: Int = 2,
+        submissionsPerSecond: Double = 20, submissionBurst: Int = 40
     ) {
         self.host = host
         self.port = port
@@ -129,5 +136,7 @@ public struct APIConfiguration: Sendable, Hashable {
         self.previewConcurrency = max(1, previewConcurrency)
         self.maxQueuedPreviews = max(0, maxQueuedPreviews)
         self.maxPreviewsPerClient = max(1, maxPreviewsPerClient)
+        self.submissionsPerSecond = submissionsPerSecond > 0 ? submissionsPerSecond : 20
+        self.submissionBurst = max(1, submissionBurst)
     }
 }

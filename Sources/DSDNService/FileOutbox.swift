@@ -148,14 +148,20 @@ public final class FileOutbox: PublisherJournal {
             if state.accepted.isEmpty {
                 // Nothing outstanding: start the file afresh, keeping only the highest id.
                 guard let descriptor = state.descriptor else { throw Self.failure(path, "the outbox is closed") }
+                if let failStopped = state.failStopped { throw Self.failure(path, failStopped) }
                 var bytes: [UInt8] = []
                 try Self.appendRecord(&bytes, Self.acceptedPayload([], lastID: state.lastEventID))
                 do {
                     try descriptor.resize(to: 0)
                     _ = try descriptor.writeAll(toAbsoluteOffset: 0, bytes)
-                    guard fsync(descriptor.rawValue) == 0 else { throw Errno(rawValue: errno) }
                 } catch {
                     throw Self.failure(path, "cannot rewrite: \(error)")
+                }
+                if fsync(descriptor.rawValue) != 0 {
+                    // Only already-included events were dropped; what the file holds is not known now.
+                    let reason = "an fsync failed (\(Errno(rawValue: errno))): the outbox stops writing until a restart re-reads it"
+                    state.failStopped = reason
+                    throw Self.failure(path, reason)
                 }
                 state.size = Int64(bytes.count)
             } else {
@@ -189,7 +195,12 @@ public final class FileOutbox: PublisherJournal {
             throw Self.failure(path, "cannot append at offset \(state.size): \(error)")
         }
         if sync, fsync(descriptor.rawValue) != 0 {
-            let reason = "an fsync failed (\(Errno(rawValue: errno))): the outbox stops writing until a restart re-reads it"
+            // The kernel may have dropped the record's pages or kept them: take the record back off so a
+            // restart does not publish what was refused, and write nothing more until a restart re-reads
+            // the file.
+            let code = Errno(rawValue: errno)
+            try? descriptor.resize(to: state.size)
+            let reason = "an fsync failed (\(code)): the outbox stops writing until a restart re-reads it"
             state.failStopped = reason
             throw Self.failure(path, reason)
         }

@@ -37,16 +37,11 @@ public enum CoordinatorAPI {
         let router = Router(context: APIRequestContext.self, options: .autoGenerateHeadEndpoints)
         router.add(middleware: JSONErrorMiddleware())
         let handlers = Handlers(node: node, api: configuration)
-        router.get("/health") { _, _ in await handlers.health() }
-        router.get("/v1/state") { _, _ in await handlers.state() }
-        router.get("/v1/nodes") { request, _ in await handlers.nodes(request.uri.queryParameters) }
-        router.get("/v1/nodes/:id") { _, context in await handlers.node(context.parameters.get("id") ?? "") }
-        router.get("/v1/chunks/:hash") { _, context in await handlers.chunk(context.parameters.get("hash") ?? "") }
-        router.get("/v1/zones") { _, _ in await handlers.zones() }
-        router.post("/v1/events") { request, _ in await handlers.postEvents(request) }
-        router.get("/v1/events/:id") { _, context in await handlers.eventFate(context.parameters.get("id") ?? "") }
-        router.post("/v1/placement/preview") { request, context in await handlers.preview(request, client: context.clientKey) }
-        router.get("/metrics") { _, _ in await handlers.metrics() }
+        for route in routes {
+            router.on(RouterPath(route.path), method: route.method) { request, context in
+                await route.handle(handlers, request, context)
+            }
+        }
         let idleTimeout = configuration.idleTimeout.components
         let server = HTTP1Channel.Configuration(
             additionalChannelHandlers: [MalformedRequestHandler()],
@@ -61,24 +56,49 @@ public enum CoordinatorAPI {
             logger: logger)
     }
 
-    /// The API's routes and their methods (HEAD is served wherever GET is), for 405 answers.
-    static let routes: [(path: String, methods: [HTTPRequest.Method])] = [
-        ("/health", [.get, .head]), ("/v1/state", [.get, .head]), ("/v1/nodes", [.get, .head]),
-        ("/v1/nodes/:id", [.get, .head]), ("/v1/chunks/:hash", [.get, .head]), ("/v1/zones", [.get, .head]),
-        ("/v1/events", [.post]), ("/v1/events/:id", [.get, .head]), ("/v1/placement/preview", [.post]), ("/metrics", [.get, .head]),
+    /// One route: a path pattern (`:name` is a parameter), a method, and its handler.
+    struct Route: Sendable {
+        let path: String
+        let method: HTTPRequest.Method
+        let handle: @Sendable (Handlers, Request, APIRequestContext) async -> Response
+    }
+
+    /// Every route, registered from this one table; the 405 answers read it too.
+    static let routes: [Route] = [
+        Route(path: "/health", method: .get) { handlers, _, _ in await handlers.health() },
+        Route(path: "/v1/state", method: .get) { handlers, _, _ in await handlers.state() },
+        Route(path: "/v1/nodes", method: .get) { handlers, request, _ in await handlers.nodes(request.uri.queryParameters) },
+        Route(path: "/v1/nodes/:id", method: .get) { handlers, _, context in await handlers.node(context.parameters.get("id") ?? "") },
+        Route(path: "/v1/chunks/:hash", method: .get) { handlers, _, context in
+            await handlers.chunk(context.parameters.get("hash") ?? "")
+        },
+        Route(path: "/v1/zones", method: .get) { handlers, _, _ in await handlers.zones() },
+        Route(path: "/v1/events", method: .post) { handlers, request, context in
+            await handlers.postEvents(request, client: context.clientKey)
+        },
+        Route(path: "/v1/events/:id", method: .get) { handlers, _, context in
+            await handlers.eventFate(context.parameters.get("id") ?? "")
+        },
+        Route(path: "/v1/placement/preview", method: .post) { handlers, request, context in
+            await handlers.preview(request, client: context.clientKey)
+        },
+        Route(path: "/metrics", method: .get) { handlers, _, _ in await handlers.metrics() },
     ]
 
     /// The methods `path` is served with; empty when no route has that path.
     static func methods(servingPath path: String) -> [HTTPRequest.Method] {
         let segments = path.split(separator: "/", omittingEmptySubsequences: false)
+        var methods: [HTTPRequest.Method] = []
         for route in routes {
             let pattern = route.path.split(separator: "/", omittingEmptySubsequences: false)
-            guard pattern.count == segments.count else { continue }
-            if zip(pattern, segments).allSatisfy({ expected, given in expected.hasPrefix(":") ? !given.isEmpty : expected == given }) {
-                return route.methods
-            }
+            guard pattern.count == segments.count,
+                zip(pattern, segments).allSatisfy({ expected, given in expected.hasPrefix(":") ? !given.isEmpty : expected == given })
+            else { continue }
+            methods.append(route.method)
+            // GET routes answer HEAD too (the router's autoGenerateHeadEndpoints).
+            if route.method == .get { methods.append(.head) }
         }
-        return []
+        return methods
     }
 }
 
@@ -228,10 +248,12 @@ struct Handlers: Sendable {
     let api: APIConfiguration
     /// Each hidden path (as configured and absolute) with its label, longest first.
     let hidden: [(path: String, label: String)]
+    let submissionLimit: SubmissionRateLimit
 
     init(node: CoordinatorNode, api: APIConfiguration) {
         self.node = node
         self.api = api
+        submissionLimit = SubmissionRateLimit(rate: api.submissionsPerSecond, burst: api.submissionBurst)
         var labels = api.hiddenPaths
         labels[node.configuration.dataDirectory] = "DATA_DIR"
         var hidden: [(path: String, label: String)] = []
@@ -356,7 +378,14 @@ struct Handlers: Sendable {
         return jsonResponse(.ok, ZonesResponse(zones: zones))
     }
 
-    func postEvents(_ request: Request) async -> Response {
+    func postEvents(_ request: Request, client: String) async -> Response {
+        if let milliseconds = submissionLimit.admit(client) {
+            var response = jsonError(
+                .tooManyRequests, "rate_limited",
+                "too many submissions from this client (at most \(submissionLimit.summary)); retry in \(milliseconds) ms")
+            response.headers[.retryAfter] = "\((milliseconds + 999) / 1_000)"
+            return response
+        }
         guard let token = api.token else {
             return jsonError(.unauthorized, "unauthorized", "event submission is disabled: the coordinator has no API token configured")
         }

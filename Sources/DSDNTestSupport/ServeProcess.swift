@@ -31,8 +31,10 @@ public final class ServeProcess: @unchecked Sendable {
     /// Starts `serve` with `arguments` (plus `--data-dir`, `--listen 127.0.0.1:0` and a token file made
     /// here) and waits until it prints its listening line. Throws with the child's stderr when it exits
     /// first or does not listen within `startTimeout` (a bound on a hang, not a speed assertion).
+    /// `environment` adds to (or overrides) the test's own environment.
     public init(
-        dataDirectory: String, arguments: [String], token: String = "test-token", startTimeout: Duration = .seconds(120)
+        dataDirectory: String, arguments: [String], token: String = "test-token", environment: [String: String] = [:],
+        startTimeout: Duration = .seconds(120)
     ) async throws {
         self.dataDirectory = dataDirectory
         self.token = token
@@ -43,6 +45,9 @@ public final class ServeProcess: @unchecked Sendable {
         process.executableURL = CoordinatorProcess.executableURL
         process.arguments = ["serve", "--data-dir", dataDirectory, "--listen", "127.0.0.1:0", "--token-file", tokenFile] + arguments
         process.currentDirectoryURL = repositoryRoot
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, given in given }
+        }
         let out = Pipe()
         let err = Pipe()
         process.standardOutput = out

@@ -6,12 +6,16 @@ import DSDNSimulation
 import Foundation
 
 // Benchmarks with ratios against baselines measured in the same run (docs/architecture.md §3).
-// Build in release: swift run -c release dsdn-bench [--events N] [--chunks N]
+// Build in release: swift run -c release dsdn-bench [--events N] [--chunks N] [--blobs N] [--health-nodes N]
+// [--health-chunks N] [--policy FILE]; run from the repository root (the health scenario loads --policy).
 
 struct Options {
     var events = 1_000_000
     var chunks = 1_000_000
     var blobs = 2_000
+    var healthNodes = 8_000
+    var healthChunks = 256
+    var policy = "policies/weighted-score.lua"
 
     init(_ arguments: [String]) {
         var iterator = arguments.dropFirst().makeIterator()
@@ -20,8 +24,14 @@ struct Options {
             case "--events": events = iterator.next().flatMap(Int.init) ?? events
             case "--chunks": chunks = iterator.next().flatMap(Int.init) ?? chunks
             case "--blobs": blobs = iterator.next().flatMap(Int.init) ?? blobs
+            case "--health-nodes": healthNodes = iterator.next().flatMap(Int.init) ?? healthNodes
+            case "--health-chunks": healthChunks = iterator.next().flatMap(Int.init) ?? healthChunks
+            case "--policy": policy = iterator.next() ?? policy
             default:
-                FileHandle.standardError.write(Data("error: unknown argument \(argument) (use --events N, --chunks N, --blobs N)\n".utf8))
+                FileHandle.standardError.write(
+                    Data(
+                        "error: unknown argument \(argument) (use --events N, --chunks N, --blobs N, --health-nodes N, --health-chunks N, --policy FILE)\n"
+                            .utf8))
                 exit(64)
             }
         }
@@ -175,3 +185,7 @@ do {
         "  file-log rebuild     \(Int(Double(events.count) / rebuildTime)) events/s   ratio to baseline \(String(format: "%.2f", memoryTime / rebuildTime))"
     )
 }
+
+// 5. /health on a real socket while the scheduler places a burst at 8,000 nodes, previews run and idle
+//    and half-sent connections stay open. Baseline: the same probes with nothing else going on.
+try await healthUnderLoad(nodes: options.healthNodes, chunks: options.healthChunks, policyPath: options.policy)

@@ -65,6 +65,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Events accepted and not yet on the DA beyond which submissions get 503 (backpressure).")
     var maxBacklog: Int = 10_000
 
+    @Option(help: "Event submissions (POST /v1/events) one client address may make per second; beyond it, 429.")
+    var submissionRate: Double = 20
+
+    @Option(help: "Event submissions one client address may make at once after being idle.")
+    var submissionBurst: Int = 40
+
     @Option(help: "A JSON Lines history published once when the DA namespace is empty (a first start).")
     var seed: String?
 
@@ -79,6 +85,10 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--max-blob-bytes must be from 1024 to \(Limits.maxBlobBytes)")
         }
         guard maxBacklog >= 1 else { throw ValidationError("--max-backlog must be at least 1") }
+        guard submissionRate.isFinite, submissionRate > 0, submissionRate <= 1_000_000 else {
+            throw ValidationError("--submission-rate must be a number above 0 and at most 1000000")
+        }
+        guard (1...1_000_000).contains(submissionBurst) else { throw ValidationError("--submission-burst must be from 1 to 1000000") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \(logLevel) is not a level") }
         if let publisherID { try validateIdentifier(publisherID, "--publisher-id") }
         for param in params where (try? ParameterValue.override(parsing: param)) == nil {
@@ -162,7 +172,8 @@ struct ServeCommand: AsyncParsableCommand {
 
     /// The API settings: the file log's directory is never shown in a response body (`DA_LOG`).
     private func apiConfiguration(host: String, port: Int, token: String?) -> APIConfiguration {
-        var api = APIConfiguration(host: host, port: port, token: token)
+        var api = APIConfiguration(
+            host: host, port: port, token: token, submissionsPerSecond: submissionRate, submissionBurst: submissionBurst)
         if let directory = try? da.directory() { api.hiddenPaths[directory] = "DA_LOG" }
         return api
     }

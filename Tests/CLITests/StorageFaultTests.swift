@@ -82,4 +82,84 @@ import Testing
         let rebuilt = try await CoordinatorProcess.run(["rebuild", "--da", da, "--json"])
         #expect(try parseJSON(rebuilt.stdout)["nodes"]?.int64 == 1, "\(rebuilt.stdout)")
     }
+
+    /// A failed fsync of the outbox (EIO, injected by the fsync fault shim): the submission is refused with
+    /// one line, the outbox writes nothing more until a restart, `/health` says why, and after the restart
+    /// everything acknowledged is there and the refused event is not.
+    @Test func aFailedOutboxFsyncStopsTheOutboxAndLosesNothingAcknowledged() async throws {
+        let directory = try TemporaryDirectory()
+        let da = "file:" + directory.path("da")
+        let switchFile = directory.path("fsync-fails")
+        let environment = try FsyncFaultShim.environment(pathFragment: "/outbox.log", switchFile: switchFile)
+        let coordinator = try await ServeProcess(
+            dataDirectory: directory.path("coordinator"), arguments: ["--da", da, "--no-policy"], environment: environment)
+        let client = APITestClient(baseURL: coordinator.baseURL)
+        try await client.waitUntilReady()
+        let first = (0..<3).map { EventJSON.encode(Fixtures.register("n\($0)")) }.joined(separator: "\n")
+        #expect(try await client.post("/v1/events?wait=true", body: first, token: coordinator.token).status == 200)
+
+        #expect(FileManager.default.createFile(atPath: switchFile, contents: Data()))
+        let refused = try await client.post("/v1/events", body: EventJSON.encode(Fixtures.register("n9")), token: coordinator.token)
+        #expect(refused.status == 503)
+        #expect(refused.body.contains("fsync failed"), "\(refused.body)")
+        #expect(!refused.body.contains(directory.path("")), "a body shows the data path: \(refused.body)")
+        let sick = try await client.get("/health")
+        #expect(sick.status == 503)
+        #expect(sick.json["outbox_failure"]?.string?.contains("fsync failed") == true, "\(sick.body)")
+
+        // The fault is gone, but the outbox does not trust its file again until it has re-read it.
+        try FileManager.default.removeItem(atPath: switchFile)
+        let still = try await client.post("/v1/events", body: EventJSON.encode(Fixtures.register("n8")), token: coordinator.token)
+        #expect(still.status == 503, "\(still.body)")
+        #expect(await coordinator.terminate() == 0)
+        #expect(coordinator.stderr.contains("fsync failed"), "\(coordinator.stderr)")
+
+        let restarted = try await ServeProcess(dataDirectory: directory.path("coordinator"), arguments: ["--da", da, "--no-policy"])
+        let again = APITestClient(baseURL: restarted.baseURL)
+        try await again.waitUntilReady()
+        let later = EventJSON.encode(Fixtures.register("n10"))
+        #expect(try await again.post("/v1/events?wait=true", body: later, token: restarted.token).status == 200)
+        let live = try await again.get("/v1/state").decode(StateResponse.self)
+        #expect(await restarted.terminate() == 0)
+        let rebuilt = try parseJSON(try await CoordinatorProcess.run(["rebuild", "--da", da, "--json"]).stdout)
+        #expect(rebuilt["nodes"]?.int64 == 4, "n0, n1, n2 and n10; never n9 or n8")
+        #expect(rebuilt["checksum"]?.string == live.checksum)
+    }
+
+    /// A failed fsync of the DA's file log: the acknowledged event stays in the outbox, `/health` reports
+    /// the publisher's trouble, and the next start publishes it exactly once.
+    @Test func aFailedLogFsyncKeepsAcknowledgedEventsForTheNextStart() async throws {
+        let directory = try TemporaryDirectory()
+        let da = "file:" + directory.path("da")
+        let switchFile = directory.path("fsync-fails")
+        let environment = try FsyncFaultShim.environment(pathFragment: directory.path("da") + "/", switchFile: switchFile)
+        let coordinator = try await ServeProcess(
+            dataDirectory: directory.path("coordinator"), arguments: ["--da", da, "--no-policy"], environment: environment)
+        let client = APITestClient(baseURL: coordinator.baseURL)
+        try await client.waitUntilReady()
+        let first = (0..<3).map { EventJSON.encode(Fixtures.register("n\($0)")) }.joined(separator: "\n")
+        #expect(try await client.post("/v1/events?wait=true", body: first, token: coordinator.token).status == 200)
+
+        #expect(FileManager.default.createFile(atPath: switchFile, contents: Data()))
+        let accepted = try await client.post("/v1/events", body: EventJSON.encode(Fixtures.register("n9")), token: coordinator.token)
+        #expect(accepted.status == 202, "the outbox is healthy, so the event is acknowledged: \(accepted.body)")
+        // The phase stays `ready`; the DA's own health turns false and the answer is 503.
+        let sick = try await client.waitFor("/health") { $0["da"]?["ready"]?.bool == false }
+        #expect(sick.status == 503, "\(sick.body)")
+        #expect(sick.json["da"]?["detail"]?.string?.contains("writer stopped after a failed fsync") == true, "\(sick.body)")
+        #expect(!sick.body.contains(directory.path("")), "a body shows the data path: \(sick.body)")
+        try FileManager.default.removeItem(atPath: switchFile)
+        #expect(await coordinator.terminate() == 0)
+
+        let restarted = try await ServeProcess(dataDirectory: directory.path("coordinator"), arguments: ["--da", da, "--no-policy"])
+        let again = APITestClient(baseURL: restarted.baseURL)
+        try await again.waitUntilReady()
+        let published = try await again.waitFor("/v1/state") { $0["nodes"]?.int64 == 4 && $0["publish_backlog"]?.int64 == 0 }
+        #expect(published.json["nodes"]?.int64 == 4, "\(published.body)")
+        #expect(await restarted.terminate() == 0)
+        let rebuilt = try parseJSON(try await CoordinatorProcess.run(["rebuild", "--da", da, "--json"]).stdout)
+        #expect(rebuilt["nodes"]?.int64 == 4)
+        #expect(rebuilt["events_applied"]?.int64 == 4, "n9 applied exactly once: \(rebuilt)")
+        #expect(rebuilt["checksum"]?.string == published.json["checksum"]?.string)
+    }
 }

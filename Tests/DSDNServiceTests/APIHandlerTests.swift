@@ -22,15 +22,17 @@ import Testing
 
     /// Runs `test` against the routes of a ready coordinator.
     func withRouter(
-        policy: Policy? = nil, _ test: @Sendable (CoordinatorNode, any TestClientProtocol) async throws -> Void
+        policy: Policy? = nil, configureAPI: (inout APIConfiguration) -> Void = { _ in },
+        _ test: @Sendable (CoordinatorNode, any TestClientProtocol) async throws -> Void
     ) async throws {
         let directory = try TemporaryDirectory()
         var logger = Logger(label: "test")
         logger.logLevel = .warning
+        var api = APIConfiguration(host: "127.0.0.1", port: 0, token: Self.token, maxBodyBytes: 64 * 1024, maxEventsPerRequest: 50)
+        configureAPI(&api)
         let configuration = CoordinatorConfiguration(
             dataDirectory: directory.path("coordinator"), namespace: DANamespace(name: "handler-tests"), publisherID: "coordinator-a",
-            policy: policy, publisher: EventPublisher.Options(batchSize: 100, flushInterval: .milliseconds(20)),
-            api: APIConfiguration(host: "127.0.0.1", port: 0, token: Self.token, maxBodyBytes: 64 * 1024, maxEventsPerRequest: 50))
+            policy: policy, publisher: EventPublisher.Options(batchSize: 100, flushInterval: .milliseconds(20)), api: api)
         let node = try CoordinatorNode(configuration: configuration, da: MemoryDA(), logger: logger)
         let group = node.serviceGroup()
         let running = Task { try await group.run() }

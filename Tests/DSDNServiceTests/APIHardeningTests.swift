@@ -7,6 +7,7 @@ import DSDNTestSupport
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import Synchronization
 import Testing
 
 @testable import DSDNService
@@ -33,6 +34,21 @@ import Testing
 
             let unknown = try await client.execute(uri: "/v1/nodes/n1/extra", method: .get)
             #expect(unknown.status == .notFound)
+        }
+    }
+
+    /// Every route of the one table answers a method it does not take with 405 and exactly its own
+    /// methods in `Allow`: registration and the 405 answers cannot drift apart.
+    @Test func everyRouteAnswersAForeignMethodWith405() async throws {
+        try await handlerTests.withRouter { _, client in
+            for route in CoordinatorAPI.routes {
+                let path = route.path.split(separator: "/", omittingEmptySubsequences: false)
+                    .map { $0.hasPrefix(":") ? "x" : String($0) }.joined(separator: "/")
+                let expected = route.method == .get ? "GET, HEAD" : route.method.rawValue
+                let answer = try await client.execute(uri: path, method: .delete)
+                #expect(answer.status == .methodNotAllowed, "\(path)")
+                #expect(answer.headers[.allow] == expected, "\(path)")
+            }
         }
     }
 
@@ -105,6 +121,48 @@ import Testing
         #expect(admission.admit("a") == .busy)
         for client in ["a", "b", "c"] { admission.release(client) }
         #expect(admission.inUse == 0)
+    }
+
+    /// Submissions past a client's rate are refused with 429 and `Retry-After`; failed authentications
+    /// use up the same allowance.
+    @Test func submissionsBeyondTheClientsRateAre429() async throws {
+        try await handlerTests.withRouter(configureAPI: { api in
+            api.submissionsPerSecond = 0.0001
+            api.submissionBurst = 3
+        }) { _, client in
+            let body = EventJSON.encode(Fixtures.register("n1"))
+            let guess = try await APIHandlerTests.post(client, "/v1/events", body, token: "guess-1")
+            #expect(guess.status == .unauthorized)
+            #expect(try await APIHandlerTests.post(client, "/v1/events", body, token: "guess-2").status == .unauthorized)
+            #expect(try await APIHandlerTests.post(client, "/v1/events", body).status == .accepted)
+            let limited = try await APIHandlerTests.post(client, "/v1/events", EventJSON.encode(Fixtures.register("n2")))
+            #expect(limited.status == .tooManyRequests)
+            let error = try APIHandlerTests.error(limited)
+            #expect(error.code == "rate_limited")
+            #expect(
+                error.message.hasPrefix("too many submissions from this client (at most 0.0001 per second with bursts of 3)"),
+                "\(error.message)")
+            #expect(Int(limited.headers[.retryAfter] ?? "") ?? 0 >= 1)
+            // Reads are not limited.
+            #expect(try await client.execute(uri: "/health", method: .get).status == .ok)
+        }
+    }
+
+    @Test func theSubmissionRateIsAllowedPerClientAndRefills() {
+        let clock = ManualMonotonicClock()
+        let limit = SubmissionRateLimit(rate: 2, burst: 2, maxClients: 2, now: clock.read)
+        #expect(limit.admit("a") == nil)
+        #expect(limit.admit("a") == nil)
+        #expect(limit.admit("a") == 500, "one token refills in 500 ms")
+        #expect(limit.admit("b") == nil, "another client has its own allowance")
+        clock.advance(.milliseconds(250))
+        #expect(limit.admit("a") == 250)
+        clock.advance(.milliseconds(250))
+        #expect(limit.admit("a") == nil)
+        // Two clients are tracked at most: a third evicts the fullest bucket (b's), never an empty one.
+        #expect(limit.admit("c") == nil)
+        #expect(limit.admit("a") != nil, "a's empty bucket was kept")
+        #expect(limit.admit("b") == nil, "b starts again with a full bucket")
     }
 
     /// Error bodies name no file of the coordinator's: the data directory reads DATA_DIR, other hidden
@@ -317,4 +375,13 @@ final class RawConnection: @unchecked Sendable {
             #expect(await node.publisher.submitTrouble == nil)
         }
     }
+}
+
+/// A monotonic clock the test moves by hand.
+final class ManualMonotonicClock: Sendable {
+    private let time = Mutex<Duration>(.zero)
+
+    var read: @Sendable () -> Duration { { [self] in time.withLock { $0 } } }
+
+    func advance(_ by: Duration) { time.withLock { $0 += by } }
 }
