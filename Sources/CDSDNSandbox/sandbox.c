@@ -842,10 +842,20 @@ static int driver_invalid(lua_State *L) {
     return luaL_error(L, "%s", message);
 }
 
-typedef struct ranked { double score; const char *id; size_t id_length; int slot; } ranked;
+/// A candidate's score, kept as Lua holds it: an integer stays an integer, so 2^62 + 1 ranks above 2^62.
+typedef struct ranked { int is_integer; lua_Integer integer; double number; const char *id; size_t id_length; int slot; } ranked;
+
+/// a's score < b's score, exactly, by Lua's own rules for integers, floats and the two mixed.
+static int score_less(const ranked *a, const ranked *b) {
+    if (a->is_integer && b->is_integer) return a->integer < b->integer;
+    if (a->is_integer) return int_less_float(a->integer, b->number);
+    if (b->is_integer) return !int_less_float(b->integer, a->number) && !int_equals_float(b->integer, a->number);
+    return a->number < b->number;
+}
 
 static int ranked_before(const ranked *a, const ranked *b) {
-    if (a->score != b->score) return a->score > b->score;
+    if (score_less(b, a)) return 1;
+    if (score_less(a, b)) return 0;
     size_t n = a->id_length < b->id_length ? a->id_length : b->id_length;
     int c = memcmp(a->id, b->id, n);
     return c < 0 || (c == 0 && a->id_length < b->id_length);
@@ -877,15 +887,17 @@ static int driver_rank(lua_State *L) {
             lua_settop(L, 1);
             return driver_invalid(L);
         }
+        items[i - 1].is_integer = lua_isinteger(L, -1);
+        items[i - 1].integer = items[i - 1].is_integer ? lua_tointeger(L, -1) : 0;
         double score = lua_tonumber(L, -1);
-        if (!isfinite(score)) {
+        if (!items[i - 1].is_integer && !isfinite(score)) {
             lua_pushfstring(L, "score must be finite for node %s, got %s", items[i - 1].id, isnan(score) ? "nan" : (score > 0 ? "inf" : "-inf"));
             lua_replace(L, 1);
             lua_settop(L, 1);
             return driver_invalid(L);
         }
         lua_pop(L, 1);
-        items[i - 1].score = score == 0 ? 0 : score;
+        items[i - 1].number = score == 0 ? 0 : score;  // -0.0 ranks as 0
         items[i - 1].slot = (int)index;
     }
     for (lua_Integer width = 1; width < n; width *= 2) {
