@@ -49,6 +49,12 @@ struct dsdn_box {
     buffer result;
     char message[1024];
     size_t message_length;
+    // Creation: the state's first block (Lua's LG: the main thread and the global state) and the seed
+    // to write into it at the next allocation.
+    char *first_block;
+    size_t first_block_size;
+    uint32_t hash_seed;
+    int seed_pending, seed_written;
 };
 
 // MARK: - Buffers (plain malloc: host data, outside the policy's budget)
@@ -84,8 +90,50 @@ static void set_message(dsdn_box *box, const char *text, size_t length) {
 
 static void hook(lua_State *L, lua_Debug *ar);
 
+static void *box_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
+
+/// Lua 5.4 seeds string hashes from the clock and three addresses (luai_makeseed in lstate.c), so the
+/// same policy lays its tables out differently in every process. No API sets the seed; this writes it.
+///
+/// Called at the state's second allocation (stack_init's stack, inside lua_newstate): by then
+/// lua_newstate has stored the seed, and no string exists yet whose hash would go stale. The global
+/// state is found in the first block by the fields lua_newstate has just set, in the order every 5.4
+/// release declares them (lstate.h): frealloc, ud, totalbytes (= the first block's size), GCdebt (0),
+/// GCestimate, lastatomic (0), strt (hash NULL, nuse 0, size 0), l_registry (nil), nilvalue (the
+/// integer 0 that marks a state under construction), seed. Nothing is written unless every one matches.
+static void write_hash_seed(dsdn_box *box) {
+    const size_t seed_offset = 96;
+    for (size_t offset = 0; offset + seed_offset + sizeof(uint32_t) <= box->first_block_size; offset += 8) {
+        const char *g = box->first_block + offset;
+        lua_Alloc frealloc;
+        void *ud, *strings;
+        int64_t totalbytes, debt, lastatomic, nil_value;
+        int string_count, string_slots;
+        memcpy(&frealloc, g, sizeof frealloc);
+        memcpy(&ud, g + 8, sizeof ud);
+        memcpy(&totalbytes, g + 16, sizeof totalbytes);
+        memcpy(&debt, g + 24, sizeof debt);
+        memcpy(&lastatomic, g + 40, sizeof lastatomic);
+        memcpy(&strings, g + 48, sizeof strings);
+        memcpy(&string_count, g + 56, sizeof string_count);
+        memcpy(&string_slots, g + 60, sizeof string_slots);
+        memcpy(&nil_value, g + 80, sizeof nil_value);
+        uint8_t registry_tag = (uint8_t)g[72], nil_tag = (uint8_t)g[88];
+        if (frealloc != box_alloc || ud != box || totalbytes != (int64_t)box->first_block_size || debt != 0 || lastatomic != 0 ||
+            strings != NULL || string_count != 0 || string_slots != 0 || registry_tag != 0 || nil_value != 0 || nil_tag != 3)
+            continue;
+        memcpy(box->first_block + offset + seed_offset, &box->hash_seed, sizeof box->hash_seed);
+        box->seed_written = 1;
+        return;
+    }
+}
+
 static void *box_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     dsdn_box *box = ud;
+    if (box->seed_pending && !ptr && nsize > 0) {
+        box->seed_pending = 0;
+        write_hash_seed(box);
+    }
     size_t old = ptr ? osize : 0;
     if (nsize == 0) {
         if (ptr) box->live -= old;
@@ -109,6 +157,11 @@ static void *box_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     }
     void *block = realloc(ptr, nsize);
     if (!block) return NULL;
+    if (!ptr && osize == LUA_TTHREAD && box->first_block == NULL) {
+        box->first_block = block;
+        box->first_block_size = nsize;
+        box->seed_pending = 1;
+    }
     box->live = box->live - old + nsize;
     if (nsize > old) box->total += nsize - old;
     if (box->live > box->peak) box->peak = box->live;
@@ -952,16 +1005,24 @@ static int setup(lua_State *L) {
     return 0;
 }
 
-dsdn_box *dsdn_box_new(void) {
+dsdn_box *dsdn_box_new(uint32_t hash_seed, const char **failure) {
     // String comparison (strcoll) and number formatting follow the C locale, whatever the process's
     // environment says: otherwise "a" < "B" or tostring(0.5) could differ between machines.
     static pthread_once_t locale_once = PTHREAD_ONCE_INIT;
     pthread_once(&locale_once, pin_c_locale);
+    *failure = "cannot create a Lua state (out of memory)";
     dsdn_box *box = calloc(1, sizeof *box);
     if (!box) return NULL;
     box->policy_ref = LUA_NOREF;
+    box->hash_seed = hash_seed;
     lua_State *L = lua_newstate(box_alloc, box);
     if (!L) { free(box); return NULL; }
+    if (!box->seed_written || lua_version(L) != 504) {
+        *failure = "this liblua5.4 does not lay out its global state as Lua 5.4.0-5.4.8 do: the sandbox cannot fix its string hash seed";
+        lua_close(L);
+        free(box);
+        return NULL;
+    }
     box->L = L;
     lua_atpanic(L, panic);
     lua_pushcfunction(L, setup);
@@ -971,6 +1032,7 @@ dsdn_box *dsdn_box_new(void) {
         free(box);
         return NULL;
     }
+    *failure = NULL;
     return box;
 }
 

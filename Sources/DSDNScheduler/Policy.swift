@@ -142,11 +142,10 @@ public struct Policy: Hashable, Sendable {
         // Lua positions read "name.lua:LINE:"; messages name the file as the operator gave it.
         let chunkName = fileName.split(separator: "/").last.map(String.init) ?? fileName
         let evaluation: SandboxEvaluation
-        if let sandbox = try? PolicySandbox() {
-            evaluation = sandbox.load(source: source, chunkName: chunkName, budget: budget)
-        } else {
-            evaluation = SandboxEvaluation(
-                outcome: .memoryBudget, value: nil, message: "cannot create a Lua state", instructions: 0, peakMemory: 0)
+        do {
+            evaluation = try PolicySandbox().load(source: source, chunkName: chunkName, budget: budget)
+        } catch {
+            evaluation = SandboxEvaluation(outcome: .memoryBudget, value: nil, message: error.reason, instructions: 0, peakMemory: 0)
         }
         guard evaluation.outcome == .ok, let declaration = evaluation.value else {
             throw PolicyError(

@@ -34,7 +34,12 @@ public enum Scheduler {
         let seed = Int64(bitPattern: seedHash.w0 & 0x7FFF_FFFF_FFFF_FFFF)
         let encoded = inputs.encode(chunk: chunk, parameters: parameters, seed: seed)
 
-        guard let sandbox = try? PolicySandbox() else { return .failure(PolicyError(.memoryBudget, "cannot create a Lua state")) }
+        let sandbox: PolicySandbox
+        do {
+            sandbox = try PolicySandbox()
+        } catch {
+            return .failure(PolicyError(.memoryBudget, error.reason))
+        }
         let load = sandbox.load(source: policy.source, chunkName: policy.name, budget: policy.budget, exportDeclaration: false)
         guard load.outcome == .ok else {
             return .failure(

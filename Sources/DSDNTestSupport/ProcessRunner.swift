@@ -32,14 +32,23 @@ public enum CoordinatorProcess {
     /// The waiting happens on a Dispatch thread, never on a Swift concurrency thread: the cooperative
     /// pool has one thread per core (two in CI), and tests that blocked them while a child ran would
     /// starve every in-process server of the suite.
-    public static func run(_ arguments: [String], input: Data? = nil) async throws -> Result {
-        try await offThePool { try runBlocking(arguments, input: input) }
+    /// `directory` is its working directory (the test's own by default); `environment` adds to (or
+    /// overrides) the test's environment.
+    public static func run(
+        _ arguments: [String], input: Data? = nil, directory: String? = nil, environment: [String: String] = [:]
+    ) async throws -> Result {
+        try await offThePool { try runBlocking(arguments, input: input, directory: directory, environment: environment) }
     }
 
-    private static func runBlocking(_ arguments: [String], input: Data?) throws -> Result {
+    private static func runBlocking(_ arguments: [String], input: Data?, directory: String?, environment: [String: String]) throws -> Result
+    {
         let process = Process()
         process.executableURL = executableURL
         process.arguments = arguments
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, given in given }
+        }
         let stdout = Pipe()
         let stderr = Pipe()
         let stdin = Pipe()

@@ -113,10 +113,19 @@ public final class PolicySandbox {
         }
     }()
 
-    /// Creates a state with the deterministic library and the trusted driver loaded.
-    public init() throws(SandboxSetupError) {
+    /// The string hash seed of every state that decides placements. Any fixed value makes table layouts
+    /// a function of what the policy does; this one is part of the Lua build's identity, like its version.
+    public static let productionHashSeed = UInt32(DSDN_HASH_SEED)
+
+    /// Creates a state with the deterministic library and the trusted driver loaded, hashing strings with
+    /// `hashSeed` (another seed lays tables out differently: `policy check` runs examples under a second
+    /// one to find policies that observe layouts).
+    public init(hashSeed: UInt32 = PolicySandbox.productionHashSeed) throws(SandboxSetupError) {
         _ = Self.sha256Registration
-        guard let box = dsdn_box_new() else { throw SandboxSetupError() }
+        var failure: UnsafePointer<CChar>?
+        guard let box = dsdn_box_new(hashSeed, &failure) else {
+            throw SandboxSetupError(reason: failure.map { String(cString: $0) } ?? "cannot create a Lua state")
+        }
         self.box = box
     }
 
@@ -203,8 +212,11 @@ private final class StackJob {
     init(body: @escaping () -> Void) { self.body = body }
 }
 
-/// A Lua state could not be created (out of memory).
+/// A Lua state could not be created: out of memory, or a liblua5.4 whose internals the sandbox does not
+/// recognise.
 public struct SandboxSetupError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// Why, in one line.
+    public var reason: String
     /// A one-line description.
-    public var description: String { "cannot create a Lua state (out of memory)" }
+    public var description: String { reason }
 }

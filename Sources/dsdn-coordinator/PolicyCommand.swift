@@ -106,8 +106,7 @@ struct PolicyReport {
         }
     }
 
-    /// Costs above half the budget: near the cap, an outcome can depend on table rehash timing, which
-    /// follows Lua's per-state string hash seed (docs/policies.md, "Determinism").
+    /// Costs above half the budget: a decision near the cap today is over it when the cluster grows.
     func warnings(_ example: ExampleResult) -> [String] {
         guard let policy, let decision = example.decision else { return [] }
         var warnings: [String] = []

@@ -38,6 +38,29 @@ import Testing
             outcome: engine ?? expect ?? "missing", phase: engine == nil ? phase : nil, costsDeterministic: costs != "nondeterministic")
     }
 
+    /// A policy whose score is `#` of tables with holes, whose answer follows the table layout: four
+    /// processes in different directories, with different environments (so different stack and heap
+    /// addresses) and started at different times, print one digest.
+    @Test func layoutDependentDecisionsHaveOneDigestInFourProcesses() async throws {
+        let policy = Self.directory.appendingPathComponent("192-length-follows-layout.lua").path
+        var digests: [String] = []
+        for index in 0..<4 {
+            let directory = try TemporaryDirectory()
+            let environment = [
+                "DSDN_TEST_PADDING": String(repeating: "p", count: 1 + index * 3_000),
+                "TZ": ["UTC", "Asia/Tokyo", "America/Lima", "Europe/Paris"][index],
+                "LANG": ["C", "C.UTF-8", "en_US.UTF-8", "POSIX"][index],
+            ]
+            let result = try await CoordinatorProcess.run(
+                ["policy", "digest", policy, "--nodes", "12", "--decisions", "3", "--json"], directory: directory.path(""),
+                environment: environment)
+            #expect(result.status == 0, "\(result.stderr)")
+            digests.append(try parseJSON(result.stdout)["digest"]?.string ?? "none")
+        }
+        #expect(Set(digests).count == 1, "\(digests)")
+        #expect(digests[0].count == 64)
+    }
+
     @Test func hostileSuiteIsClassifiedAndIdenticalInTwoProcesses() async throws {
         let files = try FileManager.default.contentsOfDirectory(atPath: Self.directory.path).filter { $0.hasSuffix(".lua") }.sorted()
         #expect(files.count >= 40)

@@ -31,9 +31,9 @@ import Testing
         var message: String?
         var engine: SandboxOutcome?
         var chosen: [String]?
-        /// `-- costs: nondeterministic`: instructions and peak memory may differ between states (a
-        /// documented limitation: table rehash timing follows Lua's per-state string hash seed); the
-        /// outcome, phase, message and value must not.
+        /// `-- costs: nondeterministic`: instructions and peak memory may differ between states (none of
+        /// the fixtures says so since every state hashes strings with one seed); the outcome, phase,
+        /// message and value must not.
         var costsDeterministic = true
         var why: String
         /// The header lines open the file (false only for the bytecode fixture).
@@ -159,11 +159,13 @@ import Testing
     /// `spacers` other states are kept alive meanwhile, so that the sandbox's `lua_State` sits at a
     /// different address: Lua seeds its string hash from that address (and the clock), and a repeated
     /// run in the same process would otherwise often reuse the same block and the same seed.
-    static func run(source: String, chunkName: String, spacers: Int = 0) -> Run? {
+    static func run(
+        source: String, chunkName: String, spacers: Int = 0, hashSeed: UInt32 = PolicySandbox.productionHashSeed
+    ) -> Run? {
         let result = PolicySandbox.withLargeStack { () -> (SandboxEvaluation, SandboxEvaluation?)? in
             let others = (0..<spacers).compactMap { _ in try? PolicySandbox() }
             defer { withExtendedLifetime(others) {} }
-            guard let sandbox = try? PolicySandbox() else { return nil }
+            guard let sandbox = try? PolicySandbox(hashSeed: hashSeed) else { return nil }
             let load = sandbox.load(source: source, chunkName: chunkName, budget: budget)
             guard load.outcome == .ok else { return (load, nil) }
             let decision = sandbox.decide(input: input(params: params(of: load.value)), seed: seed, budget: budget)
@@ -171,6 +173,23 @@ import Testing
         }
         guard let result else { return nil }
         return Run(load: result.0, decision: result.1)
+    }
+
+    /// `#` on a table with holes depends on the table's layout, which follows the string hash seed. Every
+    /// state gets the same seed, so the answer is the same at any address; other seeds give other
+    /// answers, which shows the fixture really observes the layout.
+    @Test func aLengthThatFollowsTheLayoutIsTheSameInEveryState() throws {
+        let fixture = try Self.fixture("192-length-follows-layout.lua")
+        let atAddresses = (0..<4).map { spacers in Self.run(source: fixture.source, chunkName: fixture.name, spacers: spacers) }
+        let first = try #require(atAddresses[0])
+        #expect(first.final.outcome == .ok, "\(first.final.message)")
+        for other in atAddresses.dropFirst() { #expect(other == first) }
+        var answers = Set<[UInt8]>()
+        for seed in UInt32(1)...24 {
+            let run = try #require(Self.run(source: fixture.source, chunkName: fixture.name, hashSeed: seed))
+            answers.insert(run.final.valueBytes)
+        }
+        #expect(answers.count >= 2, "under 24 seeds the fixture always decided the same: it does not observe the layout")
     }
 
     static let benign = """
@@ -238,7 +257,7 @@ import Testing
             checkDecision(decision, fixture: fixture, context: context)
         }
 
-        // Deterministic: fresh states at other addresses (other string hash seeds) repeat the evaluation
+        // Deterministic: fresh states at other addresses repeat the evaluation
         // exactly. (Speed is not asserted here: the budgets bound the work, and timing belongs in benchmarks.)
         do {
             for attempt in 2...3 {

@@ -38,8 +38,14 @@ typedef enum dsdn_outcome {
 /// Not thread-safe: one thread at a time.
 typedef struct dsdn_box dsdn_box;
 
-/// Creates a box; NULL when the state cannot be allocated.
-dsdn_box *dsdn_box_new(void);
+/// The string hash seed of every production state (see dsdn_box_new).
+#define DSDN_HASH_SEED 0x6473646eu
+
+/// Creates a box whose Lua state hashes strings with `hash_seed` instead of Lua's per-process random
+/// seed, so that table layouts (and with them `#` on tables with holes, rehash points and memory peaks)
+/// are functions of what the policy does. NULL with `*failure` set when the state cannot be allocated
+/// or this liblua5.4's internal layout is not the one the seed is written into.
+dsdn_box *dsdn_box_new(uint32_t hash_seed, const char **failure);
 /// Closes the state and frees the box.
 void dsdn_box_free(dsdn_box *box);
 

@@ -1,8 +1,7 @@
 -- expect: memory_budget
 -- phase: decide
--- costs: nondeterministic
 -- message: memory budget exhausted
--- why: KNOWN LIMITATION (docs/policies.md, Determinism): a sliding window of string keys makes the table rehash at points set by Lua's per-state string hash seed, so the instruction count at which the memory cap is hit varies between processes; the outcome is memory_budget every time
+-- why: a sliding window of string keys makes the table rehash at points set by string hashes: with one hash seed in every state, the instruction count at which the memory cap is hit is the same everywhere
 return {
   name = "hostile", version = 1, api = 1,
   description = "a hostile or buggy policy",

@@ -1,8 +1,7 @@
 -- expect: ok
 -- phase: decide
--- costs: nondeterministic
 -- chosen: d,b,a
--- why: KNOWN LIMITATION (docs/policies.md, Determinism): the same churn below the cap: the decision is identical everywhere, the reported peak memory varies by a few bytes with the hash seed
+-- why: the same churn below the cap: the decision and its peak memory are identical everywhere (one hash seed in every state)
 return {
   name = "hostile", version = 1, api = 1,
   description = "a hostile or buggy policy",
