@@ -55,6 +55,13 @@ public struct PolicyExample: Hashable, Sendable {
         let nodeFields = ["capacity", "cpu", "gpu", "id", "io", "latency_ms", "ram_mb", "status", "used", "zone"]
         for raw in rawNodes {
             guard let id = raw["id"].stringValue else { throw invalid("every node needs an id") }
+            // Example ids are held to the rules of real ones: they end up in terminal lines.
+            do {
+                try Validation.identifier(id, field: "node id")
+                if let zone = raw["zone"].stringValue, !zone.isEmpty { try Validation.identifier(zone, field: "node \(id): zone") }
+            } catch {
+                throw invalid(error.message)
+            }
             try Self.refuseUnknown(raw, nodeFields, "node \(id)", invalid)
             let capacity = raw["capacity"].integerValue ?? 1 << 40
             let used = raw["used"].integerValue ?? 0

@@ -87,7 +87,7 @@ public enum Scheduler {
             for entry in raw.mapEntries ?? [] {
                 switch entry.key.stringValue {
                 case "passed": verdict.passed = entry.value == .bool(true)
-                case "reason": verdict.reason = entry.value.stringValue
+                case "reason": verdict.reason = entry.value.stringValue.map { PrintableText.oneLine($0) }
                 case "score": rawScore = entry.value
                 case "terms": rawTerms = entry.value
                 case "rank": verdict.rank = entry.value.integerValue.map(Int.init)

@@ -166,7 +166,9 @@ public final class PolicySandbox {
         var valueBytes: [UInt8] = []
         var messageLength = 0
         let messagePointer = dsdn_box_message(box, &messageLength)
-        var message = messagePointer.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: messageLength), as: UTF8.self) } ?? ""
+        // A policy's own text (error values, positions) may hold anything: it leaves as one printable line.
+        var message = PrintableText.oneLine(
+            messagePointer.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: messageLength), as: UTF8.self) } ?? "")
         if outcome == .ok {
             var length = 0
             if let bytes = dsdn_box_result(box, &length), length > 0 {

@@ -73,6 +73,42 @@ import Testing
         }
     }
 
+    /// Text a policy writes reaches terminals, logs and API bodies as one printable line: a filter
+    /// reason and an error value with newlines, carriage returns and escape sequences are escaped, and
+    /// a long one is cut.
+    @Test func policyTextIsOnePrintableLine() throws {
+        let source = """
+            return { name = 'forger', version = 1, api = 1,
+              filter = function(node, ctx)
+                if node.id == 'node-1' then return false, 'full\\r\\nError: forged \\27[31mred' .. ('x'):rep(2000) end
+                return true
+              end,
+              score = function(node, ctx)
+                if ctx.params.explode then error('x\\nError: forged', 0) end
+                return 1
+              end,
+              params = { explode = false } }
+            """
+        let policy = try Policy.load(source: source, fileName: "forger.lua")
+        let state = try Fixtures.machine((0..<3).map { Fixtures.register("node-\($0)") }).state
+        let request = ChunkRequest(hash: .zero, sizeBytes: 1, replicationFactor: 1)
+        let decision = try Scheduler.place(request, inputs: DecisionInputs(state: state), policy: policy)
+        let reason = try #require(decision.verdicts.first { $0.nodeID == "node-1" }?.reason)
+        #expect(reason.hasPrefix(#"full\r\nError: forged \u{1B}[31mred"#), "\(reason)")
+        #expect(reason.hasSuffix("… (1628 more characters)"), "\(reason.suffix(40))")
+        #expect(!reason.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F })
+        #expect(throws: PolicyError.self) {
+            _ = try Scheduler.place(request, inputs: DecisionInputs(state: state), policy: policy, overrides: [("explode", .bool(true))])
+        }
+        do {
+            _ = try Scheduler.place(request, inputs: DecisionInputs(state: state), policy: policy, overrides: [("explode", .bool(true))])
+        } catch {
+            #expect(error.message.contains(#"x\nError: forged"#), "\(error.message)")
+            #expect(!error.message.contains("\n"))
+        }
+        #expect(PrintableText.oneLine("a\u{2028}b\u{202E}c\td") == #"a\u{2028}b\u{202E}c\td"#)
+    }
+
     @Test func equalScoresGoToTheSmallestID() throws {
         let source = "return { name = 'flat', version = 1, api = 1, score = function(node, ctx) return 1 end }"
         let policy = try Policy.load(source: source, fileName: "flat.lua")
