@@ -402,12 +402,16 @@ static int safe_format(lua_State *L) {
     size_t length;
     const char *format = luaL_checklstring(L, 1, &length);
     int argument = 1;
+    // Each conversion is charged before any runs: a float one (up to 99 digits of precision of a number
+    // up to 1e308) costs the C library far more than its share of the output.
+    uint64_t conversions = 0;
     for (size_t i = 0; i < length; i++) {
         if (format[i] != '%') continue;
         i++;
         if (i < length && format[i] == '%') continue;
         while (i < length && strchr("-+ #0123456789.", format[i])) i++;
         if (i >= length) break;
+        conversions += strchr("aAeEfFgG", format[i]) ? 64 : 4;
         argument++;
         if (format[i] == 'p') return luaL_error(L, "string.format: %%p is not available in policies");
         if (strchr("aAeEfFgG", format[i]) && argument <= lua_gettop(L) && lua_type(L, argument) == LUA_TNUMBER &&
@@ -425,6 +429,7 @@ static int safe_format(lua_State *L) {
             }
         }
     }
+    charge(L, conversions + 1);
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_insert(L, 1);
     lua_call(L, lua_gettop(L) - 1, 1);
@@ -597,6 +602,13 @@ static void push_policy_env(lua_State *L) {
     lua_setfield(L, -2, "__index");
     lua_pushboolean(L, 0);
     lua_setfield(L, -2, "__metatable");
+    // Arithmetic on strings ("10" + 1) goes through these metamethods and strtod, whose work grows with
+    // the string's length inside one instruction: policies do arithmetic on numbers only.
+    static const char *const string_arithmetic[] = {"__add", "__sub", "__mul", "__div", "__mod", "__pow", "__unm", "__idiv", NULL};
+    for (const char *const *name = string_arithmetic; *name; name++) {
+        lua_pushnil(L);
+        lua_setfield(L, -2, *name);
+    }
     lua_pop(L, 3);  // metatable, "", safe_string
 
     // table
