@@ -6,6 +6,7 @@
 #include <lua5.4/lua.h>
 #include <lua5.4/lualib.h>
 
+#include <dlfcn.h>
 #include <locale.h>
 #include <math.h>
 #include <pthread.h>
@@ -179,11 +180,38 @@ static void exhaust_instructions(lua_State *L, dsdn_box *box) {
     lua_sethook(L, hook, LUA_MASKCOUNT, 1);
 }
 
+/// How many extra arguments (`...`) the running Lua function holds: lua_getlocal(L, ar, -n) names the
+/// n-th while n is at most their count, so a doubling then a binary search finds it.
+static lua_Integer vararg_count(lua_State *L) {
+    lua_Debug ar;
+    if (!lua_getstack(L, 0, &ar) || !lua_getinfo(L, "u", &ar) || !ar.isvararg) return 0;
+    int present = 0, absent = 1;
+    while (absent <= (1 << 22) && lua_getlocal(L, &ar, -absent) != NULL) {
+        lua_pop(L, 1);
+        present = absent;
+        absent *= 2;
+    }
+    while (absent - present > 1) {
+        int middle = present + (absent - present) / 2;
+        if (lua_getlocal(L, &ar, -middle) != NULL) {
+            lua_pop(L, 1);
+            present = middle;
+        } else {
+            absent = middle;
+        }
+    }
+    return present;
+}
+
 static void hook(lua_State *L, lua_Debug *ar) {
     (void)ar;
     dsdn_box *box = box_of(L);
     if (box->breach == BREACH_NONE) {
         box->used += DSDN_HOOK_STEP;
+        // `...` is copied whole by one instruction (VARARG, or a call passing it on). Any of the last
+        // DSDN_HOOK_STEP instructions may have done so: past 16 values, each is charged as 1/16.
+        lua_Integer extra = vararg_count(L);
+        if (extra > 16) box->used += (uint64_t)DSDN_HOOK_STEP * (uint64_t)extra / 16;
         if (box->used <= box->instruction_limit) return;
         exhaust_instructions(L, box);
     }
@@ -200,6 +228,87 @@ static void charge(lua_State *L, uint64_t work) {
         exhaust_instructions(L, box);
     }
     luaL_error(L, box->breach == BREACH_MEMORY ? "memory budget exhausted" : "instruction budget exhausted");
+}
+
+// MARK: - Work inside the Lua VM's own C calls
+
+/// The box whose policy code runs on this thread, if any (set by begin, cleared by end).
+static __thread dsdn_box *running_box;
+
+/// Charges work the VM does inside one instruction by calling the C library: comparing two strings
+/// (`<` calls strcoll once per NUL-separated piece; `==` on long strings calls memcmp). It cannot raise
+/// a Lua error there, so past the budget it records the breach and arms the hook to fail the next
+/// instruction: at most one more instruction's worth of work is done.
+static void charge_from_c_library(size_t work) {
+    dsdn_box *box = running_box;
+    if (box == NULL || !box->limited || box->breach != BREACH_NONE) return;
+    box->used += work;
+    if (box->used > box->instruction_limit) {
+        box->breach = BREACH_INSTRUCTIONS;
+        lua_sethook(box->L, hook, LUA_MASKCOUNT, 1);
+    }
+}
+
+typedef int (*strcoll_fn)(const char *, const char *);
+typedef int (*memcmp_fn)(const void *, const void *, size_t);
+static _Atomic(strcoll_fn) next_strcoll = NULL;
+static _Atomic(memcmp_fn) next_memcmp = NULL;
+
+__attribute__((no_builtin)) static int bytewise_compare(const void *a, const void *b, size_t n) {
+    const volatile unsigned char *x = a, *y = b;
+    for (size_t i = 0; i < n; i++)
+        if (x[i] != y[i]) return x[i] < y[i] ? -1 : 1;
+    return 0;
+}
+
+/// The process's strcoll, seen by liblua5.4 (which calls it through its PLT) instead of the C
+/// library's: the same answer, with the work charged when a policy runs on this thread. Every
+/// executable that links the sandbox defines it; dsdn_box_new checks that liblua's calls arrive here.
+int strcoll(const char *a, const char *b) {
+    if (running_box != NULL) charge_from_c_library(1 + strlen(a) / 32);
+    strcoll_fn next = atomic_load(&next_strcoll);
+    if (next == NULL) {
+        next = (strcoll_fn)dlsym(RTLD_NEXT, "strcoll");
+        if (next == NULL || next == strcoll) next = (strcoll_fn)strcmp;
+        atomic_store(&next_strcoll, next);
+    }
+    return next(a, b);
+}
+
+/// The process's memcmp, likewise: liblua5.4 compares long strings with it (`==`).
+int memcmp(const void *a, const void *b, size_t n) {
+    if (running_box != NULL) charge_from_c_library(n / 64);
+    memcmp_fn next = atomic_load(&next_memcmp);
+    if (next == NULL) {
+        next = (memcmp_fn)dlsym(RTLD_NEXT, "memcmp");
+        if (next == NULL || next == memcmp) next = bytewise_compare;
+        atomic_store(&next_memcmp, next);
+    }
+    return next(a, b, n);
+}
+
+/// Whether liblua5.4's string comparisons reach this file's strcoll and memcmp: two distinct long
+/// strings compared with `==` and `<` under a running box must be charged.
+static int sees_string_comparisons(dsdn_box *box) {
+    lua_State *L = box->L;
+    char text[256];
+    memset(text, 'x', sizeof text);
+    lua_pushlstring(L, text, sizeof text);
+    lua_pushlstring(L, text, sizeof text);
+    box->used = 0;
+    box->instruction_limit = UINT64_MAX;
+    box->breach = BREACH_NONE;
+    box->limited = 1;
+    running_box = box;
+    int equal = lua_rawequal(L, -1, -2);
+    uint64_t after_equal = box->used;
+    int less = lua_compare(L, -1, -2, LUA_OPLT);
+    uint64_t after_less = box->used;
+    running_box = NULL;
+    box->limited = 0;
+    box->used = 0;
+    lua_pop(L, 2);
+    return equal && !less && after_equal > 0 && after_less > after_equal;
 }
 
 static int panic(lua_State *L) {
@@ -280,13 +389,44 @@ static int spairs_next(lua_State *L) {
     return 2;
 }
 
+/// The slots lua_next visits in the table at `index`, keys or not: its array part (rounded up to a power
+/// of two, which covers a size Lua keeps below the real one) and its hash part. Read from Lua 5.4's
+/// Table (lobject.h: the GC header's next, tt and marked, then flags, lsizenode, alimit), a layout
+/// dsdn_box_new checks on tables of known sizes before any policy runs.
+static uint64_t table_slots(lua_State *L, int index) {
+    const unsigned char *table = lua_topointer(L, index);
+    uint32_t array_limit;
+    memcpy(&array_limit, table + 12, sizeof array_limit);
+    uint64_t array = 1;
+    while (array < array_limit) array *= 2;
+    return (array_limit ? array : 0) + ((uint64_t)1 << (table[11] & 63));
+}
+
+/// Whether table_slots reads this liblua5.4's tables right: the sizes lua_createtable was asked for.
+static int knows_table_layout(lua_State *L) {
+    static const int shapes[][3] = {{0, 0, 1}, {0, 1024, 1024}, {100, 3, 4}, {64, 0, 1}, {0, 5, 8}};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        lua_createtable(L, shapes[i][0], shapes[i][1]);
+        const unsigned char *table = lua_topointer(L, -1);
+        uint32_t array_limit;
+        memcpy(&array_limit, table + 12, sizeof array_limit);
+        int matches = table[8] == LUA_TTABLE && array_limit == (uint32_t)shapes[i][0] && (1 << table[11]) == shapes[i][2];
+        lua_pop(L, 1);
+        if (!matches) return 0;
+    }
+    return 1;
+}
+
 /// spairs(t): iterate keys in sorted order, replacing pairs/next whose order differs per process.
+/// Charged by the slots walked (twice), not only the keys found: a table that once held many keys
+/// keeps its slots.
 static int safe_spairs(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
+    charge(L, 2 * table_slots(L, 1) + 8);
     lua_Integer count = 0;
     lua_pushnil(L);
     while (lua_next(L, 1)) { count++; lua_pop(L, 1); }
-    charge(L, (uint64_t)count * 4 + 8);
+    charge(L, (uint64_t)count * 4);
     lua_createtable(L, (int)(count < 1 << 24 ? count : 0), 0);  // keys, in sorted order
     int keys = lua_gettop(L);
     key_entry *items = lua_newuserdatauv(L, sizeof(key_entry) * (size_t)(count ? count : 1), 0);
@@ -1044,6 +1184,18 @@ dsdn_box *dsdn_box_new(uint32_t hash_seed, const char **failure) {
         free(box);
         return NULL;
     }
+    if (!knows_table_layout(L)) {
+        *failure = "this liblua5.4 does not lay out its tables as Lua 5.4.0-5.4.8 do: the sandbox cannot charge walks over them";
+        lua_close(L);
+        free(box);
+        return NULL;
+    }
+    if (!sees_string_comparisons(box)) {
+        *failure = "liblua5.4's string comparisons do not reach the sandbox's strcoll and memcmp: their work could not be charged";
+        lua_close(L);
+        free(box);
+        return NULL;
+    }
     *failure = NULL;
     return box;
 }
@@ -1068,11 +1220,13 @@ static void begin(dsdn_box *box, const dsdn_limits *limits) {
     box->message_length = 0;
     box->message[0] = 0;
     box->limited = 1;
+    running_box = box;
     lua_sethook(box->L, hook, LUA_MASKCOUNT, DSDN_HOOK_STEP);
 }
 
 static void end(dsdn_box *box) {
     box->limited = 0;
+    running_box = NULL;
     box->reported_peak = box->peak > box->baseline_live ? box->peak - box->baseline_live : 0;
     lua_sethook(box->L, NULL, 0, 0);
 }
