@@ -79,24 +79,72 @@ import Testing
         #expect(decision.message.contains("broken:2:"), "\(decision.message)")
     }
 
+    /// One costly operation repeated, with the least it must cost.
+    struct CostCase: Sendable, CustomStringConvertible {
+        var name: String
+        var body: String
+        var atLeast: UInt64
+        var description: String { name }
+    }
+
+    static let costCases: [CostCase] = [
+        // `<` on strings made of NUL bytes: strcoll once per piece, 4,001 pieces per comparison.
+        CostCase(
+            name: "nul-less-than",
+            body: """
+                local a, b = ('\\0'):rep(4000) .. 'a', ('\\0'):rep(4000) .. 'b' for i = 1, 100 do local x =
+                a < b end
+                """,
+            atLeast: 400_000),
+        // table.sort of such strings.
+        CostCase(
+            name: "nul-sort",
+            body: """
+                local t = {} for i = 1, 16 do t[i] = ('\\0'):rep(4000) .. string.char(80 - i) end
+                table.sort(t)
+                """,
+            atLeast: 120_000),
+        // `==` of two equal 16,000-byte strings held as separate objects: memcmp of the whole length.
+        CostCase(
+            name: "long-equality",
+            body: """
+                local a, b = ('x'):rep(16000), ('x'):rep(15999) .. 'x' for i = 1, 100 do local x = a == b
+                end
+                """,
+            atLeast: 25_000),
+        // spairs over a table that once held 30,000 keys and now holds one.
+        CostCase(
+            name: "sparse-spairs",
+            body: """
+                local t = {} for i = 1, 30000 do t['k' .. i] = i end for i = 2, 30000 do t['k' .. i] = nil
+                end local s = 0 for r = 1, 10 do for k, v in spairs(t) do s = s + v end end
+                """,
+            atLeast: 600_000),
+        // A function holding 1,000 extra arguments (passed on 20 at a time) runs a loop of 1,000 steps.
+        CostCase(
+            name: "varargs",
+            body: """
+                local function spin(...) local n = 0 for i = 1, 1000 do n = n + i end return n end local
+                function widen(k, ...) if k == 0 then return spin(...) end return widen(k - 1,
+                1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20, ...) end widen(50)
+                """,
+            atLeast: 150_000),
+        // string.format with 30 float conversions, 100 times.
+        CostCase(
+            name: "format",
+            body: """
+                local f = ('%.20f'):rep(30) local v = {} for i = 1, 30 do v[i] = 1e300 end for i = 1, 100
+                do local s = string.format(f, table.unpack(v)) end
+                """,
+            atLeast: 192_000),
+    ]
+
     /// Work the VM does inside one instruction, through the C library or its own loops, is charged by
     /// what it does: each body repeats one costly operation `n` times and must cost at least `atLeast`
     /// instructions (a few hundred without the charges).
-    @Test(arguments: [
-        // `<` on strings made of NUL bytes: strcoll once per piece, 4,001 pieces per comparison.
-        ("nul-less-than", "local a, b = ('\\0'):rep(4000) .. 'a', ('\\0'):rep(4000) .. 'b' for i = 1, 100 do local x = a < b end", UInt64(400_000)),
-        // table.sort of such strings.
-        ("nul-sort", "local t = {} for i = 1, 16 do t[i] = ('\\0'):rep(4000) .. string.char(80 - i) end table.sort(t)", UInt64(120_000)),
-        // `==` of two equal 16,000-byte strings held as separate objects: memcmp of the whole length.
-        ("long-equality", "local a, b = ('x'):rep(16000), ('x'):rep(15999) .. 'x' for i = 1, 100 do local x = a == b end", UInt64(25_000)),
-        // spairs over a table that once held 30,000 keys and now holds one.
-        ("sparse-spairs", "local t = {} for i = 1, 30000 do t['k' .. i] = i end for i = 2, 30000 do t['k' .. i] = nil end local s = 0 for r = 1, 10 do for k, v in spairs(t) do s = s + v end end", UInt64(600_000)),
-        // A function holding 1,000 extra arguments (passed on 20 at a time) runs a loop of 1,000 steps.
-        ("varargs", "local function spin(...) local n = 0 for i = 1, 1000 do n = n + i end return n end local function widen(k, ...) if k == 0 then return spin(...) end return widen(k - 1, 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20, ...) end widen(50)", UInt64(150_000)),
-        // string.format with 30 float conversions, 100 times.
-        ("format", "local f = ('%.20f'):rep(30) local v = {} for i = 1, 30 do v[i] = 1e300 end for i = 1, 100 do local s = string.format(f, table.unpack(v)) end", UInt64(192_000)),
-    ])
-    func workInsideOneInstructionIsCharged(name: String, body: String, atLeast: UInt64) throws {
+    @Test(arguments: costCases)
+    func workInsideOneInstructionIsCharged(_ cost: CostCase) throws {
+        let (name, body, atLeast) = (cost.name, cost.body, cost.atLeast)
         let source = """
             return { name = "\(name)", version = 1, api = 1,
               score = function(node, ctx) \(body) return 1 end }
