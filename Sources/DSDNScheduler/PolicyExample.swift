@@ -204,14 +204,54 @@ extension Policy {
                 } catch {
                     return ExampleResult(name: example.name, failures: [error.message], decision: nil, error: error)
                 }
-                switch Scheduler.decide(example.chunk, inputs: example.inputs, policy: self, parameters: parameters) {
+                let inputs = example.inputs
+                let outcome = Scheduler.decide(example.chunk, inputs: inputs, policy: self, parameters: parameters)
+                // The same example in a state built differently: another string hash seed, at other
+                // addresses (a second state stays alive meanwhile). An outcome that changes depends on
+                // how Lua laid out a table, which no coordinator may.
+                let spacer = try? PolicySandbox()
+                let elsewhere = withExtendedLifetime(spacer) {
+                    Scheduler.decide(
+                        example.chunk, inputs: inputs, policy: self, parameters: parameters, hashSeed: Self.layoutCheckHashSeed)
+                }
+                let layout = Self.layoutDifference(outcome, elsewhere).map { [$0] } ?? []
+                switch outcome {
                 case let .failure(error):
                     return ExampleResult(
-                        name: example.name, failures: ["\(error.outcome.rawValue): \(error.message)"], decision: nil, error: error)
+                        name: example.name, failures: ["\(error.outcome.rawValue): \(error.message)"] + layout, decision: nil,
+                        error: error)
                 case let .success(decision):
-                    return ExampleResult(name: example.name, failures: example.compare(decision), decision: decision, error: nil)
+                    return ExampleResult(
+                        name: example.name, failures: example.compare(decision) + layout, decision: decision, error: nil)
                 }
             }
+        }
+    }
+}
+
+extension Policy {
+    /// The hash seed of the second state `policy check` runs each example in.
+    static let layoutCheckHashSeed: UInt32 = 0x9E37_79B9
+
+    /// How two runs of one example, in differently built states, differ in outcome; nil when they agree.
+    static func layoutDifference(
+        _ first: Result<PlacementDecision, PolicyError>, _ second: Result<PlacementDecision, PolicyError>
+    ) -> String? {
+        let prefix = "the outcome depends on how Lua laid out a table (for example # of a table with holes, docs/policies.md §9.8):"
+        switch (first, second) {
+        case let (.success(one), .success(other)):
+            guard one.digest != other.digest else { return nil }
+            if one.chosen != other.chosen {
+                return "\(prefix) in another state it chose [\(other.chosen.joined(separator: ", "))] instead of [\(one.chosen.joined(separator: ", "))]"
+            }
+            return "\(prefix) in another state its verdicts differ"
+        case let (.success, .failure(error)):
+            return "\(prefix) in another state it ended in \(error.outcome.rawValue): \(error.message)"
+        case let (.failure(error), .success):
+            return "\(prefix) in another state it did not end in \(error.outcome.rawValue) but decided"
+        case let (.failure(one), .failure(other)):
+            guard one.outcome != other.outcome else { return nil }
+            return "\(prefix) in another state it ended in \(other.outcome.rawValue) instead of \(one.outcome.rawValue)"
         }
     }
 }

@@ -26,8 +26,10 @@ public enum Scheduler {
         }
     }
 
+    /// `hashSeed` is the production one except when `policy check` looks for layout-dependent outcomes.
     static func decide(
-        _ chunk: ChunkRequest, inputs: DecisionInputs, policy: Policy, parameters: [(name: String, value: ParameterValue)]
+        _ chunk: ChunkRequest, inputs: DecisionInputs, policy: Policy, parameters: [(name: String, value: ParameterValue)],
+        hashSeed: UInt32 = PolicySandbox.productionHashSeed
     ) -> Result<PlacementDecision, PolicyError> {
         let inputDigest = sha256(inputs.encode(chunk: chunk, parameters: parameters, seed: nil))
         let seedHash = sha256(policy.sourceHash.bytes + inputDigest.bytes)
@@ -36,7 +38,7 @@ public enum Scheduler {
 
         let sandbox: PolicySandbox
         do {
-            sandbox = try PolicySandbox()
+            sandbox = try PolicySandbox(hashSeed: hashSeed)
         } catch {
             return .failure(PolicyError(.memoryBudget, error.reason))
         }

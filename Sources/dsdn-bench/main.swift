@@ -7,7 +7,7 @@ import Foundation
 
 // Benchmarks with ratios against baselines measured in the same run (docs/architecture.md §3).
 // Build in release: swift run -c release dsdn-bench [--events N] [--chunks N] [--blobs N] [--health-nodes N]
-// [--health-chunks N] [--policy FILE]; run from the repository root (the health scenario loads --policy).
+// [--health-chunks N] [--policy FILE] [--only memory,replay,publish,sandbox,health]; run from the repository root (the health scenario loads --policy).
 
 struct Options {
     var events = 1_000_000
@@ -16,6 +16,8 @@ struct Options {
     var healthNodes = 8_000
     var healthChunks = 256
     var policy = "policies/weighted-score.lua"
+    /// The scenarios to run (all when empty): memory, replay, publish, sandbox, health.
+    var only: Set<String> = []
 
     init(_ arguments: [String]) {
         var iterator = arguments.dropFirst().makeIterator()
@@ -27,15 +29,18 @@ struct Options {
             case "--health-nodes": healthNodes = iterator.next().flatMap(Int.init) ?? healthNodes
             case "--health-chunks": healthChunks = iterator.next().flatMap(Int.init) ?? healthChunks
             case "--policy": policy = iterator.next() ?? policy
+            case "--only": only = Set((iterator.next() ?? "").split(separator: ",").map(String.init))
             default:
                 FileHandle.standardError.write(
                     Data(
-                        "error: unknown argument \(argument) (use --events N, --chunks N, --blobs N, --health-nodes N, --health-chunks N, --policy FILE)\n"
+                        "error: unknown argument \(argument) (use --events N, --chunks N, --blobs N, --health-nodes N, --health-chunks N, --policy FILE, --only memory,replay,publish,sandbox,health)\n"
                             .utf8))
                 exit(64)
             }
         }
     }
+
+    func runs(_ scenario: String) -> Bool { only.isEmpty || only.contains(scenario) }
 }
 
 func seconds(_ body: () throws -> Void) rethrows -> Double {
@@ -56,7 +61,7 @@ func residentBytes() -> Int {
 let options = Options(CommandLine.arguments)
 
 // 1. Memory per chunk with 3 replicas. Baseline: the 32-byte hash alone (an array of hashes).
-do {
+if options.runs("memory") {
     let nodeCount = 5_000
     var machine = StateMachine()
     var setup: [Event] = []
@@ -105,7 +110,7 @@ do {
 
 // 2. Replay: decode + apply blobs of 100 events. Baseline: decoding alone (the floor any replay pays)
 //    and SHA-256 over the same bytes (the integrity check's share).
-do {
+if options.runs("replay") {
     let events = SyntheticHistory.events(.init(seed: 1, eventCount: options.events, nodeCount: 5_000, zoneCount: 10))
     let blobs = try events.encodedBlobs(publisher: "bench", batchSize: 100)
     let bytes = blobs.reduce(0) { $0 + $1.count }
@@ -134,7 +139,7 @@ do {
 //    pwrite + fsync per blob to a file in the same directory (the floor of any durable append).
 // 4. Rebuild from that log (read, verify commitments, decode, apply). Baseline: decode + apply of the
 //    same blobs from memory.
-do {
+if options.runs("publish") {
     let events = SyntheticHistory.events(.init(seed: 2, eventCount: options.blobs * 100, nodeCount: 1_000, zoneCount: 10))
     let blobs = try events.encodedBlobs(publisher: "bench", batchSize: 100)
     let directory = NSTemporaryDirectory() + "dsdn-bench-\(getpid())"
@@ -186,6 +191,11 @@ do {
     )
 }
 
-// 5. /health on a real socket while the scheduler places a burst at 8,000 nodes, previews run and idle
+// 5. The sandbox's worst cases: each charged operation's worst input at the largest budget.
+if options.runs("sandbox") { sandboxWorstCases() }
+
+// 6. /health on a real socket while the scheduler places a burst at 8,000 nodes, previews run and idle
 //    and half-sent connections stay open. Baseline: the same probes with nothing else going on.
-try await healthUnderLoad(nodes: options.healthNodes, chunks: options.healthChunks, policyPath: options.policy)
+if options.runs("health") {
+    try await healthUnderLoad(nodes: options.healthNodes, chunks: options.healthChunks, policyPath: options.policy)
+}

@@ -109,6 +109,43 @@ import Testing
         #expect(PrintableText.oneLine("a\u{2028}b\u{202E}c\td") == #"a\u{2028}b\u{202E}c\td"#)
     }
 
+    /// `policy check` runs each example in a second, differently built state and fails an example whose
+    /// outcome changes: here `#` of tables with holes, whose answer follows the layout.
+    @Test func anExampleWhoseOutcomeFollowsTheLayoutFailsTheCheck() throws {
+        let layoutScore = """
+            local total = 0
+            for trial = 1, 30 do
+              local t, s = {}, 0
+              for k = 1, 8 do t[k] = k end
+              for i = 1, 60 + trial do
+                s = s + 1
+                t['x' .. s .. '/' .. trial .. node.id] = s
+                if s > 12 then t['x' .. (s - 12) .. '/' .. trial .. node.id] = nil end
+                t[8 + 2 * i] = i
+              end
+              total = total + #t
+            end
+            return total
+            """
+        let source = """
+            return { name = 'layout', version = 1, api = 1,
+              score = function(node, ctx)
+            \(layoutScore)
+              end,
+              examples = { { name = 'four', chunk = { size = 1, replicas = 2 }, nodes = { { id = 'a' }, { id = 'b' }, { id = 'c' }, { id = 'd' } }, want = 2, expect = { 'a', 'b' } } } }
+            """
+        let policy = try Policy.load(source: source, fileName: "layout.lua")
+        let results = policy.runExamples()
+        #expect(results.count == 1)
+        let failures = results.first?.failures ?? []
+        #expect(failures.contains { $0.hasPrefix("the outcome depends on how Lua laid out a table") }, "\(failures)")
+
+        // The same policy scoring without `#` on tables with holes passes the layout check.
+        let plain = try Policy.load(
+            source: source.replacingOccurrences(of: "total = total + #t", with: "total = total + t[10]"), fileName: "plain.lua")
+        #expect(plain.runExamples().first?.failures.contains { $0.hasPrefix("the outcome depends") } == false)
+    }
+
     @Test func equalScoresGoToTheSmallestID() throws {
         let source = "return { name = 'flat', version = 1, api = 1, score = function(node, ctx) return 1 end }"
         let policy = try Policy.load(source: source, fileName: "flat.lua")
