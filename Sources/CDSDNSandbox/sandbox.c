@@ -56,16 +56,19 @@ struct dsdn_box {
     size_t first_block_size;
     uint32_t hash_seed;
     int seed_pending, seed_written;
+    // The largest decision result exported: the decision's memory budget.
+    size_t result_limit;
 };
 
 // MARK: - Buffers (plain malloc: host data, outside the policy's budget)
 
 static int buf_reserve(buffer *b, size_t extra) {
     if (b->overflow) return 0;
+    if (extra > b->limit || b->length > b->limit - extra) { b->overflow = 1; return 0; }
     if (b->length + extra <= b->capacity) return 1;
     size_t capacity = b->capacity ? b->capacity : 4096;
     while (capacity < b->length + extra) capacity *= 2;
-    if (capacity > b->limit) { b->overflow = 1; return 0; }
+    if (capacity > b->limit) capacity = b->limit;
     uint8_t *bytes = realloc(b->bytes, capacity);
     if (!bytes) { b->overflow = 1; return 0; }
     b->bytes = bytes;
@@ -966,7 +969,10 @@ static void write_value(lua_State *L, int index, writer *w) {
         case LUA_TFUNCTION: buf_u8(w->out, DSDN_TAG_FUNCTION); break;
         default: buf_u8(w->out, DSDN_TAG_OTHER); break;
     }
-    if (w->out->overflow) w->error = w->refuse_shared ? "a result is larger than 64 MiB" : "a declaration is larger than 16 MiB";
+    if (w->out->overflow) {
+        w->error = w->refuse_shared ? "the result is larger than the policy's memory budget (a string repeated in it counts each time)"
+                                    : "a declaration is larger than 16 MiB";
+    }
 }
 
 // Protected helpers: run with lua_pcall so an allocation failure never escapes unprotected.
@@ -978,7 +984,9 @@ static int protected_export(lua_State *L) {
     writer w = {&box->result, 0, 0, NULL, 3, refuse_shared};
     box->result.length = 0;
     box->result.overflow = 0;
-    box->result.limit = refuse_shared ? (size_t)64 << 20 : (size_t)16 << 20;
+    // A decision's result may be no larger than the memory the policy may hold: the host's export,
+    // decoding and validation then stay in proportion to the budget, however often a string repeats.
+    box->result.limit = refuse_shared ? box->result_limit : (size_t)16 << 20;
     write_value(L, 2, &w);
     if (w.error) { lua_pushstring(L, w.error); return 1; }
     return 0;
@@ -1409,6 +1417,7 @@ int dsdn_box_decide(dsdn_box *box, const uint8_t *input, size_t length, int64_t 
         lua_settop(L, base);
         return outcome;
     }
+    box->result_limit = limits->memory < 4096 ? 4096 : (size_t)limits->memory;
     int outcome = export_top(box, 1);
     lua_settop(L, base);
     return outcome;
