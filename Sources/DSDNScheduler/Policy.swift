@@ -95,6 +95,18 @@ public struct PolicyError: Error, Hashable, Sendable, CustomStringConvertible {
 public struct Policy: Hashable, Sendable {
     /// The only API level this host implements.
     public static let apiLevel: Int64 = 1
+    /// The longest policy source, in bytes. Compiling is work the budget cannot see while it happens.
+    public static let maxSourceBytes = 1 << 20
+    /// The most bundled examples a policy may carry.
+    public static let maxExamples = 256
+    /// The most work `policy check` spends on one policy's examples, in instructions: every run's top
+    /// level and decision, plus its compilation (a sixteenth of an instruction per source byte).
+    public static let maxExampleWork: UInt64 = 250_000_000
+
+    /// The one-line refusal of a source over ``maxSourceBytes``.
+    public static func oversizedSource(_ bytes: Int, file: String) -> String {
+        "\(file): the source is \(bytes) bytes; a policy may be at most \(maxSourceBytes) bytes (1 MiB)"
+    }
 
     /// The declared name.
     public var name: String
@@ -139,6 +151,9 @@ public struct Policy: Hashable, Sendable {
     /// Loads with an explicit top-level budget. The load's costs end up in the policy, or in the error.
     /// Must run on a large-stack thread.
     static func load(source: String, fileName: String, budget: SandboxBudget) throws(PolicyError) -> Policy {
+        guard source.utf8.count <= maxSourceBytes else {
+            throw PolicyError(.invalidResult, oversizedSource(source.utf8.count, file: fileName))
+        }
         // Lua positions read "name.lua:LINE:"; messages name the file as the operator gave it.
         let chunkName = fileName.split(separator: "/").last.map(String.init) ?? fileName
         let evaluation: SandboxEvaluation
@@ -247,6 +262,9 @@ public struct Policy: Hashable, Sendable {
         var examples: [PolicyExample] = []
         if table["examples"] != .nil {
             guard let values = table["examples"].arrayValue else { throw invalid("\(name): examples must be an array") }
+            guard values.count <= maxExamples else {
+                throw invalid("\(name): \(values.count) examples; a policy may carry at most \(maxExamples)")
+            }
             for (index, value) in values.enumerated() { examples.append(try PolicyExample(value, index: index, policy: name, file: file)) }
         }
         return Policy(

@@ -194,10 +194,18 @@ public struct ExampleResult: Hashable, Sendable {
 }
 
 extension Policy {
-    /// Runs every bundled example (each in a fresh sandbox) and compares with its expectations.
+    /// Runs every bundled example (each in a fresh sandbox, and again in a differently built one) and
+    /// compares with its expectations. Stops running them once they have used ``maxExampleWork``.
     public func runExamples() -> [ExampleResult] {
-        PolicySandbox.withLargeStack {
+        // Each run compiles the source, runs the top level and decides: all of it counts.
+        let perRun = UInt64(source.utf8.count / 16) + loadInstructions
+        var work: UInt64 = 0
+        return PolicySandbox.withLargeStack {
             examples.map { example in
+                guard work <= Self.maxExampleWork else {
+                    let failure = "not run: the examples before it used more than \(Self.maxExampleWork) instructions in all (compilation included)"
+                    return ExampleResult(name: example.name, failures: [failure], decision: nil, error: nil)
+                }
                 let parameters: [(name: String, value: ParameterValue)]
                 do throws(PolicyError) {
                     parameters = try self.parameters(overriding: example.overrides)
@@ -214,6 +222,7 @@ extension Policy {
                     Scheduler.decide(
                         example.chunk, inputs: inputs, policy: self, parameters: parameters, hashSeed: Self.layoutCheckHashSeed)
                 }
+                work += 2 * perRun + Self.instructions(of: outcome) + Self.instructions(of: elsewhere)
                 let layout = Self.layoutDifference(outcome, elsewhere).map { [$0] } ?? []
                 switch outcome {
                 case let .failure(error):
@@ -225,6 +234,13 @@ extension Policy {
                         name: example.name, failures: example.compare(decision) + layout, decision: decision, error: nil)
                 }
             }
+        }
+    }
+
+    private static func instructions(of outcome: Result<PlacementDecision, PolicyError>) -> UInt64 {
+        switch outcome {
+        case let .success(decision): decision.instructions
+        case let .failure(error): error.instructions
         }
     }
 }

@@ -21,6 +21,10 @@ struct PolicyCommand: ParsableCommand {
 
 /// Reads a policy file as UTF-8 text, or fails with one line. The source hash is of exactly these bytes.
 func readPolicySource(_ path: String) throws -> String {
+    // The size is checked before anything is read: a huge file is refused, not loaded.
+    if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size > Policy.maxSourceBytes {
+        throw CommandFailure("invalid_result: " + Policy.oversizedSource(size, file: path))
+    }
     guard let data = FileManager.default.contents(atPath: path) else {
         throw CommandFailure("cannot read \(path): no such file or not readable")
     }

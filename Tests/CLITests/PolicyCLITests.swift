@@ -39,6 +39,23 @@ import Testing
         ("missing-hook.lua", Data("return { name = 'x', version = 1, api = 1, examples = {} }".utf8), "missing score hook"),
         ("endless.lua", Data("while true do end".utf8), "instruction_budget"),
         ("no-examples.lua", Data("return { name = 'x', version = 1, api = 1, score = function() return 1 end }".utf8), "no examples"),
+        ("huge.lua", Data(String(repeating: "-- a comment line\n", count: 120_000).utf8), "a policy may be at most 1048576 bytes (1 MiB)"),
+        (
+            "forged-line.lua",
+            Data(
+                """
+                return { name = 'x', version = 1, api = 1, score = function() error('x\\nError: forged', 0) end,
+                  examples = { { name = 'e', chunk = { replicas = 1 }, nodes = { { id = 'a' } }, expect = { 'a' } } } }
+                """.utf8), #"x\nError: forged"#
+        ),
+        (
+            "bad-example-id.lua",
+            Data(
+                """
+                return { name = 'x', version = 1, api = 1, score = function() return 1 end,
+                  examples = { { name = 'e', chunk = { replicas = 1 }, nodes = { { id = 'a\\nb' } }, expect = { 'a' } } } }
+                """.utf8), "node id must be printable ASCII without whitespace"
+        ),
         (
             "failing-example.lua",
             Data(
@@ -58,6 +75,21 @@ import Testing
         #expect(lines.count == 1, "\(result.stderr)")
         #expect(lines.first?.hasPrefix("Error: ") == true)
         #expect(result.stderr.contains(expected), "\(result.stderr)")
+    }
+
+    /// `policy test DIR` reports every file: a huge one and a failing one do not keep the good one from
+    /// being checked.
+    @Test func policyTestReportsEveryFileWhateverTheOthersDo() async throws {
+        let directory = try TemporaryDirectory()
+        try Data(String(repeating: "-- a comment line\n", count: 120_000).utf8).write(to: URL(fileURLWithPath: directory.path("a-huge.lua")))
+        try Data("while true do end".utf8).write(to: URL(fileURLWithPath: directory.path("b-endless.lua")))
+        try FileManager.default.copyItem(atPath: "\(Self.pack)/weighted-score.lua", toPath: directory.path("c-good.lua"))
+        let result = try await CoordinatorProcess.run(["policy", "test", directory.path("")])
+        #expect(result.status != 0)
+        #expect(result.stdout.contains("FAIL  \(directory.path("a-huge.lua"))"), "\(result.stdout)")
+        #expect(result.stdout.contains("FAIL  \(directory.path("b-endless.lua"))"), "\(result.stdout)")
+        #expect(result.stdout.contains("ok    \(directory.path("c-good.lua"))"), "\(result.stdout)")
+        #expect(result.stderr.split(separator: "\n").count == 1, "\(result.stderr)")
     }
 
     /// 1,000 decisions over a generated 1,000-node cluster, for every policy in the pack, computed in

@@ -146,6 +146,37 @@ import Testing
         #expect(plain.runExamples().first?.failures.contains { $0.hasPrefix("the outcome depends") } == false)
     }
 
+    /// `policy check` is bounded as a whole: the source's size, the number of examples, and the work
+    /// all examples may use together (compilation included).
+    @Test func checkingAPolicyIsBoundedAsAWhole() throws {
+        let big = "return { name = 'big', version = 1, api = 1, score = function(node, ctx) return 1 end }\n"
+            + String(repeating: "-- padding\n", count: Policy.maxSourceBytes / 11 + 1)
+        #expect(throws: PolicyError.self) { try Policy.load(source: big, fileName: "big.lua") }
+        do {
+            _ = try Policy.load(source: big, fileName: "big.lua")
+        } catch {
+            #expect(error.message == "big.lua: the source is \(big.utf8.count) bytes; a policy may be at most 1048576 bytes (1 MiB)")
+        }
+
+        let example = "{ chunk = { size = 1, replicas = 1 }, nodes = { { id = 'a' } }, expect = { 'a' } }"
+        func source(examples: Int, score: String) -> String {
+            """
+            return { name = 'many', version = 1, api = 1, budget = { instructions = 10000000 },
+              score = function(node, ctx) \(score) end,
+              examples = { \(Array(repeating: example, count: examples).joined(separator: ", ")) } }
+            """
+        }
+        #expect(throws: PolicyError.self) { try Policy.load(source: source(examples: 257, score: "return 1"), fileName: "many.lua") }
+        #expect(try Policy.load(source: source(examples: 256, score: "return 1"), fileName: "many.lua").runExamples().allSatisfy(\.passed))
+
+        // Every example burns its whole budget (twice: two states): the check stops after 250,000,000.
+        let burning = try Policy.load(source: source(examples: 40, score: "while true do end"), fileName: "burn.lua")
+        let results = burning.runExamples()
+        let notRun = results.filter { $0.failures.first?.hasPrefix("not run: the examples before it used more than 250000000") == true }
+        #expect(results.count == 40)
+        #expect(notRun.count == 27, "\(results.count - notRun.count) examples ran")
+    }
+
     @Test func equalScoresGoToTheSmallestID() throws {
         let source = "return { name = 'flat', version = 1, api = 1, score = function(node, ctx) return 1 end }"
         let policy = try Policy.load(source: source, fileName: "flat.lua")
