@@ -203,7 +203,8 @@ extension Policy {
         return PolicySandbox.withLargeStack {
             examples.map { example in
                 guard work <= Self.maxExampleWork else {
-                    let failure = "not run: the examples before it used more than \(Self.maxExampleWork) instructions in all (compilation included)"
+                    let failure =
+                        "not run: the examples before it used more than \(Self.maxExampleWork) instructions in all (compilation included)"
                     return ExampleResult(name: example.name, failures: [failure], decision: nil, error: nil)
                 }
                 let parameters: [(name: String, value: ParameterValue)]
@@ -258,7 +259,8 @@ extension Policy {
         case let (.success(one), .success(other)):
             guard one.digest != other.digest else { return nil }
             if one.chosen != other.chosen {
-                return "\(prefix) in another state it chose [\(other.chosen.joined(separator: ", "))] instead of [\(one.chosen.joined(separator: ", "))]"
+                return
+                    "\(prefix) in another state it chose [\(other.chosen.joined(separator: ", "))] instead of [\(one.chosen.joined(separator: ", "))]"
             }
             return "\(prefix) in another state its verdicts differ"
         case let (.success, .failure(error)):

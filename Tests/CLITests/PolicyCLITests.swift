@@ -81,7 +81,8 @@ import Testing
     /// being checked.
     @Test func policyTestReportsEveryFileWhateverTheOthersDo() async throws {
         let directory = try TemporaryDirectory()
-        try Data(String(repeating: "-- a comment line\n", count: 120_000).utf8).write(to: URL(fileURLWithPath: directory.path("a-huge.lua")))
+        try Data(String(repeating: "-- a comment line\n", count: 120_000).utf8).write(
+            to: URL(fileURLWithPath: directory.path("a-huge.lua")))
         try Data("while true do end".utf8).write(to: URL(fileURLWithPath: directory.path("b-endless.lua")))
         try FileManager.default.copyItem(atPath: "\(Self.pack)/weighted-score.lua", toPath: directory.path("c-good.lua"))
         let result = try await CoordinatorProcess.run(["policy", "test", directory.path("")])

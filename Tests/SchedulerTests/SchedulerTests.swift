@@ -149,7 +149,8 @@ import Testing
     /// `policy check` is bounded as a whole: the source's size, the number of examples, and the work
     /// all examples may use together (compilation included).
     @Test func checkingAPolicyIsBoundedAsAWhole() throws {
-        let big = "return { name = 'big', version = 1, api = 1, score = function(node, ctx) return 1 end }\n"
+        let big =
+            "return { name = 'big', version = 1, api = 1, score = function(node, ctx) return 1 end }\n"
             + String(repeating: "-- padding\n", count: Policy.maxSourceBytes / 11 + 1)
         #expect(throws: PolicyError.self) { try Policy.load(source: big, fileName: "big.lua") }
         do {
