@@ -83,22 +83,32 @@ import Testing
         #expect(try parseJSON(rebuilt.stdout)["nodes"]?.int64 == 1, "\(rebuilt.stdout)")
     }
 
-    /// A failed fsync of the outbox (EIO, injected by the fsync fault shim): the submission is refused with
-    /// one line, the outbox writes nothing more until a restart, `/health` says why, and after the restart
-    /// everything acknowledged is there and the refused event is not.
-    @Test func aFailedOutboxFsyncStopsTheOutboxAndLosesNothingAcknowledged() async throws {
+    /// Starts `serve` on a file log with the fsync fault shim aimed at the path `fragment` names,
+    /// publishes three registrations, then turns the fault on (the switch file `fsync-fails`).
+    static func startWithFsyncFault(
+        on fragment: (TemporaryDirectory) -> String
+    ) async throws -> (TemporaryDirectory, ServeProcess, APITestClient) {
         let directory = try TemporaryDirectory()
-        let da = "file:" + directory.path("da")
         let switchFile = directory.path("fsync-fails")
-        let environment = try FsyncFaultShim.environment(pathFragment: "/outbox.log", switchFile: switchFile)
+        let environment = try FsyncFaultShim.environment(pathFragment: fragment(directory), switchFile: switchFile)
         let coordinator = try await ServeProcess(
-            dataDirectory: directory.path("coordinator"), arguments: ["--da", da, "--no-policy"], environment: environment)
+            dataDirectory: directory.path("coordinator"), arguments: ["--da", "file:" + directory.path("da"), "--no-policy"],
+            environment: environment)
         let client = APITestClient(baseURL: coordinator.baseURL)
         try await client.waitUntilReady()
         let first = (0..<3).map { EventJSON.encode(Fixtures.register("n\($0)")) }.joined(separator: "\n")
         #expect(try await client.post("/v1/events?wait=true", body: first, token: coordinator.token).status == 200)
-
         #expect(FileManager.default.createFile(atPath: switchFile, contents: Data()))
+        return (directory, coordinator, client)
+    }
+
+    /// A failed fsync of the outbox (EIO, injected by the fsync fault shim): the submission is refused with
+    /// one line, the outbox writes nothing more until a restart, `/health` says why, and after the restart
+    /// everything acknowledged is there and the refused event is not.
+    @Test func aFailedOutboxFsyncStopsTheOutboxAndLosesNothingAcknowledged() async throws {
+        let (directory, coordinator, client) = try await Self.startWithFsyncFault(on: { _ in "/outbox.log" })
+        let da = "file:" + directory.path("da")
+        let switchFile = directory.path("fsync-fails")
         let refused = try await client.post("/v1/events", body: EventJSON.encode(Fixtures.register("n9")), token: coordinator.token)
         #expect(refused.status == 503)
         #expect(refused.body.contains("fsync failed"), "\(refused.body)")
@@ -129,18 +139,9 @@ import Testing
     /// A failed fsync of the DA's file log: the acknowledged event stays in the outbox, `/health` reports
     /// the publisher's trouble, and the next start publishes it exactly once.
     @Test func aFailedLogFsyncKeepsAcknowledgedEventsForTheNextStart() async throws {
-        let directory = try TemporaryDirectory()
+        let (directory, coordinator, client) = try await Self.startWithFsyncFault(on: { $0.path("da") + "/" })
         let da = "file:" + directory.path("da")
         let switchFile = directory.path("fsync-fails")
-        let environment = try FsyncFaultShim.environment(pathFragment: directory.path("da") + "/", switchFile: switchFile)
-        let coordinator = try await ServeProcess(
-            dataDirectory: directory.path("coordinator"), arguments: ["--da", da, "--no-policy"], environment: environment)
-        let client = APITestClient(baseURL: coordinator.baseURL)
-        try await client.waitUntilReady()
-        let first = (0..<3).map { EventJSON.encode(Fixtures.register("n\($0)")) }.joined(separator: "\n")
-        #expect(try await client.post("/v1/events?wait=true", body: first, token: coordinator.token).status == 200)
-
-        #expect(FileManager.default.createFile(atPath: switchFile, contents: Data()))
         let accepted = try await client.post("/v1/events", body: EventJSON.encode(Fixtures.register("n9")), token: coordinator.token)
         #expect(accepted.status == 202, "the outbox is healthy, so the event is acknowledged: \(accepted.body)")
         // The phase stays `ready`; the DA's own health turns false and the answer is 503.

@@ -112,28 +112,14 @@ import Testing
     /// `policy check` runs each example in a second, differently built state and fails an example whose
     /// outcome changes: here `#` of tables with holes, whose answer follows the layout.
     @Test func anExampleWhoseOutcomeFollowsTheLayoutFailsTheCheck() throws {
-        let layoutScore = """
-            local total = 0
-            for trial = 1, 30 do
-              local t, s = {}, 0
-              for k = 1, 8 do t[k] = k end
-              for i = 1, 60 + trial do
-                s = s + 1
-                t['x' .. s .. '/' .. trial .. node.id] = s
-                if s > 12 then t['x' .. (s - 12) .. '/' .. trial .. node.id] = nil end
-                t[8 + 2 * i] = i
-              end
-              total = total + #t
-            end
-            return total
-            """
-        let source = """
-            return { name = 'layout', version = 1, api = 1,
-              score = function(node, ctx)
-            \(layoutScore)
-              end,
-              examples = { { name = 'four', chunk = { size = 1, replicas = 2 }, nodes = { { id = 'a' }, { id = 'b' }, { id = 'c' }, { id = 'd' } }, want = 2, expect = { 'a', 'b' } } } }
-            """
+        // The hostile fixture whose score is `#` of tables with holes, given one example.
+        let fixture = try String(
+            contentsOf: repositoryRoot.appendingPathComponent("Tests/Fixtures/hostile/192-length-follows-layout.lua"), encoding: .utf8)
+        let example =
+            "{ name = 'four', chunk = { size = 1, replicas = 2 }, nodes = { { id = 'a' }, { id = 'b' }, { id = 'c' }, { id = 'd' } }, want = 2, expect = { 'a', 'b' } }"
+        let source = fixture.replacingOccurrences(
+            of: "  score = function(node, ctx)", with: "  examples = { \(example) },\n  score = function(node, ctx)")
+        #expect(source != fixture)
         let policy = try Policy.load(source: source, fileName: "layout.lua")
         let results = policy.runExamples()
         #expect(results.count == 1)

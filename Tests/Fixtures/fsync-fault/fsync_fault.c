@@ -22,22 +22,22 @@ static int should_fail(int fd) {
     return strstr(target, fragment) != NULL;
 }
 
-int fsync(int fd) {
-    static int (*real)(int);
+/// Fails with EIO while the fault is on for fd's file; otherwise calls the C library's `name`.
+static int sync_or_fail(int fd, int (**real)(int), const char *name) {
     if (should_fail(fd)) {
         errno = EIO;
         return -1;
     }
-    if (real == NULL) real = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
-    return real(fd);
+    if (*real == NULL) *real = (int (*)(int))dlsym(RTLD_NEXT, name);
+    return (*real)(fd);
+}
+
+int fsync(int fd) {
+    static int (*real)(int);
+    return sync_or_fail(fd, &real, "fsync");
 }
 
 int fdatasync(int fd) {
     static int (*real)(int);
-    if (should_fail(fd)) {
-        errno = EIO;
-        return -1;
-    }
-    if (real == NULL) real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
-    return real(fd);
+    return sync_or_fail(fd, &real, "fdatasync");
 }
