@@ -29,19 +29,33 @@ public struct Hash256: Hashable, Comparable, Sendable, CustomStringConvertible {
     ///
     /// Errors follow the prototype's wording: a wrong length mentions "64", a bad digit "invalid hex".
     public init(hex: String) throws(HexError) {
-        let utf8 = Array(hex.utf8)
+        try self.init(hexUTF8: ArraySlice(hex.utf8))
+    }
+
+    /// Parses 64 hexadecimal characters given as UTF-8 bytes, with the messages of ``init(hex:)``.
+    public init(hexUTF8 utf8: ArraySlice<UInt8>) throws(HexError) {
         if utf8.isEmpty { throw HexError(message: "hash is empty: expected 64 hex characters") }
         guard utf8.count == 64 else {
             throw HexError(message: "hash must be exactly 64 hex characters, got \(utf8.count)")
         }
-        var words: [UInt64] = [0, 0, 0, 0]
-        for (offset, character) in utf8.enumerated() {
+        var w0: UInt64 = 0
+        var w1: UInt64 = 0
+        var w2: UInt64 = 0
+        var w3: UInt64 = 0
+        var offset = 0
+        for character in utf8 {
             guard let nibble = hexValue(character) else {
                 throw HexError(message: "invalid hex character at position \(offset) of the hash")
             }
-            words[offset / 16] = words[offset / 16] << 4 | UInt64(nibble)
+            switch offset >> 4 {
+            case 0: w0 = w0 << 4 | UInt64(nibble)
+            case 1: w1 = w1 << 4 | UInt64(nibble)
+            case 2: w2 = w2 << 4 | UInt64(nibble)
+            default: w3 = w3 << 4 | UInt64(nibble)
+            }
+            offset += 1
         }
-        self.init(w0: words[0], w1: words[1], w2: words[2], w3: words[3])
+        self.init(w0: w0, w1: w1, w2: w2, w3: w3)
     }
 
     /// The 32 bytes in order.

@@ -107,18 +107,27 @@ public enum EventJSON {
     }
 
     /// Parses JSON Lines like `decodeLines(_:)`, keeping each event's 1-based line number.
+    ///
+    /// Lines end at LF (a CR before it is JSON whitespace, so CRLF files read line by line). A
+    /// byte-order mark is allowed at the very start of the text only.
     public static func decodeNumberedLines(_ text: String) throws(LineError) -> [(line: Int, event: Event)] {
+        let bytes = Array(text.utf8)
+        var parser = StrictJSON(bytes: bytes)
         var events: [(line: Int, event: Event)] = []
+        var lineStart = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0
         var lineNumber = 0
-        // A byte-order mark is allowed at the very start of the text only.
-        let body = text.hasPrefix("\u{FEFF}") ? Substring(text.unicodeScalars.dropFirst()) : Substring(text)
-        // "\r\n" is one Character in Swift: split on both so CRLF files read line by line.
-        for line in body.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
+        while lineStart <= bytes.count {
+            var lineEnd = lineStart
+            while lineEnd < bytes.count, bytes[lineEnd] != 0x0A { lineEnd += 1 }
             lineNumber += 1
-            let trimmed = trimmingJSONWhitespace(line)
-            if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
-            do {
-                events.append((lineNumber, try decode(String(trimmed))))
+            defer { lineStart = lineEnd + 1 }
+            var first = lineStart
+            var last = lineEnd
+            while first < last, isJSONWhitespace(bytes[first]) { first += 1 }
+            while last > first, isJSONWhitespace(bytes[last - 1]) { last -= 1 }
+            if first == last || bytes[first] == UInt8(ascii: "#") { continue }
+            do throws(LineError) {
+                events.append((lineNumber, try decodeObject(first..<last, with: &parser)))
             } catch {
                 throw LineError(line: lineNumber, message: error.message)
             }
@@ -126,220 +135,171 @@ public enum EventJSON {
         return events
     }
 
-    /// The line without the JSON whitespace (space, tab, CR, LF) around it; nothing else is trimmed.
-    private static func trimmingJSONWhitespace(_ line: Substring) -> Substring {
-        let isJSONWhitespace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\n" || $0 == "\r\n" }
-        guard let first = line.firstIndex(where: { !isJSONWhitespace($0) }), let last = line.lastIndex(where: { !isJSONWhitespace($0) })
-        else { return "" }
-        return line[first...last]
-    }
+    private static func isJSONWhitespace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 || byte == 0x0D || byte == 0x0A }
 
     /// Parses one JSON object into an event. The object must be strict JSON (see ``StrictJSON``).
     public static func decode(_ line: String) throws(LineError) -> Event {
+        var parser = StrictJSON(bytes: Array(line.utf8))
+        return try decodeObject(0..<parser.bytes.count, with: &parser)
+    }
+
+    private static func decodeObject(_ range: Range<Int>, with parser: inout StrictJSON) throws(LineError) -> Event {
         do throws(StrictJSON.SyntaxError) {
-            try StrictJSON.check(line, topLevel: .object)
+            try parser.parse(range, topLevel: .object)
         } catch {
             throw LineError(line: 0, message: error.description)
         }
-        do {
-            return try JSONDecoder().decode(EventLine.self, from: Data(line.utf8)).event
-        } catch {
-            throw lineError(error, depth: 0)
-        }
+        var fields = EventFields(parser: parser, object: 0)
+        return try fields.event()
     }
 
     /// Parses a JSON array of event objects (the array form of `POST /v1/events`), strictly: a body that
     /// is not an array, or an element that is not a valid event, is one error naming the element.
     public static func decodeArray(_ text: String) throws(LineError) -> [Event] {
+        var parser = StrictJSON(bytes: Array(text.utf8))
         do throws(StrictJSON.SyntaxError) {
-            try StrictJSON.check(text, topLevel: .array)
+            try parser.parse(0..<parser.bytes.count, topLevel: .array)
         } catch {
             throw LineError(line: 0, message: "the body starts with [ but is not a JSON array: \(error.description)")
         }
-        let elements: [ArrayElement]
-        do {
-            elements = try JSONDecoder().decode([ArrayElement].self, from: Data(text.utf8))
-        } catch {
-            throw LineError(line: 0, message: "the body starts with [ but is not a JSON array")
-        }
         var events: [Event] = []
-        events.reserveCapacity(elements.count)
-        for (position, element) in elements.enumerated() {
-            switch element.result {
-            case let .success(event): events.append(event)
-            case let .failure(error) where error.message == Self.notAnObject:
-                throw LineError(line: 0, message: "element \(position) is not a JSON object")
-            case let .failure(error):
+        events.reserveCapacity(parser.elements.count)
+        for (position, element) in parser.elements.enumerated() {
+            guard element.kind == .object else { throw LineError(line: 0, message: "element \(position) is not a JSON object") }
+            var fields = EventFields(parser: parser, object: element.object)
+            do throws(LineError) {
+                events.append(try fields.event())
+            } catch {
                 throw LineError(line: 0, message: "element \(position): \(error.message)")
             }
         }
         return events
     }
-
-    static let notAnObject = "expected a JSON object"
-
-    /// A decoding failure of one event object, `depth` coding-path components below the document's root,
-    /// as the one-line message of the JSON Lines format.
-    static func lineError(_ error: any Error, depth: Int) -> LineError {
-        switch error {
-        case let error as LineError:
-            return error
-        case let DecodingError.dataCorrupted(context):
-            return LineError(line: 0, message: context.codingPath.count <= depth ? "not valid JSON" : describe(context, depth: depth))
-        case let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context):
-            return LineError(line: 0, message: context.codingPath.count <= depth ? notAnObject : describe(context, depth: depth))
-        default:
-            return LineError(line: 0, message: "not a valid event: \(error)")
-        }
-    }
-
-    private static func describe(_ context: DecodingError.Context, depth: Int) -> String {
-        let field = context.codingPath.dropFirst(depth).map(\.stringValue).joined(separator: ".")
-        return "field \(field) has the wrong type or range"
-    }
 }
 
-/// One element of a JSON array of events: the event, or why it is not one (decoding never fails, so the
-/// array's other elements are still read).
-private struct ArrayElement: Decodable {
-    let result: Result<Event, EventJSON.LineError>
+/// Builds an event from one parsed object, with the format's messages, and refuses unknown fields
+/// (typos) by remembering which fields were asked for.
+private struct EventFields {
+    let parser: StrictJSON
+    let object: Int32
+    /// The members read so far (an event has at most a dozen fields).
+    private var read: [Int] = []
 
-    init(from decoder: any Decoder) throws {
-        do {
-            result = .success(try EventLine(from: decoder).event)
-        } catch {
-            result = .failure(EventJSON.lineError(error, depth: decoder.codingPath.count))
-        }
+    init(parser: StrictJSON, object: Int32) {
+        self.parser = parser
+        self.object = object
+        read.reserveCapacity(12)
     }
-}
 
-/// Any JSON key.
-private struct AnyKey: CodingKey {
-    var stringValue: String
-    var intValue: Int? { nil }
-    init(_ string: String) { stringValue = string }
-    init?(stringValue: String) { self.stringValue = stringValue }
-    init?(intValue: Int) { nil }
-}
-
-/// One line decoded through `Decodable`, which parses integers exactly and refuses fractions.
-private struct EventLine: Decodable {
-    let event: Event
-
-    init(from decoder: any Decoder) throws {
-        var fields = Fields(container: try decoder.container(keyedBy: AnyKey.self))
-        let typeName = try fields.string("type")
-        guard let type = EventType(name: typeName) else {
-            throw EventJSON.LineError(line: 0, message: "unknown event type \(typeName.debugDescription)")
-        }
+    mutating func event() throws(EventJSON.LineError) -> Event {
+        let typeName = try string("type")
+        guard let type = EventType(name: typeName) else { throw Self.failure("unknown event type \(typeName.debugDescription)") }
+        let event: Event
         switch type {
         case .nodeRegistered:
             event = .nodeRegistered(
-                nodeID: try fields.string("node_id"), zone: try fields.string("zone"), addr: try fields.string("addr"),
-                capacityBytes: try fields.integer("capacity"))
+                nodeID: try string("node_id"), zone: try string("zone"), addr: try string("addr"), capacityBytes: try integer("capacity"))
         case .nodeUnregistered:
-            event = .nodeUnregistered(nodeID: try fields.string("node_id"))
+            event = .nodeUnregistered(nodeID: try string("node_id"))
         case .chunkDeclared:
             event = .chunkDeclared(
-                hash: try fields.hash("chunk_hash"), sizeBytes: try fields.integer("size_bytes"),
-                replicationFactor: try fields.integer("replication_factor"), uploaderID: try fields.string("uploader_id"),
-                daCommitment: try fields.optionalHash("da_commitment"))
+                hash: try hash("chunk_hash"), sizeBytes: try integer("size_bytes"), replicationFactor: try integer("replication_factor"),
+                uploaderID: try string("uploader_id"), daCommitment: try optionalHash("da_commitment"))
         case .chunkRemoved:
-            event = .chunkRemoved(hash: try fields.hash("chunk_hash"))
+            event = .chunkRemoved(hash: try hash("chunk_hash"))
         case .replicaAdded:
             event = .replicaAdded(
-                hash: try fields.hash("chunk_hash"), nodeID: try fields.string("node_id"),
-                replicaIndex: try fields.integer("replica_index"), addedAtMillis: try fields.integer("added_at"),
-                provenance: try fields.provenance("provenance"))
+                hash: try hash("chunk_hash"), nodeID: try string("node_id"), replicaIndex: try integer("replica_index"),
+                addedAtMillis: try integer("added_at"), provenance: try provenance("provenance"))
         case .replicaRemoved:
-            event = .replicaRemoved(hash: try fields.hash("chunk_hash"), nodeID: try fields.string("node_id"))
+            event = .replicaRemoved(hash: try hash("chunk_hash"), nodeID: try string("node_id"))
         case .zoneAssigned:
-            event = .zoneAssigned(zone: try fields.string("zone_id"), nodeID: try fields.string("node_id"))
+            event = .zoneAssigned(zone: try string("zone_id"), nodeID: try string("node_id"))
         case .zoneUnassigned:
-            event = .zoneUnassigned(zone: try fields.string("zone_id"), nodeID: try fields.string("node_id"))
+            event = .zoneUnassigned(zone: try string("zone_id"), nodeID: try string("node_id"))
         case .nodeStatsReported:
             event = .nodeStatsReported(
-                nodeID: try fields.string("node_id"),
+                nodeID: try string("node_id"),
                 stats: NodeStats(
-                    cpuFreeMilli: try fields.integer("cpu_free_milli"), ramFreeMB: try fields.integer("ram_free_mb"),
-                    gpuFreeMilli: try fields.integer("gpu_free_milli"), latencyMicros: try fields.integer("latency_us"),
-                    ioPressureMilli: try fields.integer("io_pressure_milli"), usedBytes: try fields.integer("used_bytes"),
-                    reportedAtMillis: try fields.integer("reported_at")))
+                    cpuFreeMilli: try integer("cpu_free_milli"), ramFreeMB: try integer("ram_free_mb"),
+                    gpuFreeMilli: try integer("gpu_free_milli"), latencyMicros: try integer("latency_us"),
+                    ioPressureMilli: try integer("io_pressure_milli"), usedBytes: try integer("used_bytes"),
+                    reportedAtMillis: try integer("reported_at")))
         case .nodeStatusChanged:
-            let name = try fields.string("status")
+            let name = try string("status")
             guard let status = NodeStatus(name: name) else {
-                throw EventJSON.LineError(line: 0, message: "status must be active, draining or down, got \(name.debugDescription)")
+                throw Self.failure("status must be active, draining or down, got \(name.debugDescription)")
             }
-            event = .nodeStatusChanged(nodeID: try fields.string("node_id"), status: status)
+            event = .nodeStatusChanged(nodeID: try string("node_id"), status: status)
         }
-        try fields.rejectUnknown(context: "for \(type)")
+        try rejectUnknown(context: "for \(type)")
+        return event
     }
 
-    /// Reads typed fields and remembers which were used, so unknown fields (typos) are refused.
-    private struct Fields {
-        let container: KeyedDecodingContainer<AnyKey>
-        var used: Set<String> = ["type"]
+    static func failure(_ message: String) -> EventJSON.LineError { EventJSON.LineError(line: 0, message: message) }
 
-        mutating func present(_ key: String) throws -> AnyKey {
-            used.insert(key)
-            let codingKey = AnyKey(key)
-            guard container.contains(codingKey), try !container.decodeNil(forKey: codingKey) else {
-                throw EventJSON.LineError(line: 0, message: "missing field \(key)")
-            }
-            return codingKey
+    /// The member named `key`, if written.
+    private mutating func member(_ key: StaticString) -> Int? {
+        let found = key.withUTF8Buffer { name in parser.member(of: object, named: name) }
+        if let found { read.append(found) }
+        return found
+    }
+
+    /// The member named `key`, which must be there and not null.
+    private mutating func present(_ key: StaticString) throws(EventJSON.LineError) -> Int {
+        guard let index = member(key), parser.members[index].kind != .null else { throw Self.failure("missing field \(key)") }
+        return index
+    }
+
+    mutating func string(_ key: StaticString) throws(EventJSON.LineError) -> String {
+        let index = try present(key)
+        guard parser.members[index].kind == .string else { throw Self.failure("field \(key) must be a string") }
+        return parser.string(index)
+    }
+
+    mutating func integer<T: FixedWidthInteger & UnsignedInteger>(_ key: StaticString) throws(EventJSON.LineError) -> T {
+        let index = try present(key)
+        guard parser.members[index].kind == .number, let value = parser.unsigned(index, limit: UInt64(T.max)) else {
+            throw Self.failure("field \(key) must be an integer in 0...\(T.max)")
         }
+        return T(value)
+    }
 
-        mutating func string(_ key: String) throws -> String {
-            let codingKey = try present(key)
-            guard let value = try? container.decode(String.self, forKey: codingKey) else {
-                throw EventJSON.LineError(line: 0, message: "field \(key) must be a string")
-            }
-            return value
+    mutating func hash(_ key: StaticString) throws(EventJSON.LineError) -> Hash256 {
+        let index = try present(key)
+        guard parser.members[index].kind == .string else { throw Self.failure("field \(key) must be a string") }
+        do {
+            return parser.members[index].valueEscaped
+                ? try Hash256(hex: parser.string(index)) : try Hash256(hexUTF8: parser.rawBytes(index))
+        } catch {
+            throw Self.failure("field \(key): \(error.message)")
         }
+    }
 
-        mutating func integer<T: FixedWidthInteger & UnsignedInteger & Decodable>(_ key: String) throws -> T {
-            let codingKey = try present(key)
-            guard let value = try? container.decode(T.self, forKey: codingKey) else {
-                throw EventJSON.LineError(line: 0, message: "field \(key) must be an integer in 0...\(T.max)")
-            }
-            return value
+    mutating func optionalHash(_ key: StaticString) throws(EventJSON.LineError) -> Hash256? {
+        guard let index = member(key), parser.members[index].kind != .null else { return nil }
+        return try hash(key)
+    }
+
+    mutating func provenance(_ key: StaticString) throws(EventJSON.LineError) -> PlacementProvenance? {
+        guard let index = member(key), parser.members[index].kind != .null else { return nil }
+        guard parser.members[index].kind == .object else { throw Self.failure("field \(key) must be an object") }
+        var inner = EventFields(parser: parser, object: parser.members[index].child)
+        let provenance = PlacementProvenance(
+            policyName: try inner.string("policy"), policyVersion: try inner.integer("version"),
+            policySourceHash: try inner.hash("source_hash"), inputDigest: try inner.hash("input_digest"))
+        try inner.rejectUnknown(context: "in \(key)")
+        return provenance
+    }
+
+    /// Refuses the first field (in byte order) that no reader asked for.
+    func rejectUnknown(context: String) throws(EventJSON.LineError) {
+        var unknown: [String] = []
+        for index in parser.members.indices where parser.members[index].object == object && !read.contains(index) {
+            unknown.append(parser.key(of: index))
         }
-
-        mutating func hash(_ key: String) throws -> Hash256 {
-            let text = try string(key)
-            do {
-                return try Hash256(hex: text)
-            } catch {
-                throw EventJSON.LineError(line: 0, message: "field \(key): \(error.message)")
-            }
-        }
-
-        mutating func optionalHash(_ key: String) throws -> Hash256? {
-            used.insert(key)
-            let codingKey = AnyKey(key)
-            guard container.contains(codingKey), try !container.decodeNil(forKey: codingKey) else { return nil }
-            return try hash(key)
-        }
-
-        mutating func provenance(_ key: String) throws -> PlacementProvenance? {
-            used.insert(key)
-            let codingKey = AnyKey(key)
-            guard container.contains(codingKey), try !container.decodeNil(forKey: codingKey) else { return nil }
-            guard let nested = try? container.nestedContainer(keyedBy: AnyKey.self, forKey: codingKey) else {
-                throw EventJSON.LineError(line: 0, message: "field \(key) must be an object")
-            }
-            var inner = Fields(container: nested, used: [])
-            let provenance = PlacementProvenance(
-                policyName: try inner.string("policy"), policyVersion: try inner.integer("version"),
-                policySourceHash: try inner.hash("source_hash"), inputDigest: try inner.hash("input_digest"))
-            try inner.rejectUnknown(context: "in \(key)")
-            return provenance
-        }
-
-        func rejectUnknown(context: String) throws {
-            if let extra = container.allKeys.map(\.stringValue).filter({ !used.contains($0) }).sorted().first {
-                throw EventJSON.LineError(line: 0, message: "unknown field \(extra) \(context)")
-            }
+        if let first = unknown.min(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
+            throw Self.failure("unknown field \(first) \(context)")
         }
     }
 }

@@ -7,7 +7,7 @@ import Foundation
 
 // Benchmarks with ratios against baselines measured in the same run (docs/architecture.md §3).
 // Build in release: swift run -c release dsdn-bench [--events N] [--chunks N] [--blobs N] [--health-nodes N]
-// [--health-chunks N] [--policy FILE] [--only memory,replay,publish,sandbox,health]; run from the repository root (the health scenario loads --policy).
+// [--health-chunks N] [--policy FILE] [--only memory,replay,publish,sandbox,jsonl,health]; run from the repository root (the health scenario loads --policy).
 
 struct Options {
     var events = 1_000_000
@@ -16,7 +16,7 @@ struct Options {
     var healthNodes = 8_000
     var healthChunks = 256
     var policy = "policies/weighted-score.lua"
-    /// The scenarios to run (all when empty): memory, replay, publish, sandbox, health.
+    /// The scenarios to run (all when empty): memory, replay, publish, sandbox, jsonl, health.
     var only: Set<String> = []
 
     init(_ arguments: [String]) {
@@ -33,7 +33,7 @@ struct Options {
             default:
                 FileHandle.standardError.write(
                     Data(
-                        "error: unknown argument \(argument) (use --events N, --chunks N, --blobs N, --health-nodes N, --health-chunks N, --policy FILE, --only memory,replay,publish,sandbox,health)\n"
+                        "error: unknown argument \(argument) (use --events N, --chunks N, --blobs N, --health-nodes N, --health-chunks N, --policy FILE, --only memory,replay,publish,sandbox,jsonl,health)\n"
                             .utf8))
                 exit(64)
             }
@@ -194,7 +194,10 @@ if options.runs("publish") {
 // 5. The sandbox's worst cases: each charged operation's worst input at the largest budget.
 if options.runs("sandbox") { sandboxWorstCases() }
 
-// 6. /health on a real socket while the scheduler places a burst at 8,000 nodes, previews run and idle
+// 6. JSON Lines: reading events back from their interchange text. Baseline: writing them.
+if options.runs("jsonl") { try jsonLinesReading(events: min(options.events, 300_000)) }
+
+// 7. /health on a real socket while the scheduler places a burst at 8,000 nodes, previews run and idle
 //    and half-sent connections stay open. Baseline: the same probes with nothing else going on.
 if options.runs("health") {
     try await healthUnderLoad(nodes: options.healthNodes, chunks: options.healthChunks, policyPath: options.policy)

@@ -1,0 +1,24 @@
+import DSDNCore
+import DSDNInterchange
+import DSDNSimulation
+import Foundation
+
+/// Reading events from JSON Lines (`events import`, `state`, experiments over exported histories).
+/// Baseline: writing the same events as JSON Lines, which touches the same bytes and builds no events.
+func jsonLinesReading(events count: Int) throws {
+    let events = SyntheticHistory.events(.init(seed: 4, eventCount: count, nodeCount: 5_000, zoneCount: 10))
+    var text = ""
+    let writing = seconds {
+        text = events.map(EventJSON.encode).joined(separator: "\n")
+    }
+    var read: [Event] = []
+    let reading = try seconds {
+        read = try EventJSON.decodeLines(text)
+    }
+    precondition(read == events, "JSON Lines must read back the events written")
+    let rate = Double(events.count) / reading
+    print("jsonl       \(events.count) events, \(text.utf8.count / 1_048_576) MiB of JSON Lines")
+    print("  write                \(Int(Double(events.count) / writing)) events/s   (baseline)")
+    print("  read                 \(Int(rate)) events/s   ratio to writing \(String(format: "%.2f", writing / reading))")
+    print("  target 500,000/s     ratio \(String(format: "%.2f", rate / 500_000)) (1 or more meets it)")
+}
