@@ -236,7 +236,8 @@ let package = Package(
         .executableTarget(
             name: "dsdn-bench",
             dependencies: [
-                "DSDNSimulation", "DSDNCore", "DSDNDA", "DSDNFileLog", "DSDNRuntime", "DSDNScheduler", "DSDNService", "LuaSandbox", "DSDNInterchange",
+                "DSDNSimulation", "DSDNCore", "DSDNDA", "DSDNFileLog", "DSDNRuntime", "DSDNScheduler", "DSDNService", "LuaSandbox",
+                "DSDNInterchange",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings

@@ -41,9 +41,21 @@ import Testing
         ("null", "line 1: invalid JSON at column 1: expected a JSON object"),
         ("[]", "line 1: invalid JSON at column 1: expected a JSON object"),
         ("\(valid) x", "line 1: invalid JSON at column 44: unexpected bytes after the value"),
+        (
+            #"{"node_id":"n\ud83d","type":"NodeUnregistered"}"#,
+            #"line 1: invalid JSON at column 20: a \u high surrogate must be followed by a \u low surrogate"#
+        ),
+        (#"{"node_id":"n\ude00","type":"NodeUnregistered"}"#, #"line 1: invalid JSON at column 20: a \u low surrogate without a high one"#),
+        (#"{"node_id":"n\u12","type":"NodeUnregistered"}"#, #"line 1: invalid JSON at column 18: \u needs four hex digits"#),
     ])
     func leniencesAreRefused(text: String, expected: String) {
         #expect(Self.refusal(text) == expected)
+    }
+
+    /// Escapes are decoded: a surrogate pair is one character, and an escaped key names its field.
+    @Test func escapesAreDecoded() throws {
+        let events = try EventJSON.decodeLines(#"{"node\u005fid":"n\ud83d\ude00\t\u00e9","type":"NodeUnregistered"}"#)
+        #expect(events == [.nodeUnregistered(nodeID: "n\u{1F600}\té")])
     }
 
     /// What stays allowed: a byte-order mark at the very start of the text, JSON whitespace around and
