@@ -9,6 +9,7 @@
 #include <dlfcn.h>
 #include <locale.h>
 #include <math.h>
+#include <time.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -58,7 +59,22 @@ struct dsdn_box {
     int seed_pending, seed_written;
     // The largest decision result exported: the decision's memory budget.
     size_t result_limit;
+    // The safety net on CPU time (see outran_the_count): when the run started, and its allowance.
+    uint64_t cpu_start_ns, cpu_allowance_ns;
+    uint32_t hooks;
+    int outran;
 };
+
+/// This thread's CPU time in nanoseconds.
+static uint64_t thread_cpu_ns(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+    return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+}
+
+/// CPU time allowed per budgeted instruction: about 30 times what a plain Lua loop takes here, and 10
+/// times the costliest charged operation (docs/policies.md §7.6).
+#define DSDN_CPU_NS_PER_INSTRUCTION 200
 
 // MARK: - Buffers (plain malloc: host data, outside the policy's budget)
 
@@ -215,6 +231,14 @@ static void hook(lua_State *L, lua_Debug *ar) {
         // DSDN_HOOK_STEP instructions may have done so: past 16 values, each is charged as 1/16.
         lua_Integer extra = vararg_count(L);
         if (extra > 16) box->used += (uint64_t)DSDN_HOOK_STEP * (uint64_t)extra / 16;
+        // The safety net: work the count cannot see at all (keys chosen to collide make one table lookup
+        // walk thousands of slots inside one instruction) is stopped by CPU time, far above what any
+        // counted work takes. Such a run ends in instruction_budget everywhere; only where it stops differs.
+        if ((++box->hooks & 15) == 0 && thread_cpu_ns() - box->cpu_start_ns > box->cpu_allowance_ns) {
+            box->outran = 1;
+            exhaust_instructions(L, box);
+            luaL_error(L, "instruction budget exhausted");
+        }
         if (box->used <= box->instruction_limit) return;
         exhaust_instructions(L, box);
     }
@@ -331,7 +355,12 @@ static int safe_tostring(lua_State *L) {
         return 1;
     }
     switch (lua_type(L, 1)) {
-        case LUA_TNUMBER: case LUA_TSTRING: case LUA_TBOOLEAN: case LUA_TNIL:
+        case LUA_TNUMBER:
+            // A float is formatted by the C library (%.14g): charged like a float conversion.
+            if (!lua_isinteger(L, 1)) charge(L, 16);
+            luaL_tolstring(L, 1, NULL);
+            break;
+        case LUA_TSTRING: case LUA_TBOOLEAN: case LUA_TNIL:
             luaL_tolstring(L, 1, NULL);
             break;
         default:
@@ -429,11 +458,14 @@ static int safe_spairs(lua_State *L) {
     lua_Integer count = 0;
     lua_pushnil(L);
     while (lua_next(L, 1)) { count++; lua_pop(L, 1); }
-    charge(L, (uint64_t)count * 4);
     lua_createtable(L, (int)(count < 1 << 24 ? count : 0), 0);  // keys, in sorted order
     int keys = lua_gettop(L);
     key_entry *items = lua_newuserdatauv(L, sizeof(key_entry) * (size_t)(count ? count : 1), 0);
     key_entry *scratch = lua_newuserdatauv(L, sizeof(key_entry) * (size_t)(count ? count : 1), 0);
+    // Collecting the keys, then a merge sort: about count × log2(count) comparisons.
+    uint64_t levels = 1;
+    while (((lua_Integer)1 << levels) < count && levels < 62) levels++;
+    charge(L, (uint64_t)count * 4 + (uint64_t)count * levels * 2);
     lua_Integer n = 0;
     lua_pushnil(L);
     while (lua_next(L, 1)) {
@@ -1250,6 +1282,10 @@ static void begin(dsdn_box *box, const dsdn_limits *limits) {
     box->message_length = 0;
     box->message[0] = 0;
     box->limited = 1;
+    box->hooks = 0;
+    box->outran = 0;
+    box->cpu_allowance_ns = limits->instructions * DSDN_CPU_NS_PER_INSTRUCTION + 50000000u;
+    box->cpu_start_ns = thread_cpu_ns();
     running_box = box;
     lua_sethook(box->L, hook, LUA_MASKCOUNT, DSDN_HOOK_STEP);
 }
@@ -1291,7 +1327,13 @@ static int classify(dsdn_box *box, int status, const char *phase) {
     switch (box->breach) {
         case BREACH_INSTRUCTIONS:
             outcome = DSDN_INSTRUCTIONS;
-            snprintf(full, sizeof full, "%sinstruction budget of %llu exhausted", where, (unsigned long long)box->instruction_limit);
+            if (box->outran)
+                snprintf(full, sizeof full,
+                         "%sinstruction budget of %llu exhausted: the run used more CPU time than %d ns per budgeted instruction "
+                         "(work inside single instructions, such as table keys chosen to collide, that the count cannot see)",
+                         where, (unsigned long long)box->instruction_limit, DSDN_CPU_NS_PER_INSTRUCTION);
+            else
+                snprintf(full, sizeof full, "%sinstruction budget of %llu exhausted", where, (unsigned long long)box->instruction_limit);
             break;
         case BREACH_MEMORY:
             outcome = DSDN_MEMORY;

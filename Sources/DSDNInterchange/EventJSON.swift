@@ -193,7 +193,9 @@ private struct EventFields {
 
     mutating func event() throws(EventJSON.LineError) -> Event {
         let typeName = try string("type")
-        guard let type = EventType(name: typeName) else { throw Self.failure("unknown event type \(typeName.debugDescription)") }
+        guard let type = EventType(name: typeName) else {
+            throw Self.failure("unknown event type \(StrictJSON.quotedForMessage(typeName))")
+        }
         let event: Event
         switch type {
         case .nodeRegistered:
@@ -228,7 +230,7 @@ private struct EventFields {
         case .nodeStatusChanged:
             let name = try string("status")
             guard let status = NodeStatus(name: name) else {
-                throw Self.failure("status must be active, draining or down, got \(name.debugDescription)")
+                throw Self.failure("status must be active, draining or down, got \(StrictJSON.quotedForMessage(name))")
             }
             event = .nodeStatusChanged(nodeID: try string("node_id"), status: status)
         }
@@ -299,7 +301,9 @@ private struct EventFields {
             unknown.append(parser.key(of: index))
         }
         if let first = unknown.min(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
-            throw Self.failure("unknown field \(first) \(context)")
+            // A key that is not plain printable ASCII, or a long one, is quoted and cut: one line.
+            let plain = first.utf8.count <= 100 && first.utf8.allSatisfy { (0x21...0x7E).contains($0) }
+            throw Self.failure("unknown field \(plain ? first : StrictJSON.quotedForMessage(first)) \(context)")
         }
     }
 }

@@ -108,6 +108,32 @@ struct StrictJSON {
             ? decodeString(member.keyStart..<member.keyEnd) : String(decoding: bytes[member.keyStart..<member.keyEnd], as: UTF8.self)
     }
 
+    /// A member's key as decoded bytes.
+    func keyBytes(_ member: Member) -> [UInt8] {
+        member.keyEscaped ? Array(decodeString(member.keyStart..<member.keyEnd).utf8) : Array(bytes[member.keyStart..<member.keyEnd])
+    }
+
+    /// Text the input wrote, for a message: quoted and escaped (one line), and cut after 100 characters.
+    static func quotedForMessage(_ text: String) -> String {
+        var quoted = "\""
+        var count = 0
+        for scalar in text.unicodeScalars {
+            count += 1
+            guard count <= 100 else { continue }
+            switch scalar.value {
+            case 0x22: quoted += "\\\""
+            case 0x5C: quoted += "\\\\"
+            case 0x0A: quoted += "\\n"
+            case 0x0D: quoted += "\\r"
+            case 0x09: quoted += "\\t"
+            case 0x20...0x7E: quoted.unicodeScalars.append(scalar)
+            default: quoted += "\\u{\(String(scalar.value, radix: 16, uppercase: true))}"
+            }
+        }
+        quoted += "\""
+        return count > 100 ? quoted + "… (\(count - 100) more characters)" : quoted
+    }
+
     /// A string member's value.
     func string(_ index: Int) -> String {
         let member = members[index]
@@ -135,7 +161,7 @@ struct StrictJSON {
 
     /// Decodes a string's escapes (already checked by the parser: each is valid, and a `\u` high
     /// surrogate is followed by a low one).
-    private func decodeString(_ range: Range<Int>) -> String {
+    func decodeString(_ range: Range<Int>) -> String {
         var scalars = String.UnicodeScalarView()
         var utf8: [UInt8] = []
         var index = range.lowerBound
@@ -244,19 +270,36 @@ struct StrictJSON {
         let id = objects
         objects += 1
         let first = members.count
+        var count = 0
+        var seen: Set<[UInt8]>? = nil  // lookup only
         try elements(closing: UInt8(ascii: "}")) { (parser: inout StrictJSON) throws(SyntaxError) in
             guard parser.peek == UInt8(ascii: "\"") else {
                 throw parser.error(parser.atEnd ? "unexpected end, expected a key" : "expected a string key")
             }
             let keyStart = parser.offset
             let (key, keyEscaped) = try parser.string()
-            // Keys compare by their raw spelling, which is enough to catch a key written twice the same way.
-            for earlier in first..<parser.members.count where parser.members[earlier].object == id {
-                let other = parser.members[earlier]
-                if parser.bytes[other.keyStart..<other.keyEnd].elementsEqual(parser.bytes[key]) {
-                    parser.offset = keyStart
-                    throw parser.error("duplicate key \(String(decoding: parser.bytes[key], as: UTF8.self).debugDescription)")
+            // Keys compare as decoded text ("node\u005fid" is node_id); past a few members, through a set,
+            // so an object with thousands of keys is read in linear time.
+            let name = keyEscaped ? Array(parser.decodeString(key).utf8) : Array(parser.bytes[key])
+            let isDuplicate: Bool
+            if var names = seen {
+                isDuplicate = !names.insert(name).inserted
+                seen = names
+            } else {
+                isDuplicate = parser.members[first...].contains { other in
+                    other.object == id
+                        && (other.keyEscaped
+                            ? Array(parser.decodeString(other.keyStart..<other.keyEnd).utf8) == name
+                            : parser.bytes[other.keyStart..<other.keyEnd].elementsEqual(name))
                 }
+                count += 1
+                if count == 16 {
+                    seen = Set(parser.members[first...].filter { $0.object == id }.map { parser.keyBytes($0) } + [name])
+                }
+            }
+            if isDuplicate {
+                parser.offset = keyStart
+                throw parser.error("duplicate key \(Self.quotedForMessage(String(decoding: name, as: UTF8.self)))")
             }
             parser.skipWhitespace()
             try parser.expect(UInt8(ascii: ":"), ":")

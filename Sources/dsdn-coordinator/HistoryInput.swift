@@ -17,7 +17,8 @@ struct HistoryInput {
             guard let data = FileManager.default.contents(atPath: path) else {
                 throw CommandFailure("cannot read \(path): no such file or not readable")
             }
-            guard let decoded = String(data: data, encoding: .utf8) else {
+            // Bytes as they are: Foundation's decoding would drop a leading byte-order mark unseen.
+            guard let decoded = String(validating: Array(data), as: UTF8.self) else {
                 throw CommandFailure("\(path) is not UTF-8 text (expected JSON Lines events)")
             }
             text = decoded

@@ -89,4 +89,17 @@ import Testing
         #expect(result.stderr.contains("line 4: ReplicaAdded refused"))
         #expect(result.stderr.contains("does not exist"))
     }
+
+    /// A byte-order mark is skipped at the very start of a file only: a second one is refused.
+    @Test func aSecondByteOrderMarkAtTheStartIsRefused() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("bom.jsonl")
+        let line = #"{"addr":"10.0.0.1:7000","capacity":1099511627776,"node_id":"node-1","type":"NodeRegistered","zone":"eu-west"}"#
+        try (Data([0xEF, 0xBB, 0xBF]) + Data(line.utf8)).write(to: URL(fileURLWithPath: path))
+        #expect(try await CoordinatorProcess.run(["state", path]).status == 0)
+        try (Data([0xEF, 0xBB, 0xBF, 0xEF, 0xBB, 0xBF]) + Data(line.utf8)).write(to: URL(fileURLWithPath: path))
+        let twice = try await CoordinatorProcess.run(["state", path])
+        #expect(twice.status != 0)
+        #expect(twice.stderr.contains("line 1: invalid JSON at column 1: a byte-order mark is not JSON"), "\(twice.stderr)")
+    }
 }

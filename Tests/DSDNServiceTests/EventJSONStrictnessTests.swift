@@ -52,6 +52,26 @@ import Testing
         #expect(Self.refusal(text) == expected)
     }
 
+    /// Keys are compared as decoded text, in linear time however many there are, and a key in a message
+    /// is one quoted, escaped line.
+    @Test func keysAreComparedDecodedAndQuotedInMessages() {
+        #expect(
+            Self.refusal(#"{"node_id":"n","node\u005fid":"m","type":"NodeUnregistered"}"#)
+                == #"line 1: invalid JSON at column 16: duplicate key "node_id""#)
+        #expect(
+            Self.refusal(#"{"a\nb":1,"node_id":"n","type":"NodeUnregistered"}"#)
+                == #"line 1: unknown field "a\nb" for NodeUnregistered"#)
+        let many = (0..<5_000).map { #""k\#($0)":1"# }.joined(separator: ",")
+        #expect(
+            Self.refusal("{\(many),\"node_id\":\"n\",\"type\":\"NodeUnregistered\"}") == "line 1: unknown field k0 for NodeUnregistered")
+        let duplicateLate = (0..<40).map { #""k\#($0)":1"# }.joined(separator: ",") + #","k3":2"#
+        #expect(Self.refusal("{\(duplicateLate)}")?.hasSuffix(#"duplicate key "k3""#) == true)
+        let long = String(repeating: "x", count: 500)
+        #expect(
+            Self.refusal(#"{"node_id":"n","type":"\#(long)"}"#)
+                == #"line 1: unknown event type "\#(String(repeating: "x", count: 100))"… (400 more characters)"#)
+    }
+
     /// Escapes are decoded: a surrogate pair is one character, and an escaped key names its field.
     @Test func escapesAreDecoded() throws {
         let events = try EventJSON.decodeLines(#"{"node\u005fid":"n\ud83d\ude00\t\u00e9","type":"NodeUnregistered"}"#)
