@@ -7,7 +7,7 @@ import Foundation
 
 // Benchmarks with ratios against baselines measured in the same run (docs/architecture.md §3).
 // Build in release: swift run -c release dsdn-bench [--events N] [--chunks N] [--blobs N] [--health-nodes N]
-// [--health-chunks N] [--policy FILE] [--only memory,replay,publish,sandbox,jsonl,health]; run from the repository root (the health scenario loads --policy).
+// [--health-chunks N] [--policy FILE] [--only memory,replay,publish,sandbox,jsonl,placement,health]; run from the repository root (the health scenario loads --policy).
 
 struct Options {
     var events = 1_000_000
@@ -16,7 +16,8 @@ struct Options {
     var healthNodes = 8_000
     var healthChunks = 256
     var policy = "policies/weighted-score.lua"
-    /// The scenarios to run (all when empty): memory, replay, publish, sandbox, jsonl, health.
+    var placementNodes = [100, 1_000, 5_000, 10_000]
+    /// The scenarios to run (all when empty): memory, replay, publish, sandbox, jsonl, placement, health.
     var only: Set<String> = []
 
     init(_ arguments: [String]) {
@@ -29,11 +30,12 @@ struct Options {
             case "--health-nodes": healthNodes = iterator.next().flatMap(Int.init) ?? healthNodes
             case "--health-chunks": healthChunks = iterator.next().flatMap(Int.init) ?? healthChunks
             case "--policy": policy = iterator.next() ?? policy
+            case "--placement-nodes": placementNodes = (iterator.next() ?? "").split(separator: ",").compactMap { Int($0) }
             case "--only": only = Set((iterator.next() ?? "").split(separator: ",").map(String.init))
             default:
                 FileHandle.standardError.write(
                     Data(
-                        "error: unknown argument \(argument) (use --events N, --chunks N, --blobs N, --health-nodes N, --health-chunks N, --policy FILE, --only memory,replay,publish,sandbox,jsonl,health)\n"
+                        "error: unknown argument \(argument) (use --events N, --chunks N, --blobs N, --health-nodes N, --health-chunks N, --policy FILE, --placement-nodes N,N, --only memory,replay,publish,sandbox,jsonl,placement,health)\n"
                             .utf8))
                 exit(64)
             }
@@ -197,7 +199,13 @@ if options.runs("sandbox") { sandboxWorstCases() }
 // 6. JSON Lines: reading events back from their interchange text. Baseline: writing them.
 if options.runs("jsonl") { try jsonLinesReading(events: min(options.events, 300_000)) }
 
-// 7. /health on a real socket while the scheduler places a burst at 8,000 nodes, previews run and idle
+// 7. Placement decisions per second and p50/p99 at several cluster sizes, with a native Swift and a bare
+//    lua5.4 baseline.
+if options.runs("placement") {
+    try placementThroughput(nodeCounts: options.placementNodes, policyDirectory: (options.policy as NSString).deletingLastPathComponent)
+}
+
+// 8. /health on a real socket while the scheduler places a burst at 8,000 nodes, previews run and idle
 //    and half-sent connections stay open. Baseline: the same probes with nothing else going on.
 if options.runs("health") {
     try await healthUnderLoad(nodes: options.healthNodes, chunks: options.healthChunks, policyPath: options.policy)

@@ -1,0 +1,210 @@
+import DSDNCore
+import DSDNScheduler
+import Foundation
+
+/// Placement decisions per second and per-decision latency (p50, p99) at several cluster sizes, for
+/// pack policies, replication factor 3. Two baselines in the same run: the policy written natively in
+/// Swift (weighted-score), and the system's bare `lua5.4` interpreter running the same policy file on
+/// the same node tables, timing only its decision loop (policies that need only the standard library).
+func placementThroughput(nodeCounts: [Int], policyDirectory: String) throws {
+    let policies = ["weighted-score", "zone-spread", "rendezvous"]
+    print("placement   decisions with replication factor 3 on clusters of \(nodeCounts.map(String.init).joined(separator: ", ")) nodes")
+    for count in nodeCounts {
+        let state = try cluster(nodes: count)
+        let inputs = DecisionInputs(state: state)
+        let decisions = max(10, min(400, 200_000 / count))
+        var random = SeededGenerator(seed: UInt64(count))
+        let chunks = (0..<decisions + 2).map { _ in
+            ChunkRequest(
+                hash: Hash256(w0: random.next(), w1: random.next(), w2: random.next(), w3: random.next()),
+                sizeBytes: 1 + random.next() % (64 << 20), replicationFactor: 3)
+        }
+        print("  \(count) nodes, \(decisions) decisions each")
+        for name in policies {
+            let path = "\(policyDirectory)/\(name).lua"
+            let policy = try Policy.load(source: String(contentsOfFile: path, encoding: .utf8), fileName: path)
+            var latencies: [Double] = []
+            for (index, chunk) in chunks.enumerated() {
+                let start = ContinuousClock.now
+                _ = try Scheduler.place(chunk, inputs: inputs, policy: policy)
+                if index >= 2 { latencies.append((ContinuousClock.now - start).seconds) }
+            }
+            print("    \(name.padding(toLength: 15, withPad: " ", startingAt: 0)) sandbox  \(Latencies(latencies).text)")
+            if name == "weighted-score" {
+                let native = NativeWeightedScore(state: state)
+                var nativeLatencies: [Double] = []
+                for (index, chunk) in chunks.enumerated() {
+                    let start = ContinuousClock.now
+                    let chosen = native.place(size: chunk.sizeBytes, want: 3)
+                    precondition(chosen.count <= 3)
+                    if index >= 2 { nativeLatencies.append((ContinuousClock.now - start).seconds) }
+                }
+                let ratio = Latencies(latencies).mean / max(Latencies(nativeLatencies).mean, 1e-9)
+                print(
+                    "    \("".padding(toLength: 15, withPad: " ", startingAt: 0)) native   \(Latencies(nativeLatencies).text)   sandbox/native \(String(format: "%.0f", ratio))×"
+                )
+            }
+            if name != "rendezvous" {
+                if let bare = try bareLua(policyPath: path, state: state, chunks: Array(chunks.dropFirst(2))) {
+                    let ratio = Latencies(latencies).mean / max(Latencies(bare).mean, 1e-9)
+                    print(
+                        "    \("".padding(toLength: 15, withPad: " ", startingAt: 0)) lua5.4   \(Latencies(bare).text)   sandbox/lua5.4 \(String(format: "%.1f", ratio))×"
+                    )
+                } else {
+                    print("    \("".padding(toLength: 15, withPad: " ", startingAt: 0)) lua5.4   not run (no lua5.4 on PATH)")
+                }
+            }
+        }
+        print("    (rendezvous has no lua5.4 baseline: it needs the host's hash64, a SHA-256)")
+    }
+    print("  target at 5000 nodes: 1000 decisions/s, p99 under 5 ms")
+}
+
+/// Per-decision latencies, summarized.
+struct Latencies {
+    let sorted: [Double]
+    init(_ values: [Double]) { sorted = values.sorted() }
+    var mean: Double { sorted.isEmpty ? 0 : sorted.reduce(0, +) / Double(sorted.count) }
+    func percentile(_ p: Double) -> Double {
+        sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, max(0, Int((Double(sorted.count) * p).rounded(.up)) - 1))]
+    }
+    var text: String {
+        String(
+            format: "%8.0f decisions/s  p50 %7.2f ms  p99 %7.2f ms", mean > 0 ? 1 / mean : 0, percentile(0.5) * 1_000,
+            percentile(0.99) * 1_000)
+    }
+}
+
+/// A cluster of `nodes` active nodes in 10 zones with seeded stats and capacities.
+func cluster(nodes count: Int) throws -> DerivedState {
+    var random = SeededGenerator(seed: 77)
+    var events: [Event] = []
+    for index in 0..<count {
+        let id = "node-\(index)"
+        events.append(
+            .nodeRegistered(
+                nodeID: id, zone: "zone-\(index % 10)", addr: "10.\(index / 65_536).\(index / 256 % 256).\(index % 256):7000",
+                capacityBytes: (1 + random.next() % 8) << 40))
+        events.append(
+            .nodeStatsReported(
+                nodeID: id,
+                stats: NodeStats(
+                    cpuFreeMilli: UInt32(random.next() % 8_000), ramFreeMB: random.next() % 64_000,
+                    gpuFreeMilli: UInt32(random.next() % 2_000), latencyMicros: UInt32(500 + random.next() % 50_000),
+                    ioPressureMilli: UInt32(random.next() % 1_000), usedBytes: 0, reportedAtMillis: 1)))
+    }
+    var machine = StateMachine()
+    try machine.apply(events: events)
+    return machine.state
+}
+
+/// weighted-score with its default parameters, in Swift: the same filter (free space), score and
+/// ranking (score descending, then id bytewise) as the Lua policy and the host's driver.
+struct NativeWeightedScore {
+    struct Node {
+        var id: String
+        var free: UInt64
+        var score: Double
+    }
+    let nodes: [Node]
+
+    init(state: DerivedState) {
+        nodes = state.allNodes().filter { $0.status == .active }.map { node in
+            let stats = node.stats
+            let cpu = Double(stats?.cpuFreeMilli ?? 0) / 1000
+            let ram = Double(stats?.ramFreeMB ?? 0)
+            let gpu = Double(stats?.gpuFreeMilli ?? 0) / 1000
+            let latency = Double(stats?.latencyMicros ?? 0) / 1000
+            let io = Double(stats?.ioPressureMilli ?? 0) / 1000
+            let inverseLatency = latency > 0 ? 1 / latency : 1
+            let score = 1.0 * cpu + 0.001 * ram + 2.0 * gpu + 50.0 * inverseLatency - 1.5 * io
+            return Node(id: node.id, free: node.capacityBytes - min(node.storedBytes, node.capacityBytes), score: score)
+        }
+    }
+
+    func place(size: UInt64, want: Int) -> [String] {
+        var candidates = nodes.filter { $0.free >= size }
+        candidates.sort { $0.score != $1.score ? $0.score > $1.score : $0.id.utf8.lexicographicallyPrecedes($1.id.utf8) }
+        return candidates.prefix(want).map(\.id)
+    }
+}
+
+/// Runs the policy file under the system's `lua5.4` on the same node tables and chunk sizes, calling
+/// filter, score, the driver's ranking and select the way the host's driver does; returns the latency of
+/// each decision as the interpreter measured it (os.clock), or nil when there is no lua5.4.
+func bareLua(policyPath: String, state: DerivedState, chunks: [ChunkRequest]) throws -> [Double]? {
+    let searchPath = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":")
+    guard let interpreter = searchPath.map({ "\($0)/lua5.4" }).first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+        return nil
+    }
+    func number(_ value: Double) -> String { value == value.rounded() && abs(value) < 1e15 ? "\(Int(value)).0" : "\(value)" }
+    var script = "local nodes = {\n"
+    for node in state.allNodes() {
+        let stats = node.stats
+        let used = min(node.storedBytes, node.capacityBytes)
+        script +=
+            "{id=\"\(node.id)\",zone=\"\(node.zone ?? "")\",capacity=\(node.capacityBytes),used=\(node.storedBytes),free=\(node.capacityBytes - used),"
+            + "status=\"\(node.status.description)\",holds=false,eligible=\(node.status == .active),has_stats=\(stats != nil),"
+            + "cpu=\(number(Double(stats?.cpuFreeMilli ?? 0) / 1000)),ram_mb=\(number(Double(stats?.ramFreeMB ?? 0))),"
+            + "gpu=\(number(Double(stats?.gpuFreeMilli ?? 0) / 1000)),latency_ms=\(number(Double(stats?.latencyMicros ?? 0) / 1000)),"
+            + "io=\(number(Double(stats?.ioPressureMilli ?? 0) / 1000))},\n"
+    }
+    script += "}\nlocal zones = {\n"
+    for zone in state.zones() {
+        script +=
+            "{id=\"\(zone.id)\",nodes=\(zone.nodeIDs.count),capacity=\(zone.capacityBytes),used=\(zone.storedBytes),utilization=\(number(zone.utilization))},\n"
+    }
+    script += "}\nlocal sizes = {\(chunks.map { String($0.sizeBytes) }.joined(separator: ","))}\n"
+    script += """
+        spairs = function(t)
+          local keys = {}
+          for k in pairs(t) do keys[#keys + 1] = k end
+          table.sort(keys, function(a, b) if type(a) == type(b) then return a < b end return type(a) == 'number' end)
+          local i = 0
+          return function() i = i + 1 local k = keys[i] if k ~= nil then return k, t[k] end end
+        end
+        local policy = dofile(\(policyPath.debugDescription))
+        local params = {}
+        for k, v in pairs(policy.params or {}) do params[k] = v end
+        local ctx = { chunk = { hash = string.rep('ab', 32), size = 0, replicas = 3, holders = {} }, want = 3,
+                      params = params, zones = zones, seed = 1, nodes = nodes }
+        local filter, score, select = policy.filter, policy.score, policy.select
+        local clock, out = os.clock, {}
+        for d = 1, #sizes do
+          local start = clock()
+          ctx.chunk.size = sizes[d]
+          local candidates, scores = {}, {}
+          for i = 1, #nodes do
+            local node = nodes[i]
+            if node.eligible then
+              local ok = true
+              if filter then ok = filter(node, ctx) end
+              if ok then candidates[#candidates + 1] = i; scores[i] = score(node, ctx) end
+            end
+          end
+          table.sort(candidates, function(a, b)
+            if scores[a] ~= scores[b] then return scores[a] > scores[b] end
+            return nodes[a].id < nodes[b].id
+          end)
+          local ranked = {}
+          for r = 1, #candidates do local node = nodes[candidates[r]]; node.score = scores[candidates[r]]; ranked[r] = node end
+          if select then select(ranked, ctx) end
+          out[d] = clock() - start
+        end
+        for d = 1, #out do print(out[d]) end
+
+        """
+    let file = NSTemporaryDirectory() + "dsdn-bench-placement-\(getpid()).lua"
+    try script.write(toFile: file, atomically: true, encoding: .utf8)
+    defer { try? FileManager.default.removeItem(atPath: file) }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: interpreter)
+    process.arguments = [file]
+    let output = Pipe()
+    process.standardOutput = output
+    try process.run()
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else { throw BenchFailure("lua5.4 failed on \(policyPath)") }
+    return String(decoding: data, as: UTF8.self).split(separator: "\n").compactMap { Double($0) }
+}
