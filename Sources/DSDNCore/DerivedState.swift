@@ -111,6 +111,9 @@ public struct DerivedState: Sendable {
     var loads: [NodeLoad] = []
     var chunks: OrderedDictionary<Hash256, ChunkRecord> = [:]
     var registeredNodeCount = 0
+    /// The chunks with fewer live replicas than their replication factor, kept as chunks change so the
+    /// scheduling loop never scans them all. Lookup only: read out sorted by hash.
+    var underReplicated: Set<Hash256> = []
 
     /// The delivery bookkeeping.
     public internal(set) var cursor = DeliveryCursor()
@@ -181,14 +184,12 @@ public struct DerivedState: Sendable {
     /// All declared chunk hashes, sorted.
     public func allChunkHashes() -> [Hash256] { chunks.keys.sorted() }
 
-    /// Chunks with fewer live replicas than their replication factor, sorted by hash.
-    public func underReplicatedChunks() -> [Hash256] {
-        var hashes = [Hash256]()
-        for (hash, record) in chunks where record.liveReplicaCount < Int(record.replicationFactor) {
-            hashes.append(hash)
-        }
-        return hashes.sorted()
-    }
+    /// Chunks with fewer live replicas than their replication factor, sorted by hash. Costs in
+    /// proportion to their number, not to all chunks: the set is kept up to date as chunks change.
+    public func underReplicatedChunks() -> [Hash256] { underReplicated.sorted() }
+
+    /// How many chunks are under-replicated.
+    public var underReplicatedCount: Int { underReplicated.count }
 
     private func info(_ hash: Hash256, _ record: ChunkRecord) -> ChunkInfo {
         let replicas = record.replicas
@@ -247,6 +248,10 @@ public struct DerivedState: Sendable {
         let registered = nodes.count { $0 != nil }
         if registered != registeredNodeCount {
             problems.append("node count \(registeredNodeCount) but \(registered) records")
+        }
+        let under = Set(chunks.filter { $0.value.liveReplicaCount < Int($0.value.replicationFactor) }.map(\.key))
+        if under != underReplicated {
+            problems.append("under-replicated set holds \(underReplicated.count) chunks but records say \(under.count)")
         }
         return problems
     }

@@ -369,7 +369,13 @@ public struct StateMachine: Sendable {
     /// The one writer of `chunks`, so undo through it restores the derived indexes too.
     private mutating func setChunk(_ hash: Hash256, _ record: ChunkRecord?, journal: Bool = true) {
         let position = state.chunks.index(forKey: hash)
-        if journal && journaling { self.journal.append(.chunk(hash, position.map { state.chunks.values[$0] })) }
+        let old = position.map { state.chunks.values[$0] }
+        if journal && journaling { self.journal.append(.chunk(hash, old)) }
+        let wasUnder = old?.isUnderReplicated ?? false
+        let isUnder = record?.isUnderReplicated ?? false
+        if wasUnder != isUnder {
+            if isUnder { state.underReplicated.insert(hash) } else { state.underReplicated.remove(hash) }
+        }
         switch (position, record) {
         case let (position?, record?):
             relink(from: state.chunks.values[position], to: record, slot: position)

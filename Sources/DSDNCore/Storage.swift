@@ -129,6 +129,9 @@ struct ChunkRecord: Hashable, Sendable {
     var replicas = ReplicaList()
 
     var liveReplicaCount: Int { replicas.reduce(0) { $0 + ($1.isLost ? 0 : 1) } }
+
+    /// Fewer live replicas than the replication factor.
+    var isUnderReplicated: Bool { liveReplicaCount < Int(replicationFactor) }
 }
 
 /// A position in the canonical order of the DA: height, then blob index within the height.
