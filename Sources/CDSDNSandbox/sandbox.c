@@ -1246,14 +1246,18 @@ dsdn_box *dsdn_box_new(uint32_t hash_seed, const char **failure) {
         free(box);
         return NULL;
     }
-    if (!knows_table_layout(L)) {
-        *failure = "this liblua5.4 does not lay out its tables as Lua 5.4.0-5.4.8 do: the sandbox cannot charge walks over them";
-        lua_close(L);
-        free(box);
-        return NULL;
+    // What liblua5.4 is does not change within a process: its table layout and its string comparisons
+    // are checked on the first state only (0: not yet, 1: usable, 2 and 3: why not).
+    static _Atomic int library_checked = 0;
+    int checked = atomic_load(&library_checked);
+    if (checked == 0) {
+        checked = !knows_table_layout(L) ? 2 : !sees_string_comparisons(box) ? 3 : 1;
+        atomic_store(&library_checked, checked);
     }
-    if (!sees_string_comparisons(box)) {
-        *failure = "liblua5.4's string comparisons do not reach the sandbox's strcoll and memcmp: their work could not be charged";
+    if (checked != 1) {
+        *failure = checked == 2
+            ? "this liblua5.4 does not lay out its tables as Lua 5.4.0-5.4.8 do: the sandbox cannot charge walks over them"
+            : "liblua5.4's string comparisons do not reach the sandbox's strcoll and memcmp: their work could not be charged";
         lua_close(L);
         free(box);
         return NULL;

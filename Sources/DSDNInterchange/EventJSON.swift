@@ -268,7 +268,10 @@ private struct EventFields {
     }
 
     mutating func hash(_ key: StaticString) throws(EventJSON.LineError) -> Hash256 {
-        let index = try present(key)
+        try hash(at: try present(key), key)
+    }
+
+    private func hash(at index: Int, _ key: StaticString) throws(EventJSON.LineError) -> Hash256 {
         guard parser.members[index].kind == .string else { throw Self.failure("field \(key) must be a string") }
         do {
             return parser.members[index].valueEscaped
@@ -280,7 +283,7 @@ private struct EventFields {
 
     mutating func optionalHash(_ key: StaticString) throws(EventJSON.LineError) -> Hash256? {
         guard let index = member(key), parser.members[index].kind != .null else { return nil }
-        return try hash(key)
+        return try hash(at: index, key)
     }
 
     mutating func provenance(_ key: StaticString) throws(EventJSON.LineError) -> PlacementProvenance? {
