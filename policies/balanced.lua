@@ -37,17 +37,16 @@ end
 
 return {
   name = "balanced",
-  version = 1,
-  api = 1,
+  version = 2,
+  api = 2,
   description = "least utilized nodes first with a small latency term, distinct zones first",
   params = { w_util = 1.0, w_latency = 0.1 },
   budget = { instructions = 5000000, memory = 16777216 },
 
+  -- API level 2: filter and score run once per snapshot; admit (free space) per chunk, on the
+  -- best-ranked nodes only; select walks the admitted candidates in score order.
   filter = function(node, ctx)
     if node.capacity <= 0 then return false, "zero capacity" end
-    if node.free < ctx.chunk.size then
-      return false, "needs " .. num(ctx.chunk.size) .. " bytes free, has " .. num(node.free)
-    end
     return true
   end,
 
@@ -58,12 +57,20 @@ return {
     return 0 - util - latency, { utilization = 0 - util, latency = 0 - latency }
   end,
 
-  select = function(ranked, ctx)
-    local chosen, taken, zone_used = {}, {}, {}
-    for _, n in ipairs(ctx.nodes) do
-      if n.holds then zone_used[n.zone] = true end
+  admit = function(node, ctx)
+    if node.free < ctx.chunk.size then
+      return false, "needs " .. num(ctx.chunk.size) .. " bytes free, has " .. num(node.free)
     end
-    for _, n in ipairs(ranked) do            -- pass 1: one node per unused zone
+    return true
+  end,
+
+  select = function(ctx)
+    local chosen, taken, zone_used = {}, {}, {}
+    for _, id in ipairs(ctx.chunk.holders) do
+      local holder = ctx.nodes_by_id[id]
+      if holder then zone_used[holder.zone] = true end
+    end
+    for n in ctx.candidates() do             -- pass 1: one node per unused zone
       if #chosen >= ctx.want then break end
       if not zone_used[n.zone] then
         zone_used[n.zone] = true
@@ -71,7 +78,7 @@ return {
         chosen[#chosen + 1] = n.id
       end
     end
-    for _, n in ipairs(ranked) do            -- pass 2: fill in score order
+    for n in ctx.candidates() do             -- pass 2: fill in score order
       if #chosen >= ctx.want then break end
       if not taken[n.id] then
         taken[n.id] = true

@@ -54,8 +54,8 @@ end
 
 return {
   name = "weighted-score",
-  version = 1,
-  api = 1,
+  version = 2,
+  api = 2,
   description = "prototype scheduler formula: weighted free cpu, ram, gpu, 1/latency minus io pressure",
   params = {
     w_cpu = 1.0, w_ram = 0.001, w_gpu = 2.0, w_latency = 50.0, w_io = 1.5,
@@ -64,11 +64,10 @@ return {
   },
   budget = { instructions = 5000000, memory = 16777216 },
 
+  -- API level 2: filter and score run once per snapshot (nothing here depends on the chunk); admit
+  -- runs per chunk, only on the best-ranked nodes until enough are admitted.
   filter = function(node, ctx)
     local p = ctx.params
-    if node.free < ctx.chunk.size then
-      return false, "needs " .. num(ctx.chunk.size) .. " bytes free, has " .. num(node.free)
-    end
     if p.require_stats and not node.has_stats then
       return false, "no stats reported"
     end
@@ -83,6 +82,13 @@ return {
     end
     if p.max_latency_ms > 0 and node.latency_ms > p.max_latency_ms then
       return false, "latency " .. num(node.latency_ms) .. " ms exceeds " .. num(p.max_latency_ms) .. " ms"
+    end
+    return true
+  end,
+
+  admit = function(node, ctx)
+    if node.free < ctx.chunk.size then
+      return false, "needs " .. num(ctx.chunk.size) .. " bytes free, has " .. num(node.free)
     end
     return true
   end,

@@ -50,58 +50,55 @@ end
 
 return {
   name = "zone-spread",
-  version = 1,
-  api = 1,
+  version = 2,
+  api = 2,
   description = "prototype placement: distinct zones first (least utilized zone, biggest node), then fill",
   params = {},
-  budget = { instructions = 20000000, memory = 16777216 },   -- score scans ctx.zones per node
+  budget = { instructions = 20000000, memory = 16777216 },   -- score scans ctx.zones per node (once per snapshot)
 
+  -- API level 2: filter and score run once per snapshot; admit (free space) per chunk, on the
+  -- best-ranked nodes only; select walks the admitted candidates in that order.
   filter = function(node, ctx)
     if node.capacity <= 0 then return false, "zero capacity" end
+    return true
+  end,
+
+  -- least utilized zone first; within a zone the biggest node (the third value breaks score ties
+  -- before the node id does)
+  score = function(node, ctx)
+    local u = zone_utilization(ctx, node.zone)
+    return 0 - u, { zone_utilization = u, capacity = node.capacity }, node.capacity
+  end,
+
+  admit = function(node, ctx)
     if node.free < ctx.chunk.size then
       return false, "needs " .. num(ctx.chunk.size) .. " bytes free, has " .. num(node.free)
     end
     return true
   end,
 
-  score = function(node, ctx)
-    local u = zone_utilization(ctx, node.zone)
-    return 0 - u, { zone_utilization = u, capacity = node.capacity }
-  end,
-
-  select = function(ranked, ctx)
-    local zone_util = {}
-    for _, z in ipairs(ctx.zones) do zone_util[z.id] = z.utilization end
-    local order = {}
-    for i, n in ipairs(ranked) do
-      order[i] = { node = n, util = zone_util[n.zone] or 0 }
-    end
-    table.sort(order, function(a, b)
-      if a.util ~= b.util then return a.util < b.util end
-      if a.node.capacity ~= b.node.capacity then return a.node.capacity > b.node.capacity end
-      return a.node.id < b.node.id
-    end)
-
+  select = function(ctx)
     local zone_used = {}
-    for _, n in ipairs(ctx.nodes) do
-      if n.holds then zone_used[n.zone] = true end
+    for _, id in ipairs(ctx.chunk.holders) do
+      local holder = ctx.nodes_by_id[id]
+      if holder then zone_used[holder.zone] = true end
     end
     local chosen, taken = {}, {}
     -- pass 1: one node per zone not yet used
-    for _, o in ipairs(order) do
+    for node in ctx.candidates() do
       if #chosen >= ctx.want then break end
-      if not zone_used[o.node.zone] then
-        zone_used[o.node.zone] = true
-        taken[o.node.id] = true
-        chosen[#chosen + 1] = o.node.id
+      if not zone_used[node.zone] then
+        zone_used[node.zone] = true
+        taken[node.id] = true
+        chosen[#chosen + 1] = node.id
       end
     end
     -- pass 2: fill from the rest, same order
-    for _, o in ipairs(order) do
+    for node in ctx.candidates() do
       if #chosen >= ctx.want then break end
-      if not taken[o.node.id] then
-        taken[o.node.id] = true
-        chosen[#chosen + 1] = o.node.id
+      if not taken[node.id] then
+        taken[node.id] = true
+        chosen[#chosen + 1] = node.id
       end
     end
     return chosen

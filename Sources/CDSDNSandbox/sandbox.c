@@ -30,6 +30,12 @@ static lua_Unsigned range_size(lua_Integer i, lua_Integer j) {
 
 enum breach { BREACH_NONE = 0, BREACH_INSTRUCTIONS, BREACH_MEMORY, BREACH_INVALID };
 
+/// Small blocks (up to 512 bytes, in 16-byte classes) are recycled within a box, up to 8 MiB of them.
+/// Only where memory comes from changes: the budget counts the sizes Lua asks for, as before.
+#define DSDN_SMALL_CLASSES 32
+#define DSDN_SMALL_LIMIT 512
+#define DSDN_CACHE_LIMIT ((size_t)8 << 20)
+
 typedef struct buffer {
     uint8_t *bytes;
     size_t length, capacity, limit;
@@ -63,6 +69,18 @@ struct dsdn_box {
     uint64_t cpu_start_ns, cpu_allowance_ns;
     uint32_t hooks;
     int outran;
+    // The thread policy code runs on (the main thread, or a decision's own thread at API level 2).
+    lua_State *running;
+    // API level 2: the compiled top level (rerun per decision), the prepared snapshot, and the global
+    // state's address, whose string table is host bookkeeping a warm state does not charge.
+    int chunk_ref, snapshot_ref, prepare_ref, choose_ref;
+    int prepared;
+    char *global_state;
+    size_t exempt;
+    // Freed small blocks kept for reuse, by size class (see small_alloc): a warm state's decisions make
+    // and drop the same few hundred objects each time, which the C library's allocator handles poorly.
+    void *free_blocks[DSDN_SMALL_CLASSES];
+    size_t cached_bytes;
 };
 
 /// This thread's CPU time in nanoseconds.
@@ -144,8 +162,46 @@ static void write_hash_seed(dsdn_box *box) {
             continue;
         memcpy(box->first_block + offset + seed_offset, &box->hash_seed, sizeof box->hash_seed);
         box->seed_written = 1;
+        box->global_state = box->first_block + offset;
         return;
     }
+}
+
+/// The size class of a small block (its size rounded up to 16 bytes), or -1 for a large one.
+static int small_class(size_t size) { return size == 0 || size > DSDN_SMALL_LIMIT ? -1 : (int)((size + 15) / 16) - 1; }
+
+static void block_free(dsdn_box *box, void *ptr, size_t size) {
+    if (!ptr) return;
+    int class = small_class(size);
+    if (class < 0 || box->cached_bytes + (size_t)(class + 1) * 16 > DSDN_CACHE_LIMIT) {
+        free(ptr);
+        return;
+    }
+    *(void **)ptr = box->free_blocks[class];
+    box->free_blocks[class] = ptr;
+    box->cached_bytes += (size_t)(class + 1) * 16;
+}
+
+/// realloc with small blocks taken from and given back to the box's classes. A small block is always
+/// malloc'ed at its class's full size, so the C library can take any block back.
+static void *block_realloc(dsdn_box *box, void *ptr, size_t old, size_t size) {
+    int to = small_class(size), from = ptr ? small_class(old) : -1;
+    if (ptr && to == from && to >= 0) return ptr;
+    if (ptr && to < 0 && from < 0) return realloc(ptr, size);
+    void *block;
+    if (to >= 0 && box->free_blocks[to]) {
+        block = box->free_blocks[to];
+        box->free_blocks[to] = *(void **)block;
+        box->cached_bytes -= (size_t)(to + 1) * 16;
+    } else {
+        block = malloc(to >= 0 ? (size_t)(to + 1) * 16 : size);
+        if (!block) return NULL;
+    }
+    if (ptr) {
+        memcpy(block, ptr, old < size ? old : size);
+        block_free(box, ptr, old);
+    }
+    return block;
 }
 
 static void *box_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
@@ -157,25 +213,35 @@ static void *box_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     size_t old = ptr ? osize : 0;
     if (nsize == 0) {
         if (ptr) box->live -= old;
-        free(ptr);
+        block_free(box, ptr, old);
         return NULL;
     }
-    if (nsize > old && box->limited) {
+    // A prepared (warm) state keeps its string table between decisions; how large it has grown depends
+    // on earlier decisions, so resizing it is host bookkeeping, never charged (global_State.strt.hash).
+    int string_table = 0;
+    if (box->prepared && ptr && box->global_state) {
+        void *strings;
+        memcpy(&strings, box->global_state + 48, sizeof strings);
+        string_table = ptr == strings;
+    }
+    size_t counted = box->live - box->exempt;
+    if (nsize > old && box->limited && !string_table) {
         size_t grow = nsize - old;
         // A new string's osize is its type tag: cap strings on their own, because comparing or hashing
         // a long string is O(length) work inside one VM instruction, unseen by the count hook.
         int too_long_string = !ptr && osize == LUA_TSTRING && nsize > box->max_string + DSDN_STRING_OVERHEAD;
-        if (box->breach != BREACH_NONE || too_long_string || nsize > box->max_alloc || box->live + grow > box->live_limit ||
+        if (box->breach != BREACH_NONE || too_long_string || nsize > box->max_alloc || counted + grow > box->live_limit ||
             box->total + grow > box->total_limit) {
             if (box->breach == BREACH_NONE) {
                 box->breach = BREACH_MEMORY;
                 // Sticky: every later instruction fails too, so pcall cannot catch and retry.
-                if (box->L) lua_sethook(box->L, hook, LUA_MASKCOUNT, 1);
+                lua_State *running = box->running ? box->running : box->L;
+                if (running) lua_sethook(running, hook, LUA_MASKCOUNT, 1);
             }
             return NULL;
         }
     }
-    void *block = realloc(ptr, nsize);
+    void *block = block_realloc(box, ptr, old, nsize);
     if (!block) return NULL;
     if (!ptr && osize == LUA_TTHREAD && box->first_block == NULL) {
         box->first_block = block;
@@ -183,8 +249,13 @@ static void *box_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
         box->seed_pending = 1;
     }
     box->live = box->live - old + nsize;
+    if (string_table) {
+        box->exempt = box->exempt - old + nsize;
+        return block;
+    }
     if (nsize > old) box->total += nsize - old;
-    if (box->live > box->peak) box->peak = box->live;
+    counted = box->live - box->exempt;
+    if (counted > box->peak) box->peak = counted;
     return block;
 }
 
@@ -272,7 +343,7 @@ static void charge_from_c_library(size_t work) {
     box->used += work;
     if (box->used > box->instruction_limit) {
         box->breach = BREACH_INSTRUCTIONS;
-        lua_sethook(box->L, hook, LUA_MASKCOUNT, 1);
+        lua_sethook(box->running ? box->running : box->L, hook, LUA_MASKCOUNT, 1);
     }
 }
 
@@ -343,6 +414,94 @@ static int panic(lua_State *L) {
     fprintf(stderr, "dsdn sandbox: unprotected Lua error: %s\n", message ? message : "(not a string)");
     fflush(stderr);
     abort();
+}
+
+// MARK: - Read-only views (API level 2)
+
+/// A warm state shares one snapshot's tables with every decision: each is shown through a view, an
+/// empty table whose metatable reads from it and refuses writes. Policies have no rawset, setmetatable
+/// or getmetatable, so a view is the only way in. Its __newindex is this function, which marks it.
+static int view_refuse_write(lua_State *L) {
+    return luaL_error(L, "attempt to write to a read-only table (the snapshot's nodes, zones and parameters are shared by "
+                         "every decision)");
+}
+
+static int is_view(lua_State *L, int index) {
+    if (lua_type(L, index) != LUA_TTABLE || !lua_getmetatable(L, index)) return 0;
+    lua_getfield(L, -1, "__newindex");
+    int view = lua_tocfunction(L, -1) == view_refuse_write;
+    lua_pop(L, 2);
+    return view;
+}
+
+/// Replaces the view at (absolute) `index` by the table it shows; other values stay.
+static void see_through(lua_State *L, int index) {
+    if (!is_view(L, index)) return;
+    lua_getmetatable(L, index);
+    lua_getfield(L, -1, "__index");
+    lua_replace(L, index);
+    lua_pop(L, 1);
+}
+
+/// The raw length of the table at `index`, or of the table a view shows.
+static lua_Unsigned shown_length(lua_State *L, int index) {
+    index = lua_absindex(L, index);
+    if (!is_view(L, index)) return lua_rawlen(L, index);
+    lua_pushvalue(L, index);
+    see_through(L, lua_gettop(L));
+    lua_Unsigned length = lua_rawlen(L, -1);
+    lua_pop(L, 1);
+    return length;
+}
+
+static int view_len(lua_State *L) {
+    lua_pushinteger(L, (lua_Integer)shown_length(L, 1));
+    return 1;
+}
+
+/// rawlen that sees through views (a view's own raw length is 0).
+static int safe_rawlen(lua_State *L) {
+    int type = lua_type(L, 1);
+    luaL_argexpected(L, type == LUA_TTABLE || type == LUA_TSTRING, 1, "table or string");
+    lua_pushinteger(L, (lua_Integer)(type == LUA_TSTRING ? lua_rawlen(L, 1) : shown_length(L, 1)));
+    return 1;
+}
+
+/// Replaces the table on top of the stack by a view of it (not of its children).
+static void make_view(lua_State *L) {
+    int table = lua_gettop(L);
+    lua_createtable(L, 0, 0);
+    lua_createtable(L, 0, 4);
+    lua_pushvalue(L, table);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, view_refuse_write);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushcfunction(L, view_len);
+    lua_setfield(L, -2, "__len");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_setmetatable(L, -2);
+    lua_replace(L, table);
+}
+
+/// Replaces the value on top of the stack, if a table, by a view; its tables get views first, so every
+/// path from the view reaches views only. Host input is a tree at most 32 deep (the transport's bound).
+static void freeze(lua_State *L) {
+    if (lua_type(L, -1) != LUA_TTABLE) return;
+    luaL_checkstack(L, 8, "freeze");
+    int table = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, table)) {
+        if (lua_type(L, -1) == LUA_TTABLE) {
+            freeze(L);
+            lua_pushvalue(L, -2);
+            lua_insert(L, -2);
+            lua_rawset(L, table);  // an existing field: allowed while traversing
+        } else {
+            lua_pop(L, 1);
+        }
+    }
+    make_view(L);
 }
 
 // MARK: - The deterministic library
@@ -454,6 +613,7 @@ static int knows_table_layout(lua_State *L) {
 /// keeps its slots.
 static int safe_spairs(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
+    see_through(L, 1);  // the shown table's values are views themselves
     charge(L, 2 * table_slots(L, 1) + 8);
     lua_Integer count = 0;
     lua_pushnil(L);
@@ -675,7 +835,7 @@ static int charged_by_arguments(lua_State *L) {
 /// Wraps a table function that works in proportion to the length of its first (table) argument, or,
 /// for unpack (upvalue 2 = 1) and concat (upvalue 2 = 2), to the index range it is asked for.
 static int charged_by_table(lua_State *L) {
-    lua_Unsigned length = lua_type(L, 1) == LUA_TTABLE ? lua_rawlen(L, 1) : 0;
+    lua_Unsigned length = lua_type(L, 1) == LUA_TTABLE ? shown_length(L, 1) : 0;
     lua_Integer kind = lua_tointeger(L, lua_upvalueindex(2));
     if (lua_type(L, 1) == LUA_TTABLE && kind == 1) {
         lua_Integer i = luaL_optinteger(L, 2, 1), j = luaL_opt(L, luaL_checkinteger, 3, (lua_Integer)length);
@@ -713,6 +873,7 @@ static int sort_less(lua_State *L, int has_comparator, int a, int b) {
 
 static int safe_sort(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
+    if (is_view(L, 1)) return view_refuse_write(L);  // it writes with rawseti
     int has_comparator = !lua_isnoneornil(L, 2);
     if (has_comparator) luaL_checktype(L, 2, LUA_TFUNCTION);
     lua_settop(L, 2);
@@ -765,11 +926,12 @@ static void push_policy_env(lua_State *L) {
     int env = lua_gettop(L);
     lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
     int globals = lua_gettop(L);
-    static const char *const base[] = {"assert", "error", "ipairs", "pcall", "select", "type", "rawlen", NULL};
+    static const char *const base[] = {"assert", "error", "ipairs", "pcall", "select", "type", NULL};
     copy_fields(L, globals, env, base);
     wrap_field(L, globals, env, "tonumber", charged_by_length, 0);
     wrap_field(L, globals, env, "rawequal", charged_by_length, 0);
     lua_pushcfunction(L, safe_tostring); lua_setfield(L, env, "tostring");
+    lua_pushcfunction(L, safe_rawlen); lua_setfield(L, env, "rawlen");
     lua_pushcfunction(L, safe_spairs); lua_setfield(L, env, "spairs");
     lua_pushcfunction(L, safe_sha256); lua_setfield(L, env, "sha256");
     lua_pushcfunction(L, safe_hash64); lua_setfield(L, env, "hash64");
@@ -997,7 +1159,16 @@ static void write_value(lua_State *L, int index, writer *w) {
             buf_u8(w->out, DSDN_TAG_STRING); buf_u32(w->out, (uint32_t)n); buf_put(w->out, s, n);
             break;
         }
-        case LUA_TTABLE: write_table(L, index, w); break;
+        case LUA_TTABLE:
+            if (is_view(L, index)) {
+                lua_pushvalue(L, index);
+                see_through(L, lua_gettop(L));
+                write_table(L, lua_gettop(L), w);
+                lua_pop(L, 1);
+            } else {
+                write_table(L, index, w);
+            }
+            break;
         case LUA_TFUNCTION: buf_u8(w->out, DSDN_TAG_FUNCTION); break;
         default: buf_u8(w->out, DSDN_TAG_OTHER); break;
     }
@@ -1110,19 +1281,29 @@ static int driver_invalid(lua_State *L) {
 }
 
 /// A candidate's score, kept as Lua holds it: an integer stays an integer, so 2^62 + 1 ranks above 2^62.
-typedef struct ranked { int is_integer; lua_Integer integer; double number; const char *id; size_t id_length; int slot; } ranked;
+typedef struct exact_number { int is_integer; lua_Integer integer; double number; } exact_number;
+typedef struct ranked { int is_integer; lua_Integer integer; double number; exact_number tie; const char *id; size_t id_length; int slot; } ranked;
 
-/// a's score < b's score, exactly, by Lua's own rules for integers, floats and the two mixed.
-static int score_less(const ranked *a, const ranked *b) {
+/// a < b, exactly, by Lua's own rules for integers, floats and the two mixed.
+static int exact_less(const exact_number *a, const exact_number *b) {
     if (a->is_integer && b->is_integer) return a->integer < b->integer;
     if (a->is_integer) return int_less_float(a->integer, b->number);
     if (b->is_integer) return !int_less_float(b->integer, a->number) && !int_equals_float(b->integer, a->number);
     return a->number < b->number;
 }
 
+/// a's score < b's score, exactly.
+static int score_less(const ranked *a, const ranked *b) {
+    exact_number x = {a->is_integer, a->integer, a->number}, y = {b->is_integer, b->integer, b->number};
+    return exact_less(&x, &y);
+}
+
+/// Score descending, then the tie-breaker descending (API level 2; 0 when absent), then id ascending.
 static int ranked_before(const ranked *a, const ranked *b) {
     if (score_less(b, a)) return 1;
     if (score_less(a, b)) return 0;
+    if (exact_less(&b->tie, &a->tie)) return 1;
+    if (exact_less(&a->tie, &b->tie)) return 0;
     size_t n = a->id_length < b->id_length ? a->id_length : b->id_length;
     int c = memcmp(a->id, b->id, n);
     return c < 0 || (c == 0 && a->id_length < b->id_length);
@@ -1166,6 +1347,21 @@ static int driver_rank(lua_State *L) {
         lua_pop(L, 1);
         items[i - 1].number = score == 0 ? 0 : score;  // -0.0 ranks as 0
         items[i - 1].slot = (int)index;
+        exact_number tie = {1, 0, 0};
+        if (lua_type(L, 4) == LUA_TTABLE && lua_rawgeti(L, 4, i) != LUA_TNIL) {
+            if (lua_type(L, -1) != LUA_TNUMBER || (!lua_isinteger(L, -1) && !isfinite(lua_tonumber(L, -1)))) {
+                lua_pushfstring(L, "score's third value (the tie-breaker) must be a finite number for node %s, got %s", items[i - 1].id,
+                                lua_type(L, -1) == LUA_TNUMBER ? "a non-finite number" : luaL_typename(L, -1));
+                lua_replace(L, 1);
+                lua_settop(L, 1);
+                return driver_invalid(L);
+            }
+            tie.is_integer = lua_isinteger(L, -1);
+            tie.integer = tie.is_integer ? lua_tointeger(L, -1) : 0;
+            tie.number = tie.is_integer ? 0 : (lua_tonumber(L, -1) == 0 ? 0 : lua_tonumber(L, -1));
+        }
+        if (lua_type(L, 4) == LUA_TTABLE) lua_pop(L, 1);
+        items[i - 1].tie = tie;
     }
     for (lua_Integer width = 1; width < n; width *= 2) {
         for (lua_Integer lo = 0; lo < n; lo += 2 * width) {
@@ -1184,6 +1380,128 @@ static int driver_rank(lua_State *L) {
     }
     return 1;
 }
+
+// MARK: - The trusted drivers of API level 2
+
+/// prepare(policy, ctx, nodes, ids, statuses): once per snapshot, the chunk-independent verdicts (filter,
+/// score) of every node and the ranking of the candidates. `ids` and `statuses` are the host's own.
+static const char prepare_source[] =
+    "local invalid, rank, current = ...\n"
+    "local type, mtype = type, math.type\n"
+    "return function(policy, ctx, nodes, ids, statuses)\n"
+    "  current.hook, current.node = 'start', nil\n"
+    "  local filter, score = policy.filter, policy.score\n"
+    "  local verdicts, candidates, scores, ties = {}, {}, {}, {}\n"
+    "  for i = 1, #ids do\n"
+    "    local id = ids[i]\n"
+    "    local verdict = { passed = false }\n"
+    "    verdicts[i] = verdict\n"
+    "    if statuses[i] ~= 'active' then\n"
+    "      verdict.reason = 'status ' .. statuses[i]\n"
+    "    else\n"
+    "      local ok, reason = true, nil\n"
+    "      if filter then\n"
+    "        current.hook, current.node = 'filter', id\n"
+    "        ok, reason = filter(nodes[i], ctx)\n"
+    "        if type(ok) ~= 'boolean' then invalid('filter must return a boolean for node ' .. id .. ', got ' .. type(ok)) end\n"
+    "        if reason ~= nil and type(reason) ~= 'string' then invalid('filter reason must be a string for node ' .. id .. ', got ' .. type(reason)) end\n"
+    "      end\n"
+    "      if ok then\n"
+    "        current.hook, current.node = 'score', id\n"
+    "        local s, terms, tie = score(nodes[i], ctx)\n"
+    "        if s == 0 and mtype(s) == 'float' then s = 0.0 end\n"
+    "        verdict.passed, verdict.score, verdict.terms = true, s, terms\n"
+    "        candidates[#candidates + 1] = i\n"
+    "        scores[#candidates] = s\n"
+    "        ties[#candidates] = tie\n"
+    "      else\n"
+    "        verdict.reason = reason or 'rejected by filter'\n"
+    "      end\n"
+    "    end\n"
+    "  end\n"
+    "  current.hook, current.node = 'rank', nil\n"
+    "  local order = rank(candidates, scores, ids, ties)\n"
+    "  for r = 1, #order do verdicts[order[r]].rank = r end\n"
+    "  current.hook = nil\n"
+    "  return verdicts, order\n"
+    "end\n";
+
+/// choose(policy, ctx, nodes, order, ids, index, holders, explain): one chunk. Walks the prepared
+/// ranking, asking `admit` (when the policy has it) about each candidate only until `want` are found, or
+/// hands `select` an iterator over the admitted candidates. With `explain`, every other candidate is
+/// asked afterwards, so the explanation never changes the choice. `policy` is the declaration of this
+/// decision's own run of the top level; everything else is the host's.
+static const char choose_source[] =
+    "local invalid, current = ...\n"
+    "local type, format = type, string.format\n"
+    "return function(policy, ctx, nodes, order, ids, index, holders, explain)\n"
+    "  current.hook, current.node = 'start', nil\n"
+    "  local admit, select = policy.admit, policy.select\n"
+    "  local want = ctx.want\n"
+    "  local status = {}\n"
+    "  local function check(i)\n"
+    "    local s = status[i]\n"
+    "    if s == nil then\n"
+    "      local id = ids[i]\n"
+    "      if holders[id] then\n"
+    "        s = 'already holds chunk'\n"
+    "      elseif admit then\n"
+    "        current.hook, current.node = 'admit', id\n"
+    "        local ok, reason = admit(nodes[i], ctx)\n"
+    "        if type(ok) ~= 'boolean' then invalid('admit must return a boolean for node ' .. id .. ', got ' .. type(ok)) end\n"
+    "        if reason ~= nil and type(reason) ~= 'string' then invalid('admit reason must be a string for node ' .. id .. ', got ' .. type(reason)) end\n"
+    "        if ok then s = true else s = reason or 'rejected by admit' end\n"
+    "      else\n"
+    "        s = true\n"
+    "      end\n"
+    "      status[i] = s\n"
+    "    end\n"
+    "    return s == true\n"
+    "  end\n"
+    "  local chosen, count = {}, 0\n"
+    "  if select then\n"
+    "    ctx.candidates = function()\n"
+    "      local r = 0\n"
+    "      return function()\n"
+    "        while true do\n"
+    "          r = r + 1\n"
+    "          local i = order[r]\n"
+    "          if i == nil then return nil end\n"
+    "          if check(i) then return nodes[i] end\n"
+    "        end\n"
+    "      end\n"
+    "    end\n"
+    "    current.hook, current.node = 'select', nil\n"
+    "    local picked = select(ctx)\n"
+    "    if type(picked) ~= 'table' then invalid('select must return an array of node ids, got ' .. type(picked)) end\n"
+    "    local n = #picked\n"
+    "    if n > want then invalid('select returned ' .. n .. ' nodes but only ' .. want .. ' are wanted') end\n"
+    "    local seen = {}\n"
+    "    for k = 1, n do\n"
+    "      local id = picked[k]\n"
+    "      if type(id) ~= 'string' then invalid('select must return node ids as strings, got ' .. type(id)) end\n"
+    "      local i = index[id]\n"
+    "      if i == nil then invalid('select returned unknown node id ' .. format('%q', id)) end\n"
+    "      if seen[i] then invalid('select returned node ' .. id .. ' twice') end\n"
+    "      seen[i] = true\n"
+    "      if status[i] ~= true then invalid('select returned node ' .. id .. ' which was not a candidate it was given') end\n"
+    "      chosen[k] = id\n"
+    "    end\n"
+    "  else\n"
+    "    local r = 0\n"
+    "    while count < want do\n"
+    "      r = r + 1\n"
+    "      local i = order[r]\n"
+    "      if i == nil then break end\n"
+    "      if check(i) then count = count + 1; chosen[count] = ids[i] end\n"
+    "    end\n"
+    "  end\n"
+    "  if explain then\n"
+    "    for r = 1, #order do check(order[r]) end\n"
+    "  end\n"
+    "  current.hook = nil\n"
+    "  return chosen, status\n"
+    "end\n";
 
 // MARK: - Boxes
 
@@ -1216,7 +1534,29 @@ static int setup(lua_State *L) {
     box->driver_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     push_policy_env(L);
     box->env_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    if (luaL_loadbufferx(L, prepare_source, sizeof prepare_source - 1, "=driver", "t") != LUA_OK) return lua_error(L);
+    lua_pushcfunction(L, driver_invalid);
+    lua_pushcfunction(L, driver_rank);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, box->current_ref);
+    lua_call(L, 3, 1);
+    box->prepare_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    if (luaL_loadbufferx(L, choose_source, sizeof choose_source - 1, "=driver", "t") != LUA_OK) return lua_error(L);
+    lua_pushcfunction(L, driver_invalid);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, box->current_ref);
+    lua_call(L, 2, 1);
+    box->choose_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     return 0;
+}
+
+/// Gives every recycled block back to the C library (after lua_close).
+static void drain_blocks(dsdn_box *box) {
+    for (int class = 0; class < DSDN_SMALL_CLASSES; class++) {
+        while (box->free_blocks[class]) {
+            void *next = *(void **)box->free_blocks[class];
+            free(box->free_blocks[class]);
+            box->free_blocks[class] = next;
+        }
+    }
 }
 
 dsdn_box *dsdn_box_new(uint32_t hash_seed, const char **failure) {
@@ -1228,12 +1568,15 @@ dsdn_box *dsdn_box_new(uint32_t hash_seed, const char **failure) {
     dsdn_box *box = calloc(1, sizeof *box);
     if (!box) return NULL;
     box->policy_ref = LUA_NOREF;
+    box->chunk_ref = LUA_NOREF;
+    box->snapshot_ref = LUA_NOREF;
     box->hash_seed = hash_seed;
     lua_State *L = lua_newstate(box_alloc, box);
     if (!L) { free(box); return NULL; }
     if (!box->seed_written || lua_version(L) != 504) {
         *failure = "this liblua5.4 does not lay out its global state as Lua 5.4.0-5.4.8 do: the sandbox cannot fix its string hash seed";
         lua_close(L);
+        drain_blocks(box);
         free(box);
         return NULL;
     }
@@ -1243,6 +1586,7 @@ dsdn_box *dsdn_box_new(uint32_t hash_seed, const char **failure) {
     lua_pushlightuserdata(L, box);
     if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
         lua_close(L);
+        drain_blocks(box);
         free(box);
         return NULL;
     }
@@ -1259,6 +1603,7 @@ dsdn_box *dsdn_box_new(uint32_t hash_seed, const char **failure) {
             ? "this liblua5.4 does not lay out its tables as Lua 5.4.0-5.4.8 do: the sandbox cannot charge walks over them"
             : "liblua5.4's string comparisons do not reach the sandbox's strcoll and memcmp: their work could not be charged";
         lua_close(L);
+        drain_blocks(box);
         free(box);
         return NULL;
     }
@@ -1269,17 +1614,20 @@ dsdn_box *dsdn_box_new(uint32_t hash_seed, const char **failure) {
 void dsdn_box_free(dsdn_box *box) {
     if (!box) return;
     lua_close(box->L);
+    drain_blocks(box);
     free(box->result.bytes);
     free(box);
 }
 
-static void begin(dsdn_box *box, const dsdn_limits *limits) {
+static void begin(dsdn_box *box, const dsdn_limits *limits, lua_State *thread) {
+    size_t counted = box->live - box->exempt;
+    box->running = thread;
     box->breach = BREACH_NONE;
     box->used = 0;
     box->instruction_limit = limits->instructions;
-    box->baseline_live = box->live;
-    box->peak = box->live;
-    box->live_limit = box->live + limits->memory;
+    box->baseline_live = counted;
+    box->peak = counted;
+    box->live_limit = counted + limits->memory;
     box->total_limit = box->total + limits->total_alloc;
     box->max_alloc = limits->max_alloc;
     box->max_string = limits->max_string;
@@ -1291,14 +1639,15 @@ static void begin(dsdn_box *box, const dsdn_limits *limits) {
     box->cpu_allowance_ns = limits->instructions * DSDN_CPU_NS_PER_INSTRUCTION + 50000000u;
     box->cpu_start_ns = thread_cpu_ns();
     running_box = box;
-    lua_sethook(box->L, hook, LUA_MASKCOUNT, DSDN_HOOK_STEP);
+    lua_sethook(thread, hook, LUA_MASKCOUNT, DSDN_HOOK_STEP);
 }
 
 static void end(dsdn_box *box) {
     box->limited = 0;
     running_box = NULL;
     box->reported_peak = box->peak > box->baseline_live ? box->peak - box->baseline_live : 0;
-    lua_sethook(box->L, NULL, 0, 0);
+    lua_sethook(box->running, NULL, 0, 0);
+    box->running = NULL;
 }
 
 /// Classifies a failed protected call: the host's flags first, then the error value.
@@ -1390,7 +1739,7 @@ int dsdn_box_load(dsdn_box *box, const char *source, size_t length, const char *
         lua_settop(L, base);
         return DSDN_INVALID;
     }
-    begin(box, limits);
+    begin(box, limits, L);
     int status = luaL_loadbufferx(L, source, length, chunkname, "t");  // text only: bytecode can crash Lua
     if (status != LUA_OK) {
         end(box);
@@ -1401,6 +1750,10 @@ int dsdn_box_load(dsdn_box *box, const char *source, size_t length, const char *
     // The chunk's only upvalue is _ENV: give it the sandbox environment instead of the globals.
     lua_rawgeti(L, LUA_REGISTRYINDEX, box->env_ref);
     lua_setupvalue(L, -2, 1);
+    // Kept compiled: API level 2 runs the top level again for every decision, in a fresh environment.
+    lua_pushvalue(L, -1);
+    luaL_unref(L, LUA_REGISTRYINDEX, box->chunk_ref);
+    box->chunk_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     status = lua_pcall(L, 0, 1, 0);
     end(box);
     if (status != LUA_OK) {
@@ -1455,7 +1808,7 @@ int dsdn_box_decide(dsdn_box *box, const uint8_t *input, size_t length, int64_t 
     lua_rawgeti(L, LUA_REGISTRYINDEX, box->driver_ref);
     lua_rawgeti(L, LUA_REGISTRYINDEX, box->policy_ref);
     lua_pushvalue(L, input_index);
-    begin(box, limits);
+    begin(box, limits, L);
     int status = lua_pcall(L, 2, 1, 0);
     end(box);
     if (status != LUA_OK) {
@@ -1467,6 +1820,345 @@ int dsdn_box_decide(dsdn_box *box, const uint8_t *input, size_t length, int64_t 
     int outcome = export_top(box, 1);
     lua_settop(L, base);
     return outcome;
+}
+
+// MARK: - API level 2: a warm state per snapshot
+
+/// Builds the prepared snapshot from the imported input at 1 ({ctx = {params, zones}, nodes = {...}}):
+/// the host's ids, statuses and id index, and views of everything a policy will see.
+static int protected_snapshot(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_getfield(L, 1, "nodes");  // 2
+    lua_getfield(L, 1, "ctx");    // 3
+    luaL_checktype(L, 2, LUA_TTABLE);
+    luaL_checktype(L, 3, LUA_TTABLE);
+    lua_Integer n = (lua_Integer)lua_rawlen(L, 2);
+    lua_createtable(L, 0, 10);            // 4: the snapshot
+    lua_createtable(L, (int)n, 0);        // 5: ids
+    lua_createtable(L, (int)n, 0);        // 6: statuses
+    lua_createtable(L, 0, (int)n);        // 7: id -> index
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, 2, i);
+        luaL_checktype(L, -1, LUA_TTABLE);
+        lua_getfield(L, -1, "id");
+        lua_getfield(L, -2, "status");
+        luaL_checktype(L, -2, LUA_TSTRING);
+        luaL_checktype(L, -1, LUA_TSTRING);
+        lua_rawseti(L, 6, i);
+        lua_pushvalue(L, -1);
+        lua_rawseti(L, 5, i);
+        lua_pushinteger(L, i);
+        lua_rawset(L, 7);
+        lua_pop(L, 1);
+    }
+    lua_setfield(L, 4, "index");
+    lua_setfield(L, 4, "statuses");
+    lua_setfield(L, 4, "ids");
+    lua_pushvalue(L, 2);
+    freeze(L);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, 4, "nodes");          // 5: the nodes' view stays for ctx
+    lua_createtable(L, 0, 3);             // 6: ctx as policies see it in prepare
+    lua_getfield(L, 3, "params");
+    freeze(L);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, 4, "params");
+    lua_setfield(L, 6, "params");
+    lua_getfield(L, 3, "zones");
+    freeze(L);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, 4, "zones");
+    lua_setfield(L, 6, "zones");
+    lua_pushvalue(L, 5);
+    lua_setfield(L, 6, "nodes");
+    lua_createtable(L, 0, (int)n);        // 7: id -> node view (the array's elements are views now)
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_getfield(L, 4, "ids");
+        lua_rawgeti(L, -1, i);
+        lua_rawgeti(L, 2, i);
+        lua_rawset(L, 7);
+        lua_pop(L, 1);
+    }
+    make_view(L);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, 4, "nodes_by_id");
+    lua_setfield(L, 6, "nodes_by_id");
+    make_view(L);
+    lua_setfield(L, 4, "ctx");
+    // The warm environment. The policy's _ENV is one proxy for the life of the state: its metatable
+    // sends reads and writes to the current decision's own globals table, whose metatable reads from
+    // a fresh copy of the library with read-only string, table and math. Nothing is rewired inside an
+    // old object's upvalue per decision, so each decision's objects stay young and are freed after it.
+    lua_settop(L, 4);
+    push_policy_env(L);                   // 5: the library
+    static const char *const libraries[] = {"string", "table", "math", NULL};
+    for (const char *const *name = libraries; *name; name++) {
+        lua_getfield(L, 5, *name);
+        make_view(L);
+        lua_setfield(L, 5, *name);
+    }
+    lua_pushliteral(L, "");               // ("x"):rep(3) reads the read-only string library
+    lua_getmetatable(L, -1);
+    lua_getfield(L, 5, "string");
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 2);
+    lua_createtable(L, 0, 1);             // 6: the globals' metatable
+    lua_pushvalue(L, 5);
+    lua_setfield(L, 6, "__index");
+    lua_setfield(L, 4, "globals_meta");
+    lua_pop(L, 1);                        // the library stays reachable through globals_meta
+    lua_createtable(L, 0, 0);             // 5: the _ENV proxy
+    lua_createtable(L, 0, 2);             // 6: its metatable, pointed at each decision's globals
+    lua_pushvalue(L, 6);
+    lua_setfield(L, 4, "env_meta");
+    lua_setmetatable(L, 5);
+    lua_setfield(L, 4, "env");
+    lua_settop(L, 4);
+    return 1;
+}
+
+/// Points the _ENV proxy at a fresh globals table (`fresh`), or at nothing, through the snapshot at
+/// `snapshot`. Raises only on allocation failure (call it protected).
+static int protected_globals(lua_State *L) {
+    int fresh = lua_toboolean(L, 2);
+    lua_getfield(L, 1, "env_meta");
+    if (fresh) {
+        lua_createtable(L, 0, 0);
+        lua_getfield(L, 1, "globals_meta");
+        lua_setmetatable(L, -2);
+    } else {
+        lua_pushnil(L);
+    }
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, "__index");
+    lua_setfield(L, -2, "__newindex");
+    return 0;
+}
+
+static int set_globals(dsdn_box *box, int fresh) {
+    lua_State *L = box->L;
+    lua_pushcfunction(L, protected_globals);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, box->snapshot_ref);
+    lua_pushboolean(L, fresh);
+    int status = lua_pcall(L, 2, 0, 0);
+    if (status != LUA_OK) lua_pop(L, 1);
+    return status == LUA_OK;
+}
+
+static int reseed(dsdn_box *box, int64_t seed) {
+    lua_State *L = box->L;
+    int limited = box->limited;
+    box->limited = 0;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, box->randomseed_ref);
+    lua_pushinteger(L, seed);
+    int status = lua_pcall(L, 1, 0, 0);
+    if (status != LUA_OK) lua_pop(L, 1);
+    box->limited = limited;
+    return status == LUA_OK;
+}
+
+static void reset_run(dsdn_box *box) {
+    box->result.length = 0;
+    box->message_length = 0;
+    box->used = 0;
+    box->reported_peak = 0;
+}
+
+int dsdn_box_prepare(dsdn_box *box, const uint8_t *input, size_t length, int64_t seed, const dsdn_limits *limits) {
+    lua_State *L = box->L;
+    int base = lua_gettop(L);
+    reset_run(box);
+    if (box->policy_ref == LUA_NOREF || box->chunk_ref == LUA_NOREF) {
+        set_message(box, "no policy is loaded", 19);
+        return DSDN_INVALID;
+    }
+    if (box->snapshot_ref != LUA_NOREF) {
+        set_message(box, "this state already holds a snapshot", 35);
+        return DSDN_INVALID;
+    }
+    reader r = {input, length, 0};
+    lua_pushcfunction(L, protected_import);
+    lua_pushlightuserdata(L, &r);
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+        set_message(box, "the host's input could not be decoded", 37);
+        lua_settop(L, base);
+        return DSDN_INVALID;
+    }
+    lua_pushcfunction(L, protected_snapshot);
+    lua_insert(L, -2);
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+        set_message(box, "the host's snapshot is malformed", 32);
+        lua_settop(L, base);
+        return DSDN_INVALID;
+    }
+    int snapshot = lua_gettop(L);
+    // From here the policy's _ENV is the proxy: the loaded hooks share the chunk's _ENV upvalue.
+    lua_rawgeti(L, LUA_REGISTRYINDEX, box->chunk_ref);
+    lua_getfield(L, snapshot, "env");
+    lua_setupvalue(L, -2, 1);
+    lua_pop(L, 1);
+    lua_pushvalue(L, snapshot);
+    box->snapshot_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    if (!set_globals(box, 1) || !reseed(box, seed)) {
+        set_message(box, "the sandbox could not set up the snapshot", 41);
+        lua_settop(L, base);
+        return DSDN_INVALID;
+    }
+    lua_rawgeti(L, LUA_REGISTRYINDEX, box->prepare_ref);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, box->policy_ref);
+    lua_getfield(L, snapshot, "ctx");
+    lua_getfield(L, snapshot, "nodes");
+    lua_getfield(L, snapshot, "ids");
+    lua_getfield(L, snapshot, "statuses");
+    begin(box, limits, L);
+    int status = lua_pcall(L, 5, 2, 0);
+    end(box);
+    if (status != LUA_OK) {
+        int outcome = classify(box, status, "decide");
+        lua_settop(L, base);
+        return outcome;
+    }
+    lua_setfield(L, snapshot, "order");  // leaves the verdicts on top
+    box->result_limit = limits->memory < 4096 ? 4096 : (size_t)limits->memory;
+    int outcome = export_top(box, 1);
+    lua_settop(L, base);
+    if (outcome != DSDN_OK || !set_globals(box, 0)) return outcome != DSDN_OK ? outcome : DSDN_INVALID;
+    // Every decision starts from this heap: a full collection now and, with the collector paused while
+    // policy code runs, a minor one after each decision that frees everything the decision made.
+    box->prepared = 1;
+    lua_gc(L, LUA_GCGEN, 0, 0);
+    lua_gc(L, LUA_GCSTOP);
+    return DSDN_OK;
+}
+
+/// The ctx and holders of one decision, from the chunk input at 2 and the snapshot at 3, with fresh
+/// globals behind the _ENV proxy. Returns ctx, holders.
+static int protected_decision(lua_State *L) {
+    int64_t seed = lua_tointeger(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    luaL_checktype(L, 3, LUA_TTABLE);
+    lua_pushcfunction(L, protected_globals);
+    lua_pushvalue(L, 3);
+    lua_pushboolean(L, 1);
+    lua_call(L, 2, 0);
+    lua_pushnil(L);                       // 4: (unused)
+    lua_createtable(L, 0, 8);             // 5: ctx
+    lua_getfield(L, 2, "chunk");
+    luaL_checktype(L, -1, LUA_TTABLE);
+    lua_setfield(L, 5, "chunk");
+    lua_getfield(L, 2, "want");
+    luaL_checktype(L, -1, LUA_TNUMBER);
+    lua_setfield(L, 5, "want");
+    lua_pushinteger(L, seed);
+    lua_setfield(L, 5, "seed");
+    static const char *const shared[] = {"params", "zones", "nodes", "nodes_by_id", NULL};
+    for (const char *const *name = shared; *name; name++) {
+        lua_getfield(L, 3, *name);
+        lua_setfield(L, 5, *name);
+    }
+    lua_createtable(L, 0, 4);             // 6: holders, captured before any policy code runs
+    lua_getfield(L, 2, "chunk");
+    lua_getfield(L, -1, "holders");
+    luaL_checktype(L, -1, LUA_TTABLE);
+    lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, -1, i);
+        luaL_checktype(L, -1, LUA_TSTRING);
+        lua_pushboolean(L, 1);
+        lua_rawset(L, 6);
+    }
+    lua_pop(L, 2);
+    return 2;
+}
+
+/// Ends a decision: its globals are unhooked and everything it made is freed (a minor collection)
+/// before the next one starts.
+static int finish_choice(dsdn_box *box, int base, int outcome) {
+    lua_settop(box->L, base);
+    if (!set_globals(box, 0)) outcome = DSDN_INVALID;
+    lua_gc(box->L, LUA_GCSTEP, 0);
+    return outcome;
+}
+
+int dsdn_box_choose(dsdn_box *box, const uint8_t *input, size_t length, int64_t seed, const dsdn_limits *limits, int explain) {
+    lua_State *L = box->L;
+    int base = lua_gettop(L);
+    reset_run(box);
+    if (!box->prepared) {
+        set_message(box, "no snapshot is prepared", 23);
+        return DSDN_INVALID;
+    }
+    reader r = {input, length, 0};
+    lua_pushcfunction(L, protected_decision);
+    lua_pushinteger(L, seed);
+    lua_pushcfunction(L, protected_import);
+    lua_pushlightuserdata(L, &r);
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+        set_message(box, "the host's input could not be decoded", 37);
+        return finish_choice(box, base, DSDN_INVALID);
+    }
+    lua_rawgeti(L, LUA_REGISTRYINDEX, box->snapshot_ref);
+    if (lua_pcall(L, 3, 2, 0) != LUA_OK) {
+        set_message(box, "the host's chunk input is malformed", 35);
+        return finish_choice(box, base, DSDN_INVALID);
+    }
+    int ctx = base + 1, holders = base + 2;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, box->snapshot_ref);
+    int snapshot = lua_gettop(L);
+    // The decision runs on a thread of its own: its stack and call frames start empty every time.
+    // Stack room is made now: nothing below may allocate outside a protected call.
+    lua_State *T = lua_newthread(L);
+    if (!lua_checkstack(L, 16) || !lua_checkstack(T, 16)) {
+        set_message(box, "out of memory", 13);
+        return finish_choice(box, base, DSDN_INVALID);
+    }
+    lua_rawgeti(L, LUA_REGISTRYINDEX, box->current_ref);
+    lua_pushliteral(L, "top level");
+    lua_setfield(L, -2, "hook");
+    lua_pushnil(L);
+    lua_setfield(L, -2, "node");
+    lua_pop(L, 1);
+    lua_rawgeti(T, LUA_REGISTRYINDEX, box->chunk_ref);
+    if (!reseed(box, 0)) {
+        set_message(box, "math.randomseed failed", 22);
+        return finish_choice(box, base, DSDN_INVALID);
+    }
+    begin(box, limits, T);
+    int status = lua_pcall(T, 0, 1, 0);
+    const char *refusal = NULL;
+    if (status == LUA_OK && !lua_istable(T, -1)) refusal = "at top level: the policy file must return a table";
+    else if (status == LUA_OK && !reseed(box, seed)) refusal = "math.randomseed failed";
+    if (refusal) {
+        end(box);
+        set_message(box, refusal, strlen(refusal));
+        return finish_choice(box, base, DSDN_INVALID);
+    }
+    if (status == LUA_OK) {
+        lua_rawgeti(T, LUA_REGISTRYINDEX, box->choose_ref);
+        lua_insert(T, -2);
+        lua_pushvalue(L, ctx);
+        lua_getfield(L, snapshot, "nodes");
+        lua_getfield(L, snapshot, "order");
+        lua_getfield(L, snapshot, "ids");
+        lua_getfield(L, snapshot, "index");
+        lua_pushvalue(L, holders);
+        lua_xmove(L, T, 6);
+        lua_pushboolean(T, explain);
+        status = lua_pcall(T, 8, 2, 0);
+    }
+    end(box);
+    if (status != LUA_OK) {
+        lua_xmove(T, L, 1);
+        int outcome = classify(box, status, "decide");
+        return finish_choice(box, base, outcome);
+    }
+    lua_createtable(L, 0, 2);
+    lua_xmove(T, L, 2);                  // chosen, status
+    if (explain) lua_setfield(L, -3, "status"); else lua_pop(L, 1);
+    lua_setfield(L, -2, "chosen");
+    box->result_limit = limits->memory < 4096 ? 4096 : (size_t)limits->memory;
+    int outcome = export_top(box, 1);
+    return finish_choice(box, base, outcome);
 }
 
 const uint8_t *dsdn_box_result(const dsdn_box *box, size_t *length) {
@@ -1482,6 +2174,8 @@ const char *dsdn_box_message(const dsdn_box *box, size_t *length) {
 uint64_t dsdn_box_instructions(const dsdn_box *box) { return box->used; }
 
 uint64_t dsdn_box_peak_memory(const dsdn_box *box) { return box->reported_peak; }
+
+uint64_t dsdn_box_live_bytes(const dsdn_box *box) { return box->live; }
 
 // MARK: - Threads with a large stack
 

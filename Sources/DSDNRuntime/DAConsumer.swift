@@ -139,6 +139,10 @@ public actor DAConsumer {
     /// A snapshot of the derived state: an independent value readers may keep.
     public func snapshot() -> DerivedState { machine.state }
 
+    /// Runs `body` on the current state inside the consumer and returns what it derived. Unlike a
+    /// snapshot, nothing keeps the state alive afterwards, so the next apply never copies it.
+    public func read<T: Sendable>(_ body: @Sendable (DerivedState) -> T) -> T { body(machine.state) }
+
     /// Checks `events` against the current state after `pending` (see `StateMachine.dryRun`), leaving
     /// the state unchanged. Used to refuse an event before it is acknowledged rather than have its blob
     /// rejected later.

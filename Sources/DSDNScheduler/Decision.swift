@@ -98,54 +98,66 @@ public struct PlacementDecision: Hashable, Sendable {
 public struct DecisionInputs: Sendable {
     /// The node ids, sorted bytewise.
     public let nodeIDs: [String]
+    /// Whether each node is active (the host's own rule, before any policy runs).
+    let active: [Bool]
     private let encodedNodes: [(free: [UInt8], holding: [UInt8])]
+    /// API level 2: each node as every decision against the snapshot sees it (no chunk fields).
+    private let snapshotNodes: [[UInt8]]
     private let zones: LuaValue
     private let nodeIndex: [String: Int]
 
     /// Prepares inputs from a state.
     public init(state: DerivedState) {
-        let nodes = state.allNodes()
-        nodeIDs = nodes.map(\.id)
-        var index: [String: Int] = [:]
-        for (offset, node) in nodes.enumerated() { index[node.id] = offset }
-        nodeIndex = index
-        encodedNodes = nodes.map { node in
-            (PolicySandbox.encode(Self.record(node, holds: false)), PolicySandbox.encode(Self.record(node, holds: true)))
-        }
-        zones = .array(
-            state.zones().map { zone in
+        self.init(nodes: state.allNodes(), zones: state.zones())
+    }
+
+    /// Prepares inputs from a state's nodes (sorted by id) and zones, taken without holding the state.
+    public init(nodes: [NodeInfo], zones: [ZoneInfo]) {
+        let zones = LuaValue.array(
+            zones.map { zone in
                 LuaValue.record([
                     ("id", .string(zone.id)), ("nodes", .integer(Int64(zone.nodeIDs.count))),
                     ("capacity", .integer(Int64(clamping: zone.capacityBytes))), ("used", .integer(Int64(clamping: zone.storedBytes))),
                     ("utilization", .number(zone.utilization)),
                 ])
             })
+        self.init(nodes: nodes.map(Self.record), zones: zones)
     }
 
-    /// Prepares inputs from explicit node tables (examples), already in id order.
+    /// Prepares inputs from node tables, already in id order: the one place every input is built from
+    /// (the scheduler's records of a state, a policy's examples, a probe's tables).
     init(nodes: [LuaValue], zones: LuaValue) {
         nodeIDs = nodes.map { $0["id"].stringValue ?? "" }
+        active = nodes.map { $0["status"] == .string("active") }
         var index: [String: Int] = [:]
         for (offset, id) in nodeIDs.enumerated() { index[id] = offset }
         nodeIndex = index
         encodedNodes = nodes.map { node in
             (PolicySandbox.encode(Self.setting(node, holds: false)), PolicySandbox.encode(Self.setting(node, holds: true)))
         }
+        snapshotNodes = nodes.map { PolicySandbox.encode(Self.withoutChunkFields($0)) }
         self.zones = zones
     }
 
-    static func record(_ node: NodeInfo, holds: Bool) -> LuaValue {
+    /// A node's input record: what it reports and what the state knows of it.
+    static func record(_ node: NodeInfo) -> LuaValue {
         let stats = node.stats
         let used = min(node.storedBytes, node.capacityBytes)
         return .record([
             ("id", .string(node.id)), ("zone", .string(node.zone ?? "")),
             ("capacity", .integer(Int64(clamping: node.capacityBytes))), ("used", .integer(Int64(clamping: node.storedBytes))),
             ("free", .integer(Int64(clamping: node.capacityBytes - used))), ("status", .string(node.status.description)),
-            ("holds", .bool(holds)), ("eligible", .bool(node.status == .active && !holds)), ("has_stats", .bool(stats != nil)),
+            ("has_stats", .bool(stats != nil)),
             ("cpu", .number(Double(stats?.cpuFreeMilli ?? 0) / 1000)), ("ram_mb", .number(Double(stats?.ramFreeMB ?? 0))),
             ("gpu", .number(Double(stats?.gpuFreeMilli ?? 0) / 1000)), ("latency_ms", .number(Double(stats?.latencyMicros ?? 0) / 1000)),
             ("io", .number(Double(stats?.ioPressureMilli ?? 0) / 1000)),
         ])
+    }
+
+    /// A record without the fields that depend on the chunk (`holds`, `eligible`).
+    static func withoutChunkFields(_ node: LuaValue) -> LuaValue {
+        guard case let .map(entries) = node else { return node }
+        return .map(entries.filter { $0.key != .string("holds") && $0.key != .string("eligible") })
     }
 
     static func setting(_ node: LuaValue, holds: Bool) -> LuaValue {
@@ -185,6 +197,32 @@ public struct DecisionInputs: Sendable {
             bytes.append(contentsOf: holders.contains(id) ? encodedNodes[offset].holding : encodedNodes[offset].free)
         }
         return bytes
+    }
+
+    /// API level 2: the snapshot's canonical bytes, `{ctx = {params, zones}, nodes}`, prepared once.
+    func encodeSnapshot(parameters: [(name: String, value: ParameterValue)]) -> [UInt8] {
+        let context = LuaValue.record([("params", .record(parameters.map { ($0.name, $0.value.luaValue) })), ("zones", zones)])
+        var bytes = PolicySandbox.encode(.map([(.string("ctx"), context), (.string("nodes"), .array([]))]))
+        bytes.removeLast(4)  // the empty array's count, rewritten below
+        var count = UInt32(nodeIDs.count).littleEndian
+        withUnsafeBytes(of: &count) { bytes.append(contentsOf: $0) }
+        for node in snapshotNodes { bytes.append(contentsOf: node) }
+        return bytes
+    }
+
+    /// API level 2: one decision's own canonical bytes, `{chunk, want}`.
+    static func encodeChunk(_ chunk: ChunkRequest) -> [UInt8] {
+        PolicySandbox.encode(
+            .record([
+                (
+                    "chunk",
+                    .record([
+                        ("hash", .string(chunk.hash.hex)), ("size", .integer(Int64(clamping: chunk.sizeBytes))),
+                        ("replicas", .integer(Int64(chunk.replicationFactor))), ("holders", .array(chunk.holders.map(LuaValue.string))),
+                    ])
+                ),
+                ("want", .integer(Int64(chunk.want))),
+            ]))
     }
 
     func index(of id: String) -> Int? { nodeIndex[id] }

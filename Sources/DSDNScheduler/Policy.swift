@@ -93,8 +93,9 @@ public struct PolicyError: Error, Hashable, Sendable, CustomStringConvertible {
 
 /// A compiled, validated policy declaration (API level 1, docs/policies.md) and its source.
 public struct Policy: Hashable, Sendable {
-    /// The only API level this host implements.
-    public static let apiLevel: Int64 = 1
+    /// The API levels this host implements: 1 (every hook per node and chunk) and 2 (filter and score
+    /// once per snapshot, admit and select per chunk).
+    public static let apiLevels: ClosedRange<Int64> = 1...2
     /// The longest policy source, in bytes. Compiling is work the budget cannot see while it happens.
     public static let maxSourceBytes = 1 << 20
     /// The most bundled examples a policy may carry.
@@ -118,8 +119,12 @@ public struct Policy: Hashable, Sendable {
     public var parameters: [(name: String, value: ParameterValue)]
     /// The budget of one decision.
     public var budget: SandboxBudget
+    /// The declared API level (1 or 2).
+    public var apiLevel: Int64 = 1
     /// Whether the policy defines `filter` and `select` (`score` is required).
     public var hasFilter: Bool, hasSelect: Bool
+    /// Whether it defines `admit` (API level 2).
+    public var hasAdmit = false
     /// The bundled examples.
     public var examples: [PolicyExample]
     /// The source text.
@@ -184,7 +189,7 @@ public struct Policy: Hashable, Sendable {
     private static func parse(_ table: LuaValue, source: String, file: String) throws(PolicyError) -> Policy {
         func invalid(_ message: String) -> PolicyError { PolicyError(.invalidResult, "\(file): \(message)") }
         guard let fields = table.mapEntries else { throw invalid("the policy file must return a table") }
-        let known = ["api", "budget", "description", "examples", "filter", "name", "params", "score", "select", "version"]
+        let known = ["admit", "api", "budget", "description", "examples", "filter", "name", "params", "score", "select", "version"]
         for field in fields {
             guard let key = field.key.stringValue, known.contains(key) else {
                 throw invalid(
@@ -201,13 +206,14 @@ public struct Policy: Hashable, Sendable {
         guard let version = table["version"].integerValue, version >= 1, version <= Int64(UInt32.max) else {
             throw invalid("\(name): version must be an integer from 1 to \(UInt32.max), got \(describe(table["version"]))")
         }
-        guard table["api"].integerValue == apiLevel else {
-            throw invalid("\(name): api must be \(apiLevel) (the API level this coordinator implements)")
+        guard let api = table["api"].integerValue, apiLevels.contains(api) else {
+            throw invalid("\(name): api must be 1 or 2 (the API levels this coordinator implements)")
         }
         guard table["score"] == .function else { throw invalid("\(name): missing score hook (a function)") }
-        for hook in ["filter", "select"] where table[hook] != .nil && table[hook] != .function {
+        for hook in ["filter", "select", "admit"] where table[hook] != .nil && table[hook] != .function {
             throw invalid("\(name): \(hook) must be a function, got \(table[hook].typeName)")
         }
+        if api == 1 && table["admit"] != .nil { throw invalid("\(name): admit is a hook of API level 2 (declare api = 2)") }
         var parameters: [(name: String, value: ParameterValue)] = []
         switch table["params"] {
         case .nil: break
@@ -269,8 +275,8 @@ public struct Policy: Hashable, Sendable {
         }
         return Policy(
             name: name, version: UInt32(version), description: table["description"].stringValue ?? "",
-            parameters: parameters, budget: budget, hasFilter: table["filter"] == .function,
-            hasSelect: table["select"] == .function, examples: examples, source: source,
+            parameters: parameters, budget: budget, apiLevel: api, hasFilter: table["filter"] == .function,
+            hasSelect: table["select"] == .function, hasAdmit: table["admit"] == .function, examples: examples, source: source,
             sourceHash: sha256(Array(source.utf8)), loadInstructions: 0, loadPeakMemory: 0)
     }
 

@@ -15,15 +15,32 @@ public enum Scheduler {
         return try PolicySandbox.withLargeStack { decide(chunk, inputs: inputs, policy: policy, parameters: parameters) }.get()
     }
 
-    /// Places many chunks against one snapshot, each decision in its own fresh sandbox, all on one
-    /// large-stack thread.
+    /// Places many chunks against one snapshot on one large-stack thread. API level 1: each decision in
+    /// its own fresh sandbox. API level 2: one warm sandbox prepared once for all of them; `explain`
+    /// builds every node's verdict (level 1 always does).
     public static func place(
-        _ chunks: [ChunkRequest], inputs: DecisionInputs, policy: Policy, overrides: [(String, ParameterValue)] = []
+        _ chunks: [ChunkRequest], inputs: DecisionInputs, policy: Policy, overrides: [(String, ParameterValue)] = [],
+        explain: Bool
     ) throws(PolicyError) -> [Result<PlacementDecision, PolicyError>] {
         let parameters = try policy.parameters(overriding: overrides)
         return PolicySandbox.withLargeStack {
-            chunks.map { decide($0, inputs: inputs, policy: policy, parameters: parameters) }
+            guard policy.apiLevel >= 2 else { return chunks.map { decide($0, inputs: inputs, policy: policy, parameters: parameters) } }
+            let warm = WarmPlacement(policy: policy, parameters: parameters, inputs: inputs)
+            return chunks.map { warm.decide($0, explain: explain) }
         }
+    }
+
+    /// The seed of a decision (or of a level-2 snapshot's preparation): from the policy's source hash and
+    /// the input digest, so any coordinator derives the same.
+    static func seed(sourceHash: Hash256, inputDigest: Hash256) -> Int64 {
+        Int64(bitPattern: sha256(sourceHash.bytes + inputDigest.bytes).w0 & 0x7FFF_FFFF_FFFF_FFFF)
+    }
+
+    /// Places many chunks against one snapshot, every decision explained.
+    public static func place(
+        _ chunks: [ChunkRequest], inputs: DecisionInputs, policy: Policy, overrides: [(String, ParameterValue)] = []
+    ) throws(PolicyError) -> [Result<PlacementDecision, PolicyError>] {
+        try place(chunks, inputs: inputs, policy: policy, overrides: overrides, explain: true)
     }
 
     /// `hashSeed` is the production one except when `policy check` looks for layout-dependent outcomes.
@@ -31,9 +48,11 @@ public enum Scheduler {
         _ chunk: ChunkRequest, inputs: DecisionInputs, policy: Policy, parameters: [(name: String, value: ParameterValue)],
         hashSeed: UInt32 = PolicySandbox.productionHashSeed
     ) -> Result<PlacementDecision, PolicyError> {
+        if policy.apiLevel >= 2 {
+            return WarmPlacement(policy: policy, parameters: parameters, inputs: inputs, hashSeed: hashSeed).decide(chunk, explain: true)
+        }
         let inputDigest = sha256(inputs.encode(chunk: chunk, parameters: parameters, seed: nil))
-        let seedHash = sha256(policy.sourceHash.bytes + inputDigest.bytes)
-        let seed = Int64(bitPattern: seedHash.w0 & 0x7FFF_FFFF_FFFF_FFFF)
+        let seed = seed(sourceHash: policy.sourceHash, inputDigest: inputDigest)
         let encoded = inputs.encode(chunk: chunk, parameters: parameters, seed: seed)
 
         let sandbox: PolicySandbox
@@ -82,39 +101,8 @@ public enum Scheduler {
         verdicts.reserveCapacity(rawVerdicts.count)
         var ranks: [Int] = []
         for (raw, id) in zip(rawVerdicts, inputs.nodeIDs) {
-            // One pass over the verdict's fields (the driver writes them; the policy wrote score/terms).
-            var verdict = NodeVerdict(nodeID: id, passed: false, reason: nil, score: nil, terms: [], rank: nil)
-            var rawScore = LuaValue.nil
-            var rawTerms = LuaValue.nil
-            for entry in raw.mapEntries ?? [] {
-                switch entry.key.stringValue {
-                case "passed": verdict.passed = entry.value == .bool(true)
-                case "reason": verdict.reason = entry.value.stringValue.map { PrintableText.oneLine($0) }
-                case "score": rawScore = entry.value
-                case "terms": rawTerms = entry.value
-                case "rank": verdict.rank = entry.value.integerValue.map(Int.init)
-                default: break
-                }
-            }
+            var verdict = try verdict(raw, id: id, invalid: invalid)
             if verdict.passed {
-                guard let score = rawScore.doubleValue, score.isFinite else { throw invalid("score of node \(id) is not a finite number") }
-                verdict.score = score == 0 ? 0 : score
-                if rawTerms != .nil {
-                    guard let entries = rawTerms.mapEntries else {
-                        throw invalid("score terms of node \(id) must be a table of name = number, got \(rawTerms.typeName)")
-                    }
-                    for entry in entries {
-                        guard let name = entry.key.stringValue, (try? Validation.identifier(name, field: "term")) != nil else {
-                            throw invalid(
-                                "score terms of node \(id) must be named by identifiers (printable ASCII), got \(describe(entry.key))")
-                        }
-                        guard let term = entry.value.doubleValue, term.isFinite else {
-                            let got = entry.value.doubleValue.map { $0.isNaN ? "nan" : ($0 > 0 ? "inf" : "-inf") } ?? entry.value.typeName
-                            throw invalid("score term \(name) of node \(id) must be a finite number, got \(got)")
-                        }
-                        verdict.terms.append((name, term == 0 ? 0 : term))
-                    }
-                }
                 // The driver ranked the candidates (score descending, then id ascending bytewise).
                 guard let rank = verdict.rank else { throw invalid("internal: candidate \(id) has no rank") }
                 ranks.append(rank)
@@ -148,5 +136,43 @@ public enum Scheduler {
             chosen.append(inputs.nodeIDs[index])
         }
         return (verdicts, chosen)
+    }
+
+    /// One node's verdict as the driver exported it: passed, reason, and for a candidate its finite
+    /// score, terms named by identifiers with finite values, and rank.
+    static func verdict(_ raw: LuaValue, id: String, invalid: (String) -> PolicyError) throws(PolicyError) -> NodeVerdict {
+        // One pass over the verdict's fields (the driver writes them; the policy wrote score/terms).
+        var verdict = NodeVerdict(nodeID: id, passed: false, reason: nil, score: nil, terms: [], rank: nil)
+        var rawScore = LuaValue.nil
+        var rawTerms = LuaValue.nil
+        for entry in raw.mapEntries ?? [] {
+            switch entry.key.stringValue {
+            case "passed": verdict.passed = entry.value == .bool(true)
+            case "reason": verdict.reason = entry.value.stringValue.map { PrintableText.oneLine($0) }
+            case "score": rawScore = entry.value
+            case "terms": rawTerms = entry.value
+            case "rank": verdict.rank = entry.value.integerValue.map(Int.init)
+            default: break
+            }
+        }
+        guard verdict.passed else { return verdict }
+        guard let score = rawScore.doubleValue, score.isFinite else { throw invalid("score of node \(id) is not a finite number") }
+        verdict.score = score == 0 ? 0 : score
+        if rawTerms != .nil {
+            guard let entries = rawTerms.mapEntries else {
+                throw invalid("score terms of node \(id) must be a table of name = number, got \(rawTerms.typeName)")
+            }
+            for entry in entries {
+                guard let name = entry.key.stringValue, (try? Validation.identifier(name, field: "term")) != nil else {
+                    throw invalid("score terms of node \(id) must be named by identifiers (printable ASCII), got \(describe(entry.key))")
+                }
+                guard let term = entry.value.doubleValue, term.isFinite else {
+                    let got = entry.value.doubleValue.map { $0.isNaN ? "nan" : ($0 > 0 ? "inf" : "-inf") } ?? entry.value.typeName
+                    throw invalid("score term \(name) of node \(id) must be a finite number, got \(got)")
+                }
+                verdict.terms.append((name, term == 0 ? 0 : term))
+            }
+        }
+        return verdict
     }
 }

@@ -77,8 +77,7 @@ public actor PlacementLoop {
             if case let .landed(height) = mark { return height > appliedHeight }
             return true
         }
-        let state = await consumer.snapshot()
-        let waiting = state.underReplicatedChunks().filter { inFlight[$0] == nil }
+        let waiting = await consumer.read { $0.underReplicatedChunks() }.filter { inFlight[$0] == nil }
         // Divide the work: each chunk has a preferred coordinator among the active ones; the others
         // defer to it by rank and place only what it leaves undone.
         let scheduling = configuration.scheduling
@@ -100,62 +99,93 @@ public actor PlacementLoop {
         }
         counters.deferred = deferred
         guard !candidates.isEmpty else { return [] }
-        let requests = candidates.compactMap { ChunkRequest(chunk: $0, in: state) }.filter { $0.want > 0 }
         do {
             _ = try policy.parameters(overriding: configuration.policyOverrides)
         } catch {
-            counters.policyErrors += UInt64(requests.count)
+            counters.policyErrors += UInt64(candidates.count)
             counters.lastPolicyError = error.description
-            metrics.policyErrors.increment(by: Int64(requests.count))
+            metrics.policyErrors.increment(by: Int64(candidates.count))
             logger.error("policy parameters refused: \(error)")
             return []
         }
+        // What the round needs is read inside the consumer: no snapshot outlives this call, so applying
+        // the next height never copies the state for us.
+        let chosenChunks = candidates
+        let (work, nodes, zones) = await consumer.read { state in
+            let work = chosenChunks.compactMap { hash -> Work? in
+                guard let request = ChunkRequest(chunk: hash, in: state), request.want > 0, let chunk = state.chunk(hash) else {
+                    return nil
+                }
+                let used = Set(chunk.replicas.filter { !$0.isLost }.map(\.index))
+                return Work(request: request, freeIndexes: (0..<UInt8(clamping: chunk.replicationFactor)).filter { !used.contains($0) })
+            }
+            return (work, work.isEmpty ? [] : state.allNodes(), work.isEmpty ? [] : state.zones())
+        }
+        guard !work.isEmpty else { return [] }
         // Encoding the inputs is a pass over every node: off this actor's thread too.
-        guard let inputs = try? await evaluator.run({ DecisionInputs(state: state) }) else { return [] }
+        guard let inputs = try? await evaluator.run({ DecisionInputs(nodes: nodes, zones: zones) }) else { return [] }
         var published: [Published] = []
-        // One decision at a time on the evaluator's thread: this actor (and `/health`, which reads its
-        // counters) is free meanwhile, each placement is published as soon as it is decided, and a
-        // shutdown waits for one decision at most.
-        for request in requests {
+        // API level 1 decides one chunk per evaluation (each is a full pass over the nodes): this actor
+        // (and `/health`, which reads its counters) is free meanwhile, and each placement is published as
+        // soon as it is decided. Level 2 decides the round in one evaluation, in one warm sandbox.
+        let batchSize = policy.apiLevel >= 2 ? work.count : 1
+        var offset = 0
+        while offset < work.count {
             guard !Task.isCancelled, lifecycle.phase == .ready else { break }
-            let decision: PlacementDecision
+            let batch = Array(work[offset..<min(work.count, offset + batchSize)])
+            offset += batch.count
+            let results: [Result<PlacementDecision, PolicyError>]
             do throws(PolicyEvaluationError) {
-                decision = try await evaluator.place(request, inputs: inputs, policy: policy, overrides: configuration.policyOverrides)
+                results = try await evaluator.place(
+                    batch.map(\.request), inputs: inputs, policy: policy, overrides: configuration.policyOverrides)
             } catch {
                 guard case let .policy(failure) = error else { break }
-                counters.policyErrors += 1
-                counters.lastPolicyError = failure.description
-                metrics.policyErrors.increment()
-                logger.warning("placement failed", metadata: ["chunk": "\(request.hash)", "error": "\(failure)"])
-                continue
+                results = batch.map { _ in .failure(failure) }
             }
-            let now = wallClockMillis()
-            if decision.chosen.count < request.want { counters.unplaceable += 1 }
-            guard !decision.chosen.isEmpty, let chunk = state.chunk(request.hash) else { continue }
-            let used = Set(chunk.replicas.filter { !$0.isLost }.map(\.index))
-            let free = (0..<UInt8(clamping: chunk.replicationFactor)).filter { !used.contains($0) }
-            let events = zip(free, decision.chosen).map { index, node in
-                Event.replicaAdded(
-                    hash: request.hash, nodeID: node, replicaIndex: index, addedAtMillis: now, provenance: decision.provenance)
-            }
-            do {
-                let (tickets, intakeID) = try await intake.enqueuePlacements(events)
-                inFlight[request.hash] = .publishing
-                counters.placed += UInt64(events.count)
-                metrics.placements.increment(by: Int64(events.count))
-                logger.info(
-                    "placed",
-                    metadata: [
-                        "chunk": "\(request.hash)", "nodes": "\(decision.chosen)",
-                        "policy": "\(decision.policyName)@\(decision.policyVersion)",
-                    ])
-                if let last = tickets.last { published.append(Published(chunk: request.hash, ticket: last, intakeID: intakeID)) }
-            } catch {
-                logger.warning("placement not published: \(error)")
-                return published
+            for (item, result) in zip(batch, results) {
+                let request = item.request
+                let decision: PlacementDecision
+                switch result {
+                case let .success(value): decision = value
+                case let .failure(failure):
+                    counters.policyErrors += 1
+                    counters.lastPolicyError = failure.description
+                    metrics.policyErrors.increment()
+                    logger.warning("placement failed", metadata: ["chunk": "\(request.hash)", "error": "\(failure)"])
+                    continue
+                }
+                let now = wallClockMillis()
+                if decision.chosen.count < request.want { counters.unplaceable += 1 }
+                guard !decision.chosen.isEmpty else { continue }
+                let events = zip(item.freeIndexes, decision.chosen).map { index, node in
+                    Event.replicaAdded(
+                        hash: request.hash, nodeID: node, replicaIndex: index, addedAtMillis: now, provenance: decision.provenance)
+                }
+                do {
+                    let (tickets, intakeID) = try await intake.enqueuePlacements(events)
+                    inFlight[request.hash] = .publishing
+                    counters.placed += UInt64(events.count)
+                    metrics.placements.increment(by: Int64(events.count))
+                    logger.info(
+                        "placed",
+                        metadata: [
+                            "chunk": "\(request.hash)", "nodes": "\(decision.chosen)",
+                            "policy": "\(decision.policyName)@\(decision.policyVersion)",
+                        ])
+                    if let last = tickets.last { published.append(Published(chunk: request.hash, ticket: last, intakeID: intakeID)) }
+                } catch {
+                    logger.warning("placement not published: \(error)")
+                    return published
+                }
             }
         }
         return published
+    }
+
+    /// A chunk to place and the replica slots free for it.
+    struct Work: Sendable {
+        var request: ChunkRequest
+        var freeIndexes: [UInt8]
     }
 
     /// The rank of `coordinator` for `chunk` among `members` (0: the preferred one): the position of its

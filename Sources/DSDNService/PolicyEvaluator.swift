@@ -32,6 +32,22 @@ public final class PolicyEvaluator: Sendable {
         }
     }
 
+    /// Decisions for many chunks against one snapshot in one evaluation: API level 2 prepares one warm
+    /// sandbox for all of them; level 1 gives each a fresh one. No explanations are built.
+    public func place(
+        _ chunks: [ChunkRequest], inputs: DecisionInputs, policy: Policy, overrides: [(String, ParameterValue)]
+    ) async throws(PolicyEvaluationError) -> [Result<PlacementDecision, PolicyError>] {
+        let outcome = try await run {
+            Result { () throws(PolicyError) in
+                try Scheduler.place(chunks, inputs: inputs, policy: policy, overrides: overrides, explain: false)
+            }
+        }
+        switch outcome {
+        case let .success(decisions): return decisions
+        case let .failure(error): throw .policy(error)
+        }
+    }
+
     /// Evaluations submitted and not yet finished (running or waiting for a thread).
     public var pending: Int { inFlight.load(ordering: .relaxed) }
 

@@ -156,6 +156,30 @@ public final class PolicySandbox {
         return evaluation(code)
     }
 
+    /// API level 2: imports a snapshot (`ctx` with `params` and `zones`, and `nodes`) once, shown to the
+    /// policy read-only, and runs its chunk-independent hooks on every node. On success `value` holds one
+    /// verdict per node. The state is then warm for ``choose(encodedChunk:seed:budget:explain:)``.
+    public func prepare(encodedSnapshot: [UInt8], seed: Int64, budget: SandboxBudget) -> SandboxEvaluation {
+        var limits = budget.limits
+        let code = encodedSnapshot.withUnsafeBufferPointer { buffer in
+            dsdn_box_prepare(box, buffer.baseAddress, buffer.count, seed, &limits)
+        }
+        return evaluation(code)
+    }
+
+    /// API level 2: one decision against the prepared snapshot (`chunk` and `want`), in a fresh
+    /// environment. `value` is `{chosen = ids}`, with `status` per node index when `explain` is set.
+    public func choose(encodedChunk: [UInt8], seed: Int64, budget: SandboxBudget, explain: Bool) -> SandboxEvaluation {
+        var limits = budget.limits
+        let code = encodedChunk.withUnsafeBufferPointer { buffer in
+            dsdn_box_choose(box, buffer.baseAddress, buffer.count, seed, &limits, explain ? 1 : 0)
+        }
+        return evaluation(code)
+    }
+
+    /// Bytes the Lua state holds now: a warm state's must not grow from one decision to the next.
+    public var liveBytes: UInt64 { dsdn_box_live_bytes(box) }
+
     /// The transport encoding of a value, whose bytes are canonical (maps are sorted): it is also what
     /// decision digests hash.
     public static func encode(_ value: LuaValue) -> [UInt8] { LuaTransport.encode(value) }

@@ -1,18 +1,18 @@
 import DSDNCore
 import DSDNScheduler
 import Foundation
+import LuaSandbox
 
 /// Placement decisions per second and per-decision latency (p50, p99) at several cluster sizes, for
 /// pack policies, replication factor 3. Two baselines in the same run: the policy written natively in
 /// Swift (weighted-score), and the system's bare `lua5.4` interpreter running the same policy file on
 /// the same node tables, timing only its decision loop (policies that need only the standard library).
-func placementThroughput(nodeCounts: [Int], policyDirectory: String) throws {
-    let policies = ["weighted-score", "zone-spread", "rendezvous"]
+func placementThroughput(nodeCounts: [Int], policies: [String], decisions requested: Int, policyDirectory: String) throws {
     print("placement   decisions with replication factor 3 on clusters of \(nodeCounts.map(String.init).joined(separator: ", ")) nodes")
     for count in nodeCounts {
         let state = try cluster(nodes: count)
         let inputs = DecisionInputs(state: state)
-        let decisions = max(10, min(400, 200_000 / count))
+        let decisions = requested > 0 ? requested : max(10, min(400, 200_000 / count))
         var random = SeededGenerator(seed: UInt64(count))
         let chunks = (0..<decisions + 2).map { _ in
             ChunkRequest(
@@ -23,19 +23,43 @@ func placementThroughput(nodeCounts: [Int], policyDirectory: String) throws {
         for name in policies {
             let path = "\(policyDirectory)/\(name).lua"
             let policy = try Policy.load(source: String(contentsOfFile: path, encoding: .utf8), fileName: path)
+            let pad = "".padding(toLength: 15, withPad: " ", startingAt: 0)
             var latencies: [Double] = []
-            for (index, chunk) in chunks.enumerated() {
-                let start = ContinuousClock.now
-                _ = try Scheduler.place(chunk, inputs: inputs, policy: policy)
-                if index >= 2 { latencies.append((ContinuousClock.now - start).seconds) }
+            if policy.apiLevel >= 2 {
+                // One warm sandbox for the snapshot: prepared once, then every decision against it.
+                let (prepare, warmLatencies, failure) = PolicySandbox.withLargeStack { () -> (Double, [Double], String?) in
+                    let start = ContinuousClock.now
+                    let warm = WarmPlacement(policy: policy, parameters: policy.parameters, inputs: inputs)
+                    let prepare = (ContinuousClock.now - start).seconds
+                    var latencies: [Double] = []
+                    for (index, chunk) in chunks.enumerated() {
+                        let start = ContinuousClock.now
+                        if case let .failure(error) = warm.decide(chunk, explain: false) { return (prepare, [], error.description) }
+                        if index >= 2 { latencies.append((ContinuousClock.now - start).seconds) }
+                    }
+                    return (prepare, latencies, nil)
+                }
+                if let failure { throw BenchFailure("\(name): \(failure)") }
+                latencies = warmLatencies
+                print("    \(name.padding(toLength: 15, withPad: " ", startingAt: 0)) sandbox  \(Latencies(latencies).text)   (api 2)")
+                print(
+                    "    \(pad) prepare  \(String(format: "%7.2f ms", prepare * 1_000)) once per snapshot (filter and score on every node)")
+            } else {
+                for (index, chunk) in chunks.enumerated() {
+                    let start = ContinuousClock.now
+                    _ = try Scheduler.place(chunk, inputs: inputs, policy: policy)
+                    if index >= 2 { latencies.append((ContinuousClock.now - start).seconds) }
+                }
+                print("    \(name.padding(toLength: 15, withPad: " ", startingAt: 0)) sandbox  \(Latencies(latencies).text)   (api 1)")
             }
-            print("    \(name.padding(toLength: 15, withPad: " ", startingAt: 0)) sandbox  \(Latencies(latencies).text)")
             if name == "weighted-score" {
                 let native = NativeWeightedScore(state: state)
                 var nativeLatencies: [Double] = []
                 for (index, chunk) in chunks.enumerated() {
                     let start = ContinuousClock.now
-                    let chosen = native.place(size: chunk.sizeBytes, want: 3)
+                    let chosen =
+                        policy.apiLevel >= 2
+                        ? native.placeRanked(size: chunk.sizeBytes, want: 3) : native.place(size: chunk.sizeBytes, want: 3)
                     precondition(chosen.count <= 3)
                     if index >= 2 { nativeLatencies.append((ContinuousClock.now - start).seconds) }
                 }
@@ -45,11 +69,12 @@ func placementThroughput(nodeCounts: [Int], policyDirectory: String) throws {
                 )
             }
             if name != "rendezvous" {
-                if let bare = try bareLua(policyPath: path, state: state, chunks: Array(chunks.dropFirst(2))) {
+                if let (bare, prepare) = try bareLua(policyPath: path, state: state, chunks: Array(chunks.dropFirst(2))) {
                     let ratio = Latencies(latencies).mean / max(Latencies(bare).mean, 1e-9)
                     print(
                         "    \("".padding(toLength: 15, withPad: " ", startingAt: 0)) lua5.4   \(Latencies(bare).text)   sandbox/lua5.4 \(String(format: "%.1f", ratio))×"
                     )
+                    if let prepare { print("    \(pad) lua5.4 prepare \(String(format: "%7.2f ms", prepare * 1_000))") }
                 } else {
                     print("    \("".padding(toLength: 15, withPad: " ", startingAt: 0)) lua5.4   not run (no lua5.4 on PATH)")
                 }
@@ -107,6 +132,7 @@ struct NativeWeightedScore {
         var score: Double
     }
     let nodes: [Node]
+    let ranked: [Node]
 
     init(state: DerivedState) {
         nodes = state.allNodes().filter { $0.status == .active }.map { node in
@@ -120,6 +146,17 @@ struct NativeWeightedScore {
             let score = 1.0 * cpu + 0.001 * ram + 2.0 * gpu + 50.0 * inverseLatency - 1.5 * io
             return Node(id: node.id, free: node.capacityBytes - min(node.storedBytes, node.capacityBytes), score: score)
         }
+        ranked = nodes.sorted { $0.score != $1.score ? $0.score > $1.score : $0.id.utf8.lexicographicallyPrecedes($1.id.utf8) }
+    }
+
+    /// API level 2's algorithm: the ranking is made once; a decision walks it until `want` fit.
+    func placeRanked(size: UInt64, want: Int) -> [String] {
+        var chosen: [String] = []
+        for node in ranked where node.free >= size {
+            chosen.append(node.id)
+            if chosen.count == want { break }
+        }
+        return chosen
     }
 
     func place(size: UInt64, want: Int) -> [String] {
@@ -131,8 +168,9 @@ struct NativeWeightedScore {
 
 /// Runs the policy file under the system's `lua5.4` on the same node tables and chunk sizes, calling
 /// filter, score, the driver's ranking and select the way the host's driver does; returns the latency of
-/// each decision as the interpreter measured it (os.clock), or nil when there is no lua5.4.
-func bareLua(policyPath: String, state: DerivedState, chunks: [ChunkRequest]) throws -> [Double]? {
+/// each decision as the interpreter measured it (os.clock), and for API level 2 the one preparation, or
+/// nil when there is no lua5.4.
+func bareLua(policyPath: String, state: DerivedState, chunks: [ChunkRequest]) throws -> ([Double], Double?)? {
     let searchPath = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":")
     guard let interpreter = searchPath.map({ "\($0)/lua5.4" }).first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
         return nil
@@ -168,8 +206,61 @@ func bareLua(policyPath: String, state: DerivedState, chunks: [ChunkRequest]) th
         for k, v in pairs(policy.params or {}) do params[k] = v end
         local ctx = { chunk = { hash = string.rep('ab', 32), size = 0, replicas = 3, holders = {} }, want = 3,
                       params = params, zones = zones, seed = 1, nodes = nodes }
-        local filter, score, select = policy.filter, policy.score, policy.select
+        local filter, score, select, admit = policy.filter, policy.score, policy.select, policy.admit
         local clock, out = os.clock, {}
+        if policy.api == 2 then
+          local prepared = { params = params, zones = zones, nodes = nodes }
+          local start = clock()
+          local candidates, scores = {}, {}
+          for i = 1, #nodes do
+            local node = nodes[i]
+            if node.status == 'active' then
+              local ok = true
+              if filter then ok = filter(node, prepared) end
+              if ok then candidates[#candidates + 1] = i; scores[i] = score(node, prepared) end
+            end
+          end
+          table.sort(candidates, function(a, b)
+            if scores[a] ~= scores[b] then return scores[a] > scores[b] end
+            return nodes[a].id < nodes[b].id
+          end)
+          print('prepare ' .. (clock() - start))
+          for d = 1, #sizes do
+            local start = clock()
+            ctx.chunk.size = sizes[d]
+            local status = {}
+            local function check(i)
+              local s = status[i]
+              if s == nil then s = (not admit) or admit(nodes[i], ctx); status[i] = s end
+              return s
+            end
+            if select then
+              ctx.candidates = function()
+                local r = 0
+                return function()
+                  while true do
+                    r = r + 1
+                    local i = candidates[r]
+                    if i == nil then return nil end
+                    if check(i) then return nodes[i] end
+                  end
+                end
+              end
+              select(ctx)
+            else
+              local chosen, r = 0, 0
+              while chosen < ctx.want do
+                r = r + 1
+                local i = candidates[r]
+                if i == nil then break end
+                if check(i) then chosen = chosen + 1 end
+              end
+            end
+            out[d] = clock() - start
+          end
+          for d = 1, #out do print(out[d]) end
+          return
+        end
         for d = 1, #sizes do
           local start = clock()
           ctx.chunk.size = sizes[d]
@@ -206,5 +297,7 @@ func bareLua(policyPath: String, state: DerivedState, chunks: [ChunkRequest]) th
     let data = output.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     guard process.terminationStatus == 0 else { throw BenchFailure("lua5.4 failed on \(policyPath)") }
-    return String(decoding: data, as: UTF8.self).split(separator: "\n").compactMap { Double($0) }
+    let lines = String(decoding: data, as: UTF8.self).split(separator: "\n")
+    let prepare = lines.first { $0.hasPrefix("prepare ") }.flatMap { Double($0.dropFirst(8)) }
+    return (lines.compactMap { Double($0) }, prepare)
 }

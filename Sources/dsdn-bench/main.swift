@@ -17,6 +17,9 @@ struct Options {
     var healthChunks = 256
     var policy = "policies/weighted-score.lua"
     var placementNodes = [100, 1_000, 5_000, 10_000]
+    var placementPolicies = ["weighted-score", "zone-spread", "rendezvous"]
+    /// Decisions per policy and cluster size (0: about 200,000 node visits' worth, 10 to 400).
+    var placementDecisions = 0
     /// The scenarios to run (all when empty): memory, replay, publish, sandbox, jsonl, placement, health.
     var only: Set<String> = []
 
@@ -31,11 +34,13 @@ struct Options {
             case "--health-chunks": healthChunks = iterator.next().flatMap(Int.init) ?? healthChunks
             case "--policy": policy = iterator.next() ?? policy
             case "--placement-nodes": placementNodes = (iterator.next() ?? "").split(separator: ",").compactMap { Int($0) }
+            case "--placement-policies": placementPolicies = (iterator.next() ?? "").split(separator: ",").map(String.init)
+            case "--placement-decisions": placementDecisions = iterator.next().flatMap(Int.init) ?? placementDecisions
             case "--only": only = Set((iterator.next() ?? "").split(separator: ",").map(String.init))
             default:
                 FileHandle.standardError.write(
                     Data(
-                        "error: unknown argument \(argument) (use --events N, --chunks N, --blobs N, --health-nodes N, --health-chunks N, --policy FILE, --placement-nodes N,N, --only memory,replay,publish,sandbox,jsonl,placement,health)\n"
+                        "error: unknown argument \(argument) (use --events N, --chunks N, --blobs N, --health-nodes N, --health-chunks N, --policy FILE, --placement-nodes N,N, --placement-policies A,B, --placement-decisions N, --only memory,replay,publish,sandbox,jsonl,placement,health)\n"
                             .utf8))
                 exit(64)
             }
@@ -202,7 +207,9 @@ if options.runs("jsonl") { try jsonLinesReading(events: min(options.events, 300_
 // 7. Placement decisions per second and p50/p99 at several cluster sizes, with a native Swift and a bare
 //    lua5.4 baseline.
 if options.runs("placement") {
-    try placementThroughput(nodeCounts: options.placementNodes, policyDirectory: (options.policy as NSString).deletingLastPathComponent)
+    try placementThroughput(
+        nodeCounts: options.placementNodes, policies: options.placementPolicies, decisions: options.placementDecisions,
+        policyDirectory: (options.policy as NSString).deletingLastPathComponent)
 }
 
 // 8. /health on a real socket while the scheduler places a burst at 8,000 nodes, previews run and idle

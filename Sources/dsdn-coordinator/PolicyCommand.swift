@@ -92,9 +92,10 @@ struct PolicyReport {
             print("FAIL  \(path)")
             return
         }
-        print("policy    \(policy.label)  api \(Policy.apiLevel)  \(policy.description)")
+        print("policy    \(policy.label)  api \(policy.apiLevel)  \(policy.description)")
         print("source    \(path)  sha256 \(policy.sourceHash.hex)")
-        let hooks = ["filter": policy.hasFilter, "score": true, "select": policy.hasSelect].filter(\.value).keys.sorted()
+        let hooks = [("filter", policy.hasFilter), ("score", true), ("admit", policy.hasAdmit), ("select", policy.hasSelect)].filter(\.1)
+            .map(\.0)
         print("hooks     \(hooks.joined(separator: ", "))")
         print("params    \(policy.parameters.isEmpty ? "none" : policy.parameters.map { "\($0.name)=\($0.value)" }.joined(separator: " "))")
         print("budget    \(policy.budget.instructions) instructions, \(policy.budget.memory) bytes per decision")
@@ -139,12 +140,15 @@ struct PolicyReport {
                 "outcome": "ok", "instructions": JSONValue(policy.loadInstructions), "peak_memory": JSONValue(policy.loadPeakMemory),
             ]
             object["policy"] = [
-                "name": JSONValue(policy.name), "version": JSONValue(policy.version), "api": JSONValue(Policy.apiLevel),
+                "name": JSONValue(policy.name), "version": JSONValue(policy.version), "api": JSONValue(policy.apiLevel),
                 "source_hash": JSONValue(policy.sourceHash.hex), "description": JSONValue(policy.description),
                 "params": JSONValue(
                     Dictionary(policy.parameters.map { ($0.name, $0.value.description) }, uniquingKeysWith: { first, _ in first })),
                 "budget": ["instructions": JSONValue(policy.budget.instructions), "memory": JSONValue(policy.budget.memory)],
-                "hooks": ["filter": JSONValue(policy.hasFilter), "score": true, "select": JSONValue(policy.hasSelect)],
+                "hooks": [
+                    "filter": JSONValue(policy.hasFilter), "score": true, "admit": JSONValue(policy.hasAdmit),
+                    "select": JSONValue(policy.hasSelect),
+                ],
             ]
         }
         object["examples"] = .array(

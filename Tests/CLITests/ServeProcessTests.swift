@@ -203,7 +203,7 @@ import Testing
         #expect(placed.json["live_replicas"]?.int64 == 2)
         let state = try await client.waitFor("/v1/state") { ($0["placements_published"]?.int64) == 2 }
         #expect(state.json["under_replicated_chunks"]?.int64 == 0)
-        #expect(state.json["policy"]?.string == "weighted-score@1")
+        #expect(state.json["policy"]?.string == "weighted-score@2")
         let metrics = try await client.get("/metrics")
         #expect(metrics.body.contains("dsdn_placements_total 2"))
         #expect(try await client.get("/health").status == 200)

@@ -236,8 +236,12 @@ import Testing
             ("return 42", "must return a table"),
             ("return { version = 1, api = 1, score = function() return 1 end }", "missing name"),
             ("return { name = 'x', version = 0, api = 1, score = function() return 1 end }", "version must be an integer from 1 to"),
-            ("return { name = 'x', version = 1, api = 2, score = function() return 1 end }", "api must be 1"),
+            ("return { name = 'x', version = 1, api = 3, score = function() return 1 end }", "api must be 1 or 2"),
             ("return { name = 'x', version = 1, api = 1 }", "missing score hook"),
+            (
+                "return { name = 'x', version = 1, api = 1, score = function() return 1 end, admit = function() return true end }",
+                "admit is a hook of API level 2"
+            ),
             ("return { name = 'x', version = 1, api = 1, score = function() return 1 end, params = { w = {} } }", "parameter w"),
             ("return {", "syntax"),
             ("while true do end", "instruction budget"),

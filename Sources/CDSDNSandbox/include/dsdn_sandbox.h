@@ -59,6 +59,18 @@ int dsdn_box_load(dsdn_box *box, const char *source, size_t length, const char *
 /// calls the driver under `limits`, and exports its result into the result buffer.
 int dsdn_box_decide(dsdn_box *box, const uint8_t *input, size_t length, int64_t seed, const dsdn_limits *limits);
 
+/// API level 2, once per box after dsdn_box_load: imports a snapshot (a MAP with "ctx" = {params, zones}
+/// and "nodes"), shown to the policy through read-only views, and runs the chunk-independent hooks
+/// (filter, score) on every node under `limits`. The result buffer holds one verdict per node; the
+/// ranking stays in the state. From here the state is warm: see dsdn_box_choose.
+int dsdn_box_prepare(dsdn_box *box, const uint8_t *input, size_t length, int64_t seed, const dsdn_limits *limits);
+
+/// API level 2: one decision against the prepared snapshot. `input` is a MAP with "chunk" and "want".
+/// The top level runs again in a fresh environment on a fresh thread, so nothing one decision writes
+/// reaches the next; the collector is paused while it runs and frees its objects afterwards. The result
+/// is {chosen = ids} and, with `explain`, status = {[node index] = true or the reason it was passed over}.
+int dsdn_box_choose(dsdn_box *box, const uint8_t *input, size_t length, int64_t seed, const dsdn_limits *limits, int explain);
+
 /// The encoded result of the last successful load or decide.
 const uint8_t *dsdn_box_result(const dsdn_box *box, size_t *length);
 /// The message of the last failure (NUL-terminated, also sized).
@@ -67,6 +79,8 @@ const char *dsdn_box_message(const dsdn_box *box, size_t *length);
 uint64_t dsdn_box_instructions(const dsdn_box *box);
 /// Peak live bytes above the baseline during the last load or decide.
 uint64_t dsdn_box_peak_memory(const dsdn_box *box);
+/// Bytes the state holds now (everything Lua allocated and has not freed).
+uint64_t dsdn_box_live_bytes(const dsdn_box *box);
 
 /// A SHA-256 implementation: the digest of `data` (`length` bytes) into `out` (32 bytes).
 typedef void (*dsdn_sha256_fn)(const uint8_t *data, size_t length, uint8_t *out);
