@@ -102,24 +102,8 @@ struct Latencies {
 
 /// A cluster of `nodes` active nodes in 10 zones with seeded stats and capacities.
 func cluster(nodes count: Int) throws -> DerivedState {
-    var random = SeededGenerator(seed: 77)
-    var events: [Event] = []
-    for index in 0..<count {
-        let id = "node-\(index)"
-        events.append(
-            .nodeRegistered(
-                nodeID: id, zone: "zone-\(index % 10)", addr: "10.\(index / 65_536).\(index / 256 % 256).\(index % 256):7000",
-                capacityBytes: (1 + random.next() % 8) << 40))
-        events.append(
-            .nodeStatsReported(
-                nodeID: id,
-                stats: NodeStats(
-                    cpuFreeMilli: UInt32(random.next() % 8_000), ramFreeMB: random.next() % 64_000,
-                    gpuFreeMilli: UInt32(random.next() % 2_000), latencyMicros: UInt32(500 + random.next() % 50_000),
-                    ioPressureMilli: UInt32(random.next() % 1_000), usedBytes: 0, reportedAtMillis: 1)))
-    }
     var machine = StateMachine()
-    try machine.apply(events: events)
+    try machine.apply(events: clusterEvents(nodes: count))
     return machine.state
 }
 

@@ -7,7 +7,7 @@ import Foundation
 
 // Benchmarks with ratios against baselines measured in the same run (docs/architecture.md §3).
 // Build in release: swift run -c release dsdn-bench [--events N] [--chunks N] [--blobs N] [--health-nodes N]
-// [--health-chunks N] [--policy FILE] [--only memory,replay,publish,sandbox,jsonl,placement,health]; run from the repository root (the health scenario loads --policy).
+// [--health-chunks N] [--policy FILE] [--only memory,replay,publish,sandbox,jsonl,placement,repair,health]; run from the repository root (the health scenario loads --policy).
 
 struct Options {
     var events = 1_000_000
@@ -20,7 +20,7 @@ struct Options {
     var placementPolicies = ["weighted-score", "zone-spread", "rendezvous"]
     /// Decisions per policy and cluster size (0: about 200,000 node visits' worth, 10 to 400).
     var placementDecisions = 0
-    /// The scenarios to run (all when empty): memory, replay, publish, sandbox, jsonl, placement, health.
+    /// The scenarios to run (all when empty): memory, replay, publish, sandbox, jsonl, placement, repair, health.
     var only: Set<String> = []
 
     init(_ arguments: [String]) {
@@ -40,7 +40,7 @@ struct Options {
             default:
                 FileHandle.standardError.write(
                     Data(
-                        "error: unknown argument \(argument) (use --events N, --chunks N, --blobs N, --health-nodes N, --health-chunks N, --policy FILE, --placement-nodes N,N, --placement-policies A,B, --placement-decisions N, --only memory,replay,publish,sandbox,jsonl,placement,health)\n"
+                        "error: unknown argument \(argument) (use --events N, --chunks N, --blobs N, --health-nodes N, --health-chunks N, --policy FILE, --placement-nodes N,N, --placement-policies A,B, --placement-decisions N, --only memory,replay,publish,sandbox,jsonl,placement,repair,health)\n"
                             .utf8))
                 exit(64)
             }
@@ -212,7 +212,14 @@ if options.runs("placement") {
         policyDirectory: (options.policy as NSString).deletingLastPathComponent)
 }
 
-// 8. /health on a real socket while the scheduler places a burst at 8,000 nodes, previews run and idle
+// 8. The repair storm: a zone of a 5,000-node cluster fails; every lost replica decided.
+if options.runs("repair") {
+    try repairStorm(
+        nodes: 5_000, chunks: options.chunks, policies: ["weighted-score", "zone-spread"],
+        policyDirectory: (options.policy as NSString).deletingLastPathComponent)
+}
+
+// 9. /health on a real socket while the scheduler places a burst at 8,000 nodes, previews run and idle
 //    and half-sent connections stay open. Baseline: the same probes with nothing else going on.
 if options.runs("health") {
     try await healthUnderLoad(nodes: options.healthNodes, chunks: options.healthChunks, policyPath: options.policy)
