@@ -236,7 +236,8 @@ let package = Package(
         .executableTarget(
             name: "dsdn-bench",
             dependencies: [
-                "DSDNSimulation", "DSDNCore", "DSDNDA", "DSDNFileLog", "DSDNRuntime", "DSDNScheduler", "DSDNService", "LuaSandbox",
+                "DSDNSimulation", "DSDNCore", "DSDNDA", "DSDNFileLog", "DSDNJSON", "DSDNRuntime", "DSDNScheduler", "DSDNService",
+                "LuaSandbox",
                 "DSDNInterchange",
                 .product(name: "Logging", package: "swift-log"),
             ],

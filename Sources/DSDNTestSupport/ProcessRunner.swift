@@ -34,16 +34,22 @@ public enum CoordinatorProcess {
     /// starve every in-process server of the suite.
     /// `directory` is its working directory (the test's own by default); `environment` adds to (or
     /// overrides) the test's environment.
+    /// `executable` names another product built next to it (`dsdn-bench`).
     public static func run(
-        _ arguments: [String], input: Data? = nil, directory: String? = nil, environment: [String: String] = [:]
+        _ arguments: [String], input: Data? = nil, directory: String? = nil, environment: [String: String] = [:],
+        executable: String? = nil
     ) async throws -> Result {
-        try await offThePool { try runBlocking(arguments, input: input, directory: directory, environment: environment) }
+        let url = executable.map { executableURL.deletingLastPathComponent().appendingPathComponent($0) } ?? executableURL
+        return try await offThePool {
+            try runBlocking(url, arguments, input: input, directory: directory, environment: environment)
+        }
     }
 
-    private static func runBlocking(_ arguments: [String], input: Data?, directory: String?, environment: [String: String]) throws -> Result
-    {
+    private static func runBlocking(
+        _ url: URL, _ arguments: [String], input: Data?, directory: String?, environment: [String: String]
+    ) throws -> Result {
         let process = Process()
-        process.executableURL = executableURL
+        process.executableURL = url
         process.arguments = arguments
         if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         if !environment.isEmpty {

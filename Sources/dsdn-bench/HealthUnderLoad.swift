@@ -107,15 +107,19 @@ func healthUnderLoad(nodes nodeCount: Int, chunks chunkCount: Int, policyPath: S
 
         let baseline = HealthProbe.Summary(idle)
         let measured = HealthProbe.Summary(loaded)
-        print(
+        say(
             "health      /health at \(nodeCount) nodes while \(chunkCount) chunks are placed (RF 3, \(policy.name)), 3 preview clients, 200 idle and 50 half-sent connections"
         )
-        print("  idle                 \(baseline.text)   (baseline)")
-        print("  under load           \(measured.text)")
-        print(
+        say("  idle                 \(baseline.text)   (baseline)")
+        benchReport.record(["health", "idle_p99_ms"], baseline.p99)
+        benchReport.record(["health", "loaded_p50_ms"], measured.p50)
+        benchReport.record(["health", "loaded_p99_ms"], measured.p99)
+        benchReport.record(["health", "burst_seconds"], burst.seconds)
+        say("  under load           \(measured.text)")
+        say(
             "  burst                \(chunkCount * 3) replicas decided in \(String(format: "%.1f", burst.seconds)) s; previews answered \(previews.answered), refused 429 \(previews.refused)"
         )
-        print(
+        say(
             "  target p99 100 ms    ratio \(String(format: "%.2f", measured.p99 / 100)) (below 1 meets it); ratio to idle p99 \(String(format: "%.1f", measured.p99 / max(baseline.p99, 0.001)))"
         )
     }

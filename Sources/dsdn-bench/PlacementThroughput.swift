@@ -8,7 +8,7 @@ import LuaSandbox
 /// Swift (weighted-score), and the system's bare `lua5.4` interpreter running the same policy file on
 /// the same node tables, timing only its decision loop (policies that need only the standard library).
 func placementThroughput(nodeCounts: [Int], policies: [String], decisions requested: Int, policyDirectory: String) throws {
-    print("placement   decisions with replication factor 3 on clusters of \(nodeCounts.map(String.init).joined(separator: ", ")) nodes")
+    say("placement   decisions with replication factor 3 on clusters of \(nodeCounts.map(String.init).joined(separator: ", ")) nodes")
     for count in nodeCounts {
         let state = try cluster(nodes: count)
         let inputs = DecisionInputs(state: state)
@@ -19,7 +19,7 @@ func placementThroughput(nodeCounts: [Int], policies: [String], decisions reques
                 hash: Hash256(w0: random.next(), w1: random.next(), w2: random.next(), w3: random.next()),
                 sizeBytes: 1 + random.next() % (64 << 20), replicationFactor: 3)
         }
-        print("  \(count) nodes, \(decisions) decisions each")
+        say("  \(count) nodes, \(decisions) decisions each")
         for name in policies {
             let path = "\(policyDirectory)/\(name).lua"
             let policy = try Policy.load(source: String(contentsOfFile: path, encoding: .utf8), fileName: path)
@@ -41,17 +41,23 @@ func placementThroughput(nodeCounts: [Int], policies: [String], decisions reques
                 }
                 if let failure { throw BenchFailure("\(name): \(failure)") }
                 latencies = warmLatencies
-                print("    \(name.padding(toLength: 15, withPad: " ", startingAt: 0)) sandbox  \(Latencies(latencies).text)   (api 2)")
-                print(
+                say("    \(name.padding(toLength: 15, withPad: " ", startingAt: 0)) sandbox  \(Latencies(latencies).text)   (api 2)")
+                say(
                     "    \(pad) prepare  \(String(format: "%7.2f ms", prepare * 1_000)) once per snapshot (filter and score on every node)")
+                benchReport.record(["placement", "\(count)", name, "prepare_ms"], prepare * 1_000)
             } else {
                 for (index, chunk) in chunks.enumerated() {
                     let start = ContinuousClock.now
                     _ = try Scheduler.place(chunk, inputs: inputs, policy: policy)
                     if index >= 2 { latencies.append((ContinuousClock.now - start).seconds) }
                 }
-                print("    \(name.padding(toLength: 15, withPad: " ", startingAt: 0)) sandbox  \(Latencies(latencies).text)   (api 1)")
+                say("    \(name.padding(toLength: 15, withPad: " ", startingAt: 0)) sandbox  \(Latencies(latencies).text)   (api 1)")
             }
+            let measured = Latencies(latencies)
+            benchReport.record(["placement", "\(count)", name, "decisions_per_second"], measured.mean > 0 ? 1 / measured.mean : 0)
+            benchReport.record(["placement", "\(count)", name, "p50_ms"], measured.percentile(0.5) * 1_000)
+            benchReport.record(["placement", "\(count)", name, "p99_ms"], measured.percentile(0.99) * 1_000)
+            benchReport.record(["placement", "\(count)", name, "api"], Double(policy.apiLevel))
             if name == "weighted-score" {
                 let native = NativeWeightedScore(state: state)
                 var nativeLatencies: [Double] = []
@@ -64,25 +70,28 @@ func placementThroughput(nodeCounts: [Int], policies: [String], decisions reques
                     if index >= 2 { nativeLatencies.append((ContinuousClock.now - start).seconds) }
                 }
                 let ratio = Latencies(latencies).mean / max(Latencies(nativeLatencies).mean, 1e-9)
-                print(
+                benchReport.record(["placement", "\(count)", name, "ratio_to_native"], ratio)
+                say(
                     "    \("".padding(toLength: 15, withPad: " ", startingAt: 0)) native   \(Latencies(nativeLatencies).text)   sandbox/native \(String(format: "%.0f", ratio))×"
                 )
             }
             if name != "rendezvous" {
                 if let (bare, prepare) = try bareLua(policyPath: path, state: state, chunks: Array(chunks.dropFirst(2))) {
                     let ratio = Latencies(latencies).mean / max(Latencies(bare).mean, 1e-9)
-                    print(
+                    benchReport.record(["placement", "\(count)", name, "ratio_to_lua"], ratio)
+                    if let prepare { benchReport.record(["placement", "\(count)", name, "lua_prepare_ms"], prepare * 1_000) }
+                    say(
                         "    \("".padding(toLength: 15, withPad: " ", startingAt: 0)) lua5.4   \(Latencies(bare).text)   sandbox/lua5.4 \(String(format: "%.1f", ratio))×"
                     )
-                    if let prepare { print("    \(pad) lua5.4 prepare \(String(format: "%7.2f ms", prepare * 1_000))") }
+                    if let prepare { say("    \(pad) lua5.4 prepare \(String(format: "%7.2f ms", prepare * 1_000))") }
                 } else {
-                    print("    \("".padding(toLength: 15, withPad: " ", startingAt: 0)) lua5.4   not run (no lua5.4 on PATH)")
+                    say("    \("".padding(toLength: 15, withPad: " ", startingAt: 0)) lua5.4   not run (no lua5.4 on PATH)")
                 }
             }
         }
-        print("    (rendezvous has no lua5.4 baseline: it needs the host's hash64, a SHA-256)")
+        say("    (rendezvous has no lua5.4 baseline: it needs the host's hash64, a SHA-256)")
     }
-    print("  target at 5000 nodes: 1000 decisions/s, p99 under 5 ms")
+    say("  target at 5000 nodes: 1000 decisions/s, p99 under 5 ms")
 }
 
 /// Per-decision latencies, summarized.

@@ -29,7 +29,7 @@ func repairStorm(nodes: Int, chunks: Int, policies: [String], policyDirectory: S
         }
     }
     try machine.apply(events: batch)
-    print("repair      \(nodes) nodes in 10 zones, \(machine.state.chunkCount) chunks x 3 replicas")
+    say("repair      \(nodes) nodes in 10 zones, \(machine.state.chunkCount) chunks x 3 replicas")
 
     let loaded = try policies.map { name -> Policy in
         let path = "\(policyDirectory)/\(name).lua"
@@ -83,7 +83,12 @@ func repairStorm(nodes: Int, chunks: Int, policies: [String], policyDirectory: S
             }
             let wanted = requests.reduce(0) { $0 + $1.want }
             let total = applyTime + collectTime + inputsTime + prepareTime + decideTime
-            print(
+            let key = label == "one node down" ? "node" : "zone"
+            benchReport.record(["repair", key, policy.name, "replicas_lost"], Double(wanted))
+            benchReport.record(["repair", key, policy.name, "replicas_decided"], Double(decided))
+            benchReport.record(["repair", key, policy.name, "seconds"], total)
+            benchReport.record(["repair", key, policy.name, "decisions_per_second"], Double(requests.count) / max(decideTime, 1e-9))
+            say(
                 "  \(label.padding(toLength: 14, withPad: " ", startingAt: 0)) \(policy.label.padding(toLength: 17, withPad: " ", startingAt: 0)) "
                     + "\(wanted) replicas lost in \(requests.count) chunks, \(decided) decided, \(failedDecisions) failed, in "
                     + String(
@@ -92,7 +97,7 @@ func repairStorm(nodes: Int, chunks: Int, policies: [String], policyDirectory: S
                         Double(requests.count) / max(decideTime, 1e-9)))
         }
     }
-    print("  target: a zone's replicas (about 300,000 at 1,000,000 chunks) decided in under 60 s")
+    say("  target: a zone's replicas (about 300,000 at 1,000,000 chunks) decided in under 60 s")
 }
 
 /// A cluster of `count` active nodes in 10 zones with seeded stats and capacities (the placement and

@@ -46,7 +46,7 @@ func sandboxWorstCases() {
             "local t = {} for i = 1, 256 do t[i] = ('a'):rep(60) end while true do local x = table.concat(t) end"
         ),
     ]
-    print("sandbox     the worst input of each charged operation at the largest budget (\(budget.instructions) instructions, 64 MiB)")
+    say("sandbox     the worst input of each charged operation at the largest budget (\(budget.instructions) instructions, 64 MiB)")
     var baseline = 0.0
     for (name, body) in cases {
         let source = "return { name = 'worst', version = 1, api = 1, score = function(node, ctx) \(body) end }"
@@ -69,6 +69,7 @@ func sandboxWorstCases() {
         if baseline == 0 { baseline = elapsed }
         let padded = name.padding(toLength: 30, withPad: " ", startingAt: 0)
         let ratio = name == "plain loop" ? "(baseline)" : "ratio to baseline \(String(format: "%.1f", elapsed / baseline))"
-        print("  \(padded) \(String(format: "%6.2f", elapsed)) s  \(outcome.rawValue) after \(instructions)   \(ratio)")
+        say("  \(padded) \(String(format: "%6.2f", elapsed)) s  \(outcome.rawValue) after \(instructions)   \(ratio)")
+        benchReport.record(["sandbox", name, "seconds"], elapsed)
     }
 }

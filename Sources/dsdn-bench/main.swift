@@ -20,6 +20,10 @@ struct Options {
     var placementPolicies = ["weighted-score", "zone-spread", "rendezvous"]
     /// Decisions per policy and cluster size (0: about 200,000 node visits' worth, 10 to 400).
     var placementDecisions = 0
+    /// Print the figures as one JSON document on standard output (text goes to standard error).
+    var json = false
+    /// Run every scenario at a small size, to check that they run (figures mean nothing).
+    var smoke = false
     /// The scenarios to run (all when empty): memory, replay, publish, sandbox, jsonl, placement, repair, health.
     var only: Set<String> = []
 
@@ -37,10 +41,20 @@ struct Options {
             case "--placement-policies": placementPolicies = (iterator.next() ?? "").split(separator: ",").map(String.init)
             case "--placement-decisions": placementDecisions = iterator.next().flatMap(Int.init) ?? placementDecisions
             case "--only": only = Set((iterator.next() ?? "").split(separator: ",").map(String.init))
+            case "--json": json = true
+            case "--smoke":
+                smoke = true
+                events = 20_000
+                chunks = 20_000
+                blobs = 100
+                healthNodes = 300
+                healthChunks = 8
+                placementNodes = [100, 1_000]
+                placementDecisions = 20
             default:
                 FileHandle.standardError.write(
                     Data(
-                        "error: unknown argument \(argument) (use --events N, --chunks N, --blobs N, --health-nodes N, --health-chunks N, --policy FILE, --placement-nodes N,N, --placement-policies A,B, --placement-decisions N, --only memory,replay,publish,sandbox,jsonl,placement,repair,health)\n"
+                        "error: unknown argument \(argument) (use --events N, --chunks N, --blobs N, --health-nodes N, --health-chunks N, --policy FILE, --placement-nodes N,N, --placement-policies A,B, --placement-decisions N, --json, --smoke, --only memory,replay,publish,sandbox,jsonl,placement,repair,health)\n"
                             .utf8))
                 exit(64)
             }
@@ -66,6 +80,7 @@ func residentBytes() -> Int {
 }
 
 let options = Options(CommandLine.arguments)
+benchReport.isJSON = options.json
 
 // 1. Memory per chunk with 3 replicas. Baseline: the 32-byte hash alone (an array of hashes).
 if options.runs("memory") {
@@ -106,12 +121,14 @@ if options.runs("memory") {
     hashes.reserveCapacity(options.chunks)
     for _ in 0..<options.chunks { hashes.append(Hash256(w0: random.next(), w1: 0, w2: 0, w3: 0)) }
     let baselinePerChunk = Double(residentBytes() - baselineBefore) / Double(options.chunks)
-    print("memory      \(machine.state.chunkCount) chunks x 3 replicas on \(nodeCount) nodes")
-    print("  hash array           \(String(format: "%.0f", baselinePerChunk)) bytes/chunk   (baseline)")
-    print(
+    say("memory      \(machine.state.chunkCount) chunks x 3 replicas on \(nodeCount) nodes")
+    say("  hash array           \(String(format: "%.0f", baselinePerChunk)) bytes/chunk   (baseline)")
+    say(
         "  derived state        \(String(format: "%.0f", perChunk)) bytes/chunk   ratio to baseline \(String(format: "%.1f", perChunk / max(1, baselinePerChunk)))"
     )
-    print("  target 300 bytes     ratio \(String(format: "%.2f", perChunk / 300)) (below 1 meets it)")
+    say("  target 300 bytes     ratio \(String(format: "%.2f", perChunk / 300)) (below 1 meets it)")
+    benchReport.record(["memory", "bytes_per_chunk"], perChunk)
+    benchReport.record(["memory", "baseline_bytes_per_chunk"], baselinePerChunk)
     withExtendedLifetime(hashes) {}
 }
 
@@ -134,11 +151,14 @@ if options.runs("replay") {
     let checksumTime = seconds { _ = machine.state.checksum() }
     precondition(machine.state.cursor.blobsRejected == 0 && decoded == events.count, "benchmark history must apply cleanly")
     let rate = Double(events.count) / replayTime
-    print("replay      \(events.count) events in \(blobs.count) blobs (\(bytes / 1_048_576) MiB)")
-    print("  decode only          \(Int(Double(events.count) / decodeTime)) events/s   (baseline)")
-    print("  decode + apply       \(Int(rate)) events/s   ratio to decode-only \(String(format: "%.2f", decodeTime / replayTime))")
-    print("  target 1,000,000/s   ratio \(String(format: "%.2f", rate / 1_000_000))")
-    print("  checksum of final state (\(machine.state.chunkCount) chunks) \(String(format: "%.3f", checksumTime)) s")
+    say("replay      \(events.count) events in \(blobs.count) blobs (\(bytes / 1_048_576) MiB)")
+    say("  decode only          \(Int(Double(events.count) / decodeTime)) events/s   (baseline)")
+    say("  decode + apply       \(Int(rate)) events/s   ratio to decode-only \(String(format: "%.2f", decodeTime / replayTime))")
+    say("  target 1,000,000/s   ratio \(String(format: "%.2f", rate / 1_000_000))")
+    say("  checksum of final state (\(machine.state.chunkCount) chunks) \(String(format: "%.3f", checksumTime)) s")
+    benchReport.record(["replay", "events_per_second"], rate)
+    benchReport.record(["replay", "baseline_decode_events_per_second"], Double(events.count) / decodeTime)
+    benchReport.record(["replay", "checksum_seconds"], checksumTime)
 }
 
 // 3. The publish path on the embedded log: one blob of 100 events per height, each append a shared
@@ -171,12 +191,14 @@ if options.runs("publish") {
     let appendElapsed = ContinuousClock.now - start
     let appendTime = Double(appendElapsed.components.seconds) + Double(appendElapsed.components.attoseconds) / 1e18
     log.close()
-    print("publish     \(blobs.count) blobs of 100 events, one fsync each (file log, shared writer)")
-    print("  pwrite + fsync       \(Int(Double(blobs.count) / rawTime)) blobs/s   (baseline)")
-    print(
+    say("publish     \(blobs.count) blobs of 100 events, one fsync each (file log, shared writer)")
+    say("  pwrite + fsync       \(Int(Double(blobs.count) / rawTime)) blobs/s   (baseline)")
+    say(
         "  file-log append      \(Int(Double(blobs.count) / appendTime)) blobs/s   ratio to baseline \(String(format: "%.2f", rawTime / appendTime))"
     )
-    print("                       \(Int(Double(events.count) / appendTime)) events/s")
+    say("                       \(Int(Double(events.count) / appendTime)) events/s")
+    benchReport.record(["publish", "blobs_per_second"], Double(blobs.count) / appendTime)
+    benchReport.record(["publish", "baseline_blobs_per_second"], Double(blobs.count) / rawTime)
 
     var machine = StateMachine()
     let memoryTime = seconds {
@@ -191,11 +213,13 @@ if options.runs("publish") {
     let rebuildTime = Double(rebuildElapsed.components.seconds) + Double(rebuildElapsed.components.attoseconds) / 1e18
     reader.close()
     precondition(rebuilt.machine.state.checksum() == machine.state.checksum(), "rebuild must equal the in-memory replay")
-    print("rebuild     \(events.count) events from the file log")
-    print("  decode + apply       \(Int(Double(events.count) / memoryTime)) events/s   (baseline, from memory)")
-    print(
+    say("rebuild     \(events.count) events from the file log")
+    say("  decode + apply       \(Int(Double(events.count) / memoryTime)) events/s   (baseline, from memory)")
+    say(
         "  file-log rebuild     \(Int(Double(events.count) / rebuildTime)) events/s   ratio to baseline \(String(format: "%.2f", memoryTime / rebuildTime))"
     )
+    benchReport.record(["rebuild", "events_per_second"], Double(events.count) / rebuildTime)
+    benchReport.record(["rebuild", "baseline_events_per_second"], Double(events.count) / memoryTime)
 }
 
 // 5. The sandbox's worst cases: each charged operation's worst input at the largest budget.
@@ -224,3 +248,5 @@ if options.runs("repair") {
 if options.runs("health") {
     try await healthUnderLoad(nodes: options.healthNodes, chunks: options.healthChunks, policyPath: options.policy)
 }
+
+if options.json { print(try benchReport.document(arguments: Array(CommandLine.arguments.dropFirst()))) }
