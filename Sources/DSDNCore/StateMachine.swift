@@ -243,7 +243,8 @@ public struct StateMachine: Sendable {
             // A scheduler's placement (it carries provenance) that lost a race to an earlier one is a
             // counted no-op, never an error: the first placement of a replica slot wins (first-wins).
             let isPlacement = provenance != nil
-            guard var record = state.chunks[hash] else {
+            let position = state.chunks.index(forKey: hash)
+            guard let position, case var record = state.chunks.values[position] else {
                 if isPlacement {
                     pendingSuperseded += 1
                     return
@@ -294,15 +295,15 @@ public struct StateMachine: Sendable {
             if let replaced = record.replicas.firstIndex(where: { $0.index == index && $0.isLost && $0.node != symbol }) {
                 record.replicas.remove(at: replaced)
             }
-            setChunk(hash, record)
+            setChunk(hash, record, at: position)
 
         case let .replicaRemoved(hash, nodeID):
             try Validation.identifier(nodeID, field: "node_id")
-            guard var record = state.chunks[hash], let symbol = state.nodeNames.lookup(nodeID),
-                let position = record.replicas.firstIndex(ofNode: symbol)
-            else { return }
+            guard let slot = state.chunks.index(forKey: hash), let symbol = state.nodeNames.lookup(nodeID) else { return }
+            var record = state.chunks.values[slot]
+            guard let position = record.replicas.firstIndex(ofNode: symbol) else { return }
             record.replicas.remove(at: position)
-            setChunk(hash, record)
+            setChunk(hash, record, at: slot)
 
         case let .zoneAssigned(zone, nodeID):
             try Validation.identifier(zone, field: "zone")
@@ -368,7 +369,11 @@ public struct StateMachine: Sendable {
     /// Writes a chunk record and keeps the per-node loads and chunk index in step with its live replicas.
     /// The one writer of `chunks`, so undo through it restores the derived indexes too.
     private mutating func setChunk(_ hash: Hash256, _ record: ChunkRecord?, journal: Bool = true) {
-        let position = state.chunks.index(forKey: hash)
+        setChunk(hash, record, at: state.chunks.index(forKey: hash), journal: journal)
+    }
+
+    /// `setChunk` for a chunk whose storage position is known (`nil`: not stored), saving the lookup.
+    private mutating func setChunk(_ hash: Hash256, _ record: ChunkRecord?, at position: Int?, journal: Bool = true) {
         let old = position.map { state.chunks.values[$0] }
         if journal && journaling { self.journal.append(.chunk(hash, old)) }
         let wasUnder = old?.isUnderReplicated ?? false
@@ -449,7 +454,7 @@ public struct StateMachine: Sendable {
             var record = state.chunks.values[position]
             guard let entry = record.replicas.firstIndex(ofNode: symbol) else { continue }
             record.replicas[entry].isLost = true
-            setChunk(state.chunks.keys[position], record)
+            setChunk(state.chunks.keys[position], record, at: position)
         }
     }
 }
