@@ -96,6 +96,17 @@ public struct StateSummary: Hashable, Sendable {
     public var checksum: Hash256
 }
 
+/// The nodes and zones of a state, without its chunks (`DerivedState.nodeRegistry`).
+public struct NodeRegistryView: Sendable {
+    fileprivate let state: DerivedState
+
+    /// All registered nodes, sorted by id (their stored bytes and replica counts included).
+    public func allNodes() -> [NodeInfo] { state.allNodes() }
+
+    /// Every zone, sorted by id.
+    public func zones() -> [ZoneInfo] { state.zones() }
+}
+
 /// Everything the coordinator knows, derived only from events: node registry, chunk map, replica map,
 /// zone map, node stats and status, and the delivery cursor.
 ///
@@ -134,6 +145,15 @@ public struct DerivedState: Sendable {
     public func node(_ id: String) -> NodeInfo? {
         guard let symbol = nodeNames.lookup(id), let record = nodes[Int(symbol)] else { return nil }
         return info(symbol, record)
+    }
+
+    /// The node registry without the chunk table, in O(1): holding it never makes the next apply copy
+    /// the chunks (a change to a node copies only the node arrays).
+    public var nodeRegistry: NodeRegistryView {
+        var registry = self
+        registry.chunks = [:]
+        registry.underReplicated = []
+        return NodeRegistryView(state: registry)
     }
 
     /// All registered nodes, sorted by id.

@@ -490,15 +490,18 @@ struct Handlers: Sendable {
             let message = APIJSON.describe(error)
             return jsonError(.badRequest, message == "the body must be a JSON object" ? "invalid_json" : "invalid_request", message)
         }
-        let state = await node.snapshot()
         var chunkRequest: ChunkRequest
-        if let hashText = body.chunkHash {
+        // The chunk and the node registry are read inside the consumer: no copy of the chunk table
+        // outlives this line, so the preview never makes the next apply copy it.
+        let hashText = body.chunkHash
+        let (found, registry) = await node.consumer.read { state in
+            (hashText.flatMap { try? Hash256(hex: $0) }.flatMap { ChunkRequest(chunk: $0, in: state) }, state.nodeRegistry)
+        }
+        if let hashText {
             guard let hash = try? Hash256(hex: hashText) else {
                 return jsonError(.badRequest, "invalid_request", "chunk_hash must be 64 hex digits")
             }
-            guard let found = ChunkRequest(chunk: hash, in: state) else {
-                return jsonError(.notFound, "not_found", "chunk \(hash) is not declared")
-            }
+            guard let found else { return jsonError(.notFound, "not_found", "chunk \(hash) is not declared") }
             chunkRequest = found
         } else {
             guard let size = body.sizeBytes, size > 0,
@@ -532,7 +535,8 @@ struct Handlers: Sendable {
         do throws(PolicyEvaluationError) {
             outcome = try await node.previewEvaluator.run {
                 do throws(PolicyError) {
-                    let decision = try Scheduler.place(request, inputs: DecisionInputs(state: state), policy: policy, overrides: parameters)
+                    let inputs = DecisionInputs(nodes: registry.allNodes(), zones: registry.zones())
+                    let decision = try Scheduler.place(request, inputs: inputs, policy: policy, overrides: parameters)
                     let answer = PreviewResponse(
                         policy: decision.policyName, policyVersion: decision.policyVersion,
                         policySourceHash: decision.policySourceHash.description, inputDigest: decision.inputDigest.description,

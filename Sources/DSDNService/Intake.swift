@@ -212,15 +212,20 @@ public actor Intake {
         return tickets
     }
 
-    /// Enqueues placements whose tickets the caller follows itself (a ticket has one follower): they
-    /// count for later submissions until the caller calls ``forget(_:)`` with the returned id, once
-    /// their height is applied or publishing them failed.
-    func enqueuePlacements(_ events: [Event]) async throws(RuntimeError) -> (tickets: [PublishTicket], id: Int) {
-        let tickets = try await publisher.enqueue(events)
-        return (tickets, count(events))
+    /// Enqueues placements (a group of events per chunk) whose tickets the caller follows itself (a
+    /// ticket has one follower), all or nothing and with one journal write for all of them. Each group
+    /// counts for later submissions until the caller calls ``forget(_:)`` with its id, once its height
+    /// is applied or publishing it failed.
+    func enqueuePlacements(groups: [[Event]]) async throws(RuntimeError) -> [(tickets: [PublishTicket], id: Int)] {
+        let tickets = try await publisher.enqueue(groups.flatMap { $0 })
+        var offset = 0
+        return groups.map { group in
+            defer { offset += group.count }
+            return (Array(tickets[offset..<offset + group.count]), count(group))
+        }
     }
 
-    /// Stops counting the events of ``enqueuePlacements(_:)`` call `id`.
+    /// Stops counting the events of the ``enqueuePlacements(groups:)`` group `id`.
     func forget(_ id: Int) { accepted.removeAll { $0.id == id } }
 
     /// The fate of the event given `id` at acceptance; `nil` when this coordinator does not know the id

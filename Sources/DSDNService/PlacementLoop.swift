@@ -108,10 +108,11 @@ public actor PlacementLoop {
             logger.error("policy parameters refused: \(error)")
             return []
         }
-        // What the round needs is read inside the consumer: no snapshot outlives this call, so applying
-        // the next height never copies the state for us.
+        // What the round needs is read inside the consumer, which does only the round's own chunks there:
+        // the node registry comes out in O(1) without the chunk table (holding it never makes the next
+        // apply copy the chunks), and every pass over the nodes runs on an evaluation thread.
         let chosenChunks = candidates
-        let (work, nodes, zones) = await consumer.read { state in
+        let (work, registry) = await consumer.read { state in
             let work = chosenChunks.compactMap { hash -> Work? in
                 guard let request = ChunkRequest(chunk: hash, in: state), request.want > 0, let chunk = state.chunk(hash) else {
                     return nil
@@ -119,11 +120,12 @@ public actor PlacementLoop {
                 let used = Set(chunk.replicas.filter { !$0.isLost }.map(\.index))
                 return Work(request: request, freeIndexes: (0..<UInt8(clamping: chunk.replicationFactor)).filter { !used.contains($0) })
             }
-            return (work, work.isEmpty ? [] : state.allNodes(), work.isEmpty ? [] : state.zones())
+            return (work, state.nodeRegistry)
         }
         guard !work.isEmpty else { return [] }
-        // Encoding the inputs is a pass over every node: off this actor's thread too.
-        guard let inputs = try? await evaluator.run({ DecisionInputs(nodes: nodes, zones: zones) }) else { return [] }
+        guard let inputs = try? await evaluator.run({ DecisionInputs(nodes: registry.allNodes(), zones: registry.zones()) }) else {
+            return []
+        }
         var published: [Published] = []
         // API level 1 decides one chunk per evaluation (each is a full pass over the nodes): this actor
         // (and `/health`, which reads its counters) is free meanwhile, and each placement is published as
@@ -142,6 +144,10 @@ public actor PlacementLoop {
                 guard case let .policy(failure) = error else { break }
                 results = batch.map { _ in .failure(failure) }
             }
+            // The batch's placements are made durable together: one journal write (and fsync) per
+            // evaluation, not one per chunk.
+            var placements: [(request: ChunkRequest, decision: PlacementDecision, events: [Event])] = []
+            let now = wallClockMillis()
             for (item, result) in zip(batch, results) {
                 let request = item.request
                 let decision: PlacementDecision
@@ -154,29 +160,34 @@ public actor PlacementLoop {
                     logger.warning("placement failed", metadata: ["chunk": "\(request.hash)", "error": "\(failure)"])
                     continue
                 }
-                let now = wallClockMillis()
                 if decision.chosen.count < request.want { counters.unplaceable += 1 }
                 guard !decision.chosen.isEmpty else { continue }
                 let events = zip(item.freeIndexes, decision.chosen).map { index, node in
                     Event.replicaAdded(
                         hash: request.hash, nodeID: node, replicaIndex: index, addedAtMillis: now, provenance: decision.provenance)
                 }
-                do {
-                    let (tickets, intakeID) = try await intake.enqueuePlacements(events)
-                    inFlight[request.hash] = .publishing
-                    counters.placed += UInt64(events.count)
-                    metrics.placements.increment(by: Int64(events.count))
-                    logger.info(
-                        "placed",
-                        metadata: [
-                            "chunk": "\(request.hash)", "nodes": "\(decision.chosen)",
-                            "policy": "\(decision.policyName)@\(decision.policyVersion)",
-                        ])
-                    if let last = tickets.last { published.append(Published(chunk: request.hash, ticket: last, intakeID: intakeID)) }
-                } catch {
-                    logger.warning("placement not published: \(error)")
-                    return published
-                }
+                placements.append((request, decision, events))
+            }
+            guard !placements.isEmpty else { continue }
+            let enqueued: [(tickets: [PublishTicket], id: Int)]
+            do {
+                enqueued = try await intake.enqueuePlacements(groups: placements.map(\.events))
+            } catch {
+                logger.warning("placements not published: \(error)")
+                return published
+            }
+            for (placement, (tickets, intakeID)) in zip(placements, enqueued) {
+                let request = placement.request
+                inFlight[request.hash] = .publishing
+                counters.placed += UInt64(placement.events.count)
+                metrics.placements.increment(by: Int64(placement.events.count))
+                logger.info(
+                    "placed",
+                    metadata: [
+                        "chunk": "\(request.hash)", "nodes": "\(placement.decision.chosen)",
+                        "policy": "\(placement.decision.policyName)@\(placement.decision.policyVersion)",
+                    ])
+                if let last = tickets.last { published.append(Published(chunk: request.hash, ticket: last, intakeID: intakeID)) }
             }
         }
         return published
