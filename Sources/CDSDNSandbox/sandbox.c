@@ -67,6 +67,8 @@ struct dsdn_box {
     size_t result_limit;
     // The safety net on CPU time (see outran_the_count): when the run started, and its allowance.
     uint64_t cpu_start_ns, cpu_allowance_ns;
+    // Wall time of the last run of policy code (begin to end), for benchmarks.
+    uint64_t run_start_ns, run_ns;
     uint32_t hooks;
     int outran;
     // The thread policy code runs on (the main thread, or a decision's own thread at API level 2).
@@ -1638,11 +1640,17 @@ static void begin(dsdn_box *box, const dsdn_limits *limits, lua_State *thread) {
     box->outran = 0;
     box->cpu_allowance_ns = limits->instructions * DSDN_CPU_NS_PER_INSTRUCTION + 50000000u;
     box->cpu_start_ns = thread_cpu_ns();
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    box->run_start_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
     running_box = box;
     lua_sethook(thread, hook, LUA_MASKCOUNT, DSDN_HOOK_STEP);
 }
 
 static void end(dsdn_box *box) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    box->run_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec - box->run_start_ns;
     box->limited = 0;
     running_box = NULL;
     box->reported_peak = box->peak > box->baseline_live ? box->peak - box->baseline_live : 0;
@@ -2176,6 +2184,8 @@ uint64_t dsdn_box_instructions(const dsdn_box *box) { return box->used; }
 uint64_t dsdn_box_peak_memory(const dsdn_box *box) { return box->reported_peak; }
 
 uint64_t dsdn_box_live_bytes(const dsdn_box *box) { return box->live; }
+
+uint64_t dsdn_box_run_nanoseconds(const dsdn_box *box) { return box->run_ns; }
 
 // MARK: - Threads with a large stack
 

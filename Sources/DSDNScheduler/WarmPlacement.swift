@@ -18,6 +18,9 @@ public final class WarmPlacement {
     public let inputs: DecisionInputs
     /// Instructions and peak memory of preparing the snapshot (0 when it failed before running).
     public private(set) var prepareInstructions: UInt64 = 0, preparePeakMemory: UInt64 = 0
+    /// Seconds the preparation spent running the policy's hooks (benchmarks compare it with a bare
+    /// interpreter doing the same calls).
+    public private(set) var prepareHookSeconds: Double = 0
     private let sandbox: PolicySandbox?
     private let prepared: Result<Prepared, PolicyError>
 
@@ -61,6 +64,7 @@ public final class WarmPlacement {
         let evaluation = sandbox.prepare(encodedSnapshot: snapshot, seed: seed, budget: policy.budget)
         prepareInstructions = evaluation.instructions
         preparePeakMemory = evaluation.peakMemory
+        prepareHookSeconds = sandbox.lastRunSeconds
         guard evaluation.outcome == .ok, let value = evaluation.value else {
             prepared = .failure(
                 PolicyError(

@@ -177,6 +177,9 @@ public final class PolicySandbox {
         return evaluation(code)
     }
 
+    /// Seconds the last run spent in policy code (under its budget), for benchmarks only.
+    public var lastRunSeconds: Double { Double(dsdn_box_run_nanoseconds(box)) / 1e9 }
+
     /// Bytes the Lua state holds now: a warm state's must not grow from one decision to the next.
     public var liveBytes: UInt64 { dsdn_box_live_bytes(box) }
 

@@ -27,32 +27,41 @@ func placementThroughput(nodeCounts: [Int], policies: [String], decisions reques
             let policy = try Policy.load(source: String(contentsOfFile: path, encoding: .utf8), fileName: path)
             let pad = "".padding(toLength: 15, withPad: " ", startingAt: 0)
             var latencies: [Double] = []
+            var preparedHooks = 0.0
             if policy.apiLevel >= 2 {
                 // One warm sandbox for the snapshot: prepared once, then every decision against it. Each
                 // repetition prepares its own.
-                let (prepares, warmLatencies, failure) = PolicySandbox.withLargeStack { () -> ([Double], [Double], String?) in
+                let (prepares, hooks, warmLatencies, failure) = PolicySandbox.withLargeStack {
+                    () -> ([Double], [Double], [Double], String?) in
                     var prepares: [Double] = []
+                    var hooks: [Double] = []
                     var latencies: [Double] = []
                     for repetition in 0..<repetitions {
                         let start = ContinuousClock.now
                         let warm = WarmPlacement(policy: policy, parameters: policy.parameters, inputs: inputs)
                         prepares.append((ContinuousClock.now - start).seconds)
+                        hooks.append(warm.prepareHookSeconds)
                         for (index, chunk) in chunks.enumerated() {
                             let start = ContinuousClock.now
-                            if case let .failure(error) = warm.decide(chunk, explain: false) { return ([], [], error.description) }
+                            if case let .failure(error) = warm.decide(chunk, explain: false) { return ([], [], [], error.description) }
                             if index >= warmUp || repetition > 0 { latencies.append((ContinuousClock.now - start).seconds) }
                         }
                     }
-                    return (prepares, latencies, nil)
+                    return (prepares, hooks, latencies, nil)
                 }
                 if let failure { throw BenchFailure("\(name): \(failure)") }
                 latencies = warmLatencies
                 let prepare = prepares.sorted()[prepares.count / 2]
+                preparedHooks = hooks.sorted()[hooks.count / 2]
                 say("    \(name.padding(toLength: 15, withPad: " ", startingAt: 0)) sandbox  \(Latencies(latencies).text)   (api 2)")
                 say(
                     "    \(pad) prepare  \(String(format: "%7.2f ms", prepare * 1_000)) once per snapshot (filter and score on every node; median of \(repetitions))"
                 )
+                say(
+                    "    \(pad) hooks    \(String(format: "%7.2f ms", preparedHooks * 1_000)) of it in filter, score and the ranking, under the budget"
+                )
                 benchReport.record(["placement", "\(count)", name, "prepare_ms"], prepare * 1_000)
+                benchReport.record(["placement", "\(count)", name, "prepare_hooks_ms"], preparedHooks * 1_000)
             } else {
                 for repetition in 0..<repetitions {
                     for (index, chunk) in chunks.enumerated() {
@@ -89,11 +98,19 @@ func placementThroughput(nodeCounts: [Int], policies: [String], decisions reques
                 if let (bare, prepare) = try bareLua(policyPath: path, state: state, chunks: Array(chunks.dropFirst(2))) {
                     let ratio = Latencies(latencies).mean / max(Latencies(bare).mean, 1e-9)
                     benchReport.record(["placement", "\(count)", name, "ratio_to_lua"], ratio)
-                    if let prepare { benchReport.record(["placement", "\(count)", name, "lua_prepare_ms"], prepare * 1_000) }
+                    if let prepare {
+                        benchReport.record(["placement", "\(count)", name, "lua_prepare_ms"], prepare * 1_000)
+                        benchReport.record(
+                            ["placement", "\(count)", name, "prepare_hooks_ratio_to_lua"], preparedHooks / max(prepare, 1e-9))
+                    }
                     say(
                         "    \("".padding(toLength: 15, withPad: " ", startingAt: 0)) lua5.4   \(Latencies(bare).text)   sandbox/lua5.4 \(String(format: "%.1f", ratio))×"
                     )
-                    if let prepare { say("    \(pad) lua5.4 prepare \(String(format: "%7.2f ms", prepare * 1_000))") }
+                    if let prepare {
+                        say(
+                            "    \(pad) lua5.4 prepare \(String(format: "%7.2f ms", prepare * 1_000))   sandbox hooks/lua5.4 \(String(format: "%.1f", preparedHooks / max(prepare, 1e-9)))×"
+                        )
+                    }
                 } else {
                     say("    \("".padding(toLength: 15, withPad: " ", startingAt: 0)) lua5.4   not run (no lua5.4 on PATH)")
                 }

@@ -81,6 +81,9 @@ uint64_t dsdn_box_instructions(const dsdn_box *box);
 uint64_t dsdn_box_peak_memory(const dsdn_box *box);
 /// Bytes the state holds now (everything Lua allocated and has not freed).
 uint64_t dsdn_box_live_bytes(const dsdn_box *box);
+/// Wall time of the last load, decide, prepare or choose while policy code ran (under its budget),
+/// in nanoseconds: what a benchmark compares with a bare interpreter. Never an input to an outcome.
+uint64_t dsdn_box_run_nanoseconds(const dsdn_box *box);
 
 /// A SHA-256 implementation: the digest of `data` (`length` bytes) into `out` (32 bytes).
 typedef void (*dsdn_sha256_fn)(const uint8_t *data, size_t length, uint8_t *out);
