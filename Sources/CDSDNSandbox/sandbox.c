@@ -1599,6 +1599,14 @@ dsdn_box *dsdn_box_new(uint32_t hash_seed, const char **failure) {
     if (checked == 0) {
         checked = !knows_table_layout(L) ? 2 : !sees_string_comparisons(box) ? 3 : 1;
         atomic_store(&library_checked, checked);
+        if (checked == 1) {
+            // The check left objects in this state: start again from a clean one, so that every box
+            // begins from the same heap (its costs would otherwise differ from the next box's).
+            lua_close(L);
+            drain_blocks(box);
+            free(box);
+            return dsdn_box_new(hash_seed, failure);
+        }
     }
     if (checked != 1) {
         *failure = checked == 2

@@ -1,5 +1,6 @@
 import DSDNCore
 import LuaSandbox
+import Synchronization
 
 /// The chunk a placement is for, with the replicas it already has.
 public struct ChunkRequest: Hashable, Sendable {
@@ -100,9 +101,9 @@ public struct DecisionInputs: Sendable {
     public let nodeIDs: [String]
     /// Whether each node is active (the host's own rule, before any policy runs).
     let active: [Bool]
-    private let encodedNodes: [(free: [UInt8], holding: [UInt8])]
-    /// API level 2: each node as every decision against the snapshot sees it (no chunk fields).
-    private let snapshotNodes: [[UInt8]]
+    /// The nodes' encodings, made on first use: API level 1 needs two per node (holding the chunk or
+    /// not), level 2 one (without chunk fields); a snapshot pays only for the level it is used with.
+    private let encodings: NodeEncodings
     private let zones: LuaValue
     private let nodeIndex: [String: Int]
 
@@ -132,10 +133,7 @@ public struct DecisionInputs: Sendable {
         var index: [String: Int] = [:]
         for (offset, id) in nodeIDs.enumerated() { index[id] = offset }
         nodeIndex = index
-        encodedNodes = nodes.map { node in
-            (PolicySandbox.encode(Self.setting(node, holds: false)), PolicySandbox.encode(Self.setting(node, holds: true)))
-        }
-        snapshotNodes = nodes.map { PolicySandbox.encode(Self.withoutChunkFields($0)) }
+        encodings = NodeEncodings(records: nodes)
         self.zones = zones
     }
 
@@ -193,8 +191,9 @@ public struct DecisionInputs: Sendable {
         bytes.removeLast(4)  // the empty array's count, rewritten below
         var count = UInt32(nodeIDs.count).littleEndian
         withUnsafeBytes(of: &count) { bytes.append(contentsOf: $0) }
+        let encoded = encodings.levelOne
         for (offset, id) in nodeIDs.enumerated() {
-            bytes.append(contentsOf: holders.contains(id) ? encodedNodes[offset].holding : encodedNodes[offset].free)
+            bytes.append(contentsOf: holders.contains(id) ? encoded[offset].holding : encoded[offset].free)
         }
         return bytes
     }
@@ -206,7 +205,7 @@ public struct DecisionInputs: Sendable {
         bytes.removeLast(4)  // the empty array's count, rewritten below
         var count = UInt32(nodeIDs.count).littleEndian
         withUnsafeBytes(of: &count) { bytes.append(contentsOf: $0) }
-        for node in snapshotNodes { bytes.append(contentsOf: node) }
+        for node in encodings.levelTwo { bytes.append(contentsOf: node) }
         return bytes
     }
 
@@ -226,4 +225,39 @@ public struct DecisionInputs: Sendable {
     }
 
     func index(of id: String) -> Int? { nodeIndex[id] }
+}
+
+/// The transport encodings of a snapshot's node records, each kind made once, on first use, by whichever
+/// thread asks first (the others wait for it).
+private final class NodeEncodings: Sendable {
+    private let records: [LuaValue]
+    private let holdingOrNot = Mutex<[(free: [UInt8], holding: [UInt8])]?>(nil)
+    private let withoutChunk = Mutex<[[UInt8]]?>(nil)
+
+    init(records: [LuaValue]) { self.records = records }
+
+    /// API level 1: each node not holding and holding the chunk (`holds`, `eligible` set).
+    var levelOne: [(free: [UInt8], holding: [UInt8])] {
+        holdingOrNot.withLock { cached in
+            if let cached { return cached }
+            let encoded = records.map { node in
+                (
+                    PolicySandbox.encode(DecisionInputs.setting(node, holds: false)),
+                    PolicySandbox.encode(DecisionInputs.setting(node, holds: true))
+                )
+            }
+            cached = encoded
+            return encoded
+        }
+    }
+
+    /// API level 2: each node without the chunk's fields.
+    var levelTwo: [[UInt8]] {
+        withoutChunk.withLock { cached in
+            if let cached { return cached }
+            let encoded = records.map { PolicySandbox.encode(DecisionInputs.withoutChunkFields($0)) }
+            cached = encoded
+            return encoded
+        }
+    }
 }
