@@ -14,7 +14,7 @@ struct Options {
     var chunks = 1_000_000
     var blobs = 2_000
     var healthNodes = 8_000
-    var healthChunks = 256
+    var healthChunks = 4_096
     var policy = "policies/weighted-score.lua"
     var placementNodes = [100, 1_000, 5_000, 10_000]
     var placementPolicies = ["weighted-score", "zone-spread", "rendezvous"]
