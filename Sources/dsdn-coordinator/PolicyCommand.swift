@@ -358,7 +358,10 @@ struct PolicyDigestCommand: ParsableCommand {
         abstract: "Run a batch of decisions on a generated cluster and print one digest over all of them.",
         discussion: """
             The cluster and the chunks are generated from --seed, so two machines (or two coordinator
-            versions) that print the same digest made byte-identical decisions.
+            versions) that print the same digest made byte-identical decisions. The instructions of all
+            decisions and the largest peak memory of one are printed too: they must agree as well (an API
+            level 2 policy makes every decision in one warm state, so they show that no decision's costs
+            depend on the ones before it).
 
             Example:
               dsdn-coordinator policy digest policies/rendezvous.lua --nodes 1000 --decisions 1000
@@ -391,17 +394,21 @@ struct PolicyDigestCommand: ParsableCommand {
         let requests = cluster.requests(count: decisions)
         let results: [Result<PlacementDecision, PolicyError>]
         do {
-            results = try Scheduler.place(requests, inputs: cluster.inputs, policy: policy)
+            results = try Scheduler.place(requests, inputs: cluster.inputs, policy: policy, explain: false)
         } catch {
             throw CommandFailure("\(error.outcome.rawValue): \(error.message)", cause: error)
         }
         var bytes: [UInt8] = []
         var chosen = 0
+        var instructions: UInt64 = 0
+        var peakMemory: UInt64 = 0
         for (index, result) in results.enumerated() {
             switch result {
             case let .success(decision):
                 bytes += decision.digest.bytes
                 chosen += decision.chosen.count
+                instructions += decision.instructions
+                peakMemory = max(peakMemory, decision.peakMemory)
             case let .failure(error):
                 throw CommandFailure("decision \(index + 1): \(error.outcome.rawValue): \(error.message)", cause: error)
             }
@@ -412,12 +419,13 @@ struct PolicyDigestCommand: ParsableCommand {
                 [
                     "policy": JSONValue(policy.label), "source_hash": JSONValue(policy.sourceHash.hex), "nodes": JSONValue(nodes),
                     "decisions": JSONValue(decisions), "seed": JSONValue(seed), "replicas_chosen": JSONValue(chosen),
-                    "digest": JSONValue(digest.hex),
+                    "digest": JSONValue(digest.hex), "instructions": JSONValue(instructions), "peak_memory": JSONValue(peakMemory),
                 ] as [String: JSONValue])
         } else {
             print("policy    \(policy.label)")
             print("cluster   \(nodes) nodes, seed \(seed)")
             print("decisions \(decisions), \(chosen) replicas chosen")
+            print("costs     \(instructions) instructions in all, \(peakMemory) bytes peak in one decision")
             print("digest    \(digest.hex)")
         }
     }

@@ -114,6 +114,27 @@ import Testing
         }
     }
 
+    /// API level 2's hostile policies (Tests/Fixtures/warm) make 300 decisions each in one warm state,
+    /// in two processes at once: the same digest, the same instructions in all, the same peak memory.
+    @Test(arguments: ["counters.lua", "strings-and-tables.lua", "random-select.lua"])
+    func warmDecisionsAgreeWithTheirCostsInTwoProcesses(fixture: String) async throws {
+        let file = repositoryRoot.appendingPathComponent("Tests/Fixtures/warm/\(fixture)").path
+        let arguments = ["policy", "digest", file, "--nodes", "300", "--decisions", "300", "--json"]
+        async let first = Task.detached { try await CoordinatorProcess.run(arguments) }.value
+        async let second = Task.detached { try await CoordinatorProcess.run(arguments) }.value
+        let (one, two) = try await (first, second)
+        #expect(one.status == 0, "\(fixture): \(one.stderr)")
+        #expect(two.status == 0, "\(fixture): \(two.stderr)")
+        let a = try parseJSON(one.stdout)
+        let b = try parseJSON(two.stdout)
+        #expect(a["digest"]?.string?.count == 64)
+        #expect(a["digest"]?.string == b["digest"]?.string)
+        #expect((a["instructions"]?.int64 ?? 0) > 0)
+        #expect(a["instructions"]?.int64 == b["instructions"]?.int64)
+        #expect(a["peak_memory"]?.int64 == b["peak_memory"]?.int64)
+        #expect((a["replicas_chosen"]?.int64 ?? 0) > 0)
+    }
+
     @Test func placeExplainsAndRefusesBadInput() async throws {
         let events = repositoryRoot.appendingPathComponent("examples/small-cluster.jsonl").path
         let undeclared = String(repeating: "ab", count: 32)
