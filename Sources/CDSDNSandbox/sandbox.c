@@ -76,6 +76,9 @@ struct dsdn_box {
     // API level 2: the compiled top level (rerun per decision), the prepared snapshot, and the global
     // state's address, whose string table is host bookkeeping a warm state does not charge.
     int chunk_ref, snapshot_ref, prepare_ref, choose_ref;
+    // API level 2: the compiled top level as bytecode (made by this host from the checked text), so
+    // each decision loads a closure of its own, with an _ENV upvalue of its own.
+    buffer chunk_dump;
     int prepared;
     char *global_state;
     size_t exempt;
@@ -1180,6 +1183,26 @@ static void write_value(lua_State *L, int index, writer *w) {
     }
 }
 
+/// lua_dump's writer: appends to a host buffer.
+static int dump_writer(lua_State *L, const void *p, size_t size, void *ud) {
+    (void)L;
+    buffer *b = ud;
+    buf_put(b, p, size);
+    return b->overflow;
+}
+
+/// lua_load's reader over a host buffer: hands it out whole, once.
+typedef struct dump_reader { const buffer *source; int done; } dump_reader;
+
+static const char *read_dump(lua_State *L, void *ud, size_t *size) {
+    (void)L;
+    dump_reader *r = ud;
+    if (r->done) { *size = 0; return NULL; }
+    r->done = 1;
+    *size = r->source->length;
+    return (const char *)r->source->bytes;
+}
+
 // Protected helpers: run with lua_pcall so an allocation failure never escapes unprotected.
 static int protected_export(lua_State *L) {
     dsdn_box *box = lua_touserdata(L, 1);
@@ -1435,10 +1458,14 @@ static const char prepare_source[] =
 /// decision's own run of the top level; everything else is the host's.
 static const char choose_source[] =
     "local invalid, current = ...\n"
-    "local type, format = type, string.format\n"
-    "return function(policy, ctx, nodes, order, ids, index, holders, explain)\n"
+    "local type, format, next, mtype = type, string.format, next, math.type\n"
+    "return function(policy, ctx, nodes, order, ids, index, holders, hooks, explain)\n"
     "  current.hook, current.node = 'start', nil\n"
     "  local admit, select = policy.admit, policy.select\n"
+    "  if (type(admit) == 'function') ~= hooks.admit or (type(select) == 'function') ~= hooks.select\n"
+    "     or (admit ~= nil and type(admit) ~= 'function') or (select ~= nil and type(select) ~= 'function') then\n"
+    "    invalid('the top level returned other admit or select hooks than when the policy was loaded: it must return the same declaration every time')\n"
+    "  end\n"
     "  local want = ctx.want\n"
     "  local status = {}\n"
     "  local function check(i)\n"
@@ -1476,7 +1503,12 @@ static const char choose_source[] =
     "    current.hook, current.node = 'select', nil\n"
     "    local picked = select(ctx)\n"
     "    if type(picked) ~= 'table' then invalid('select must return an array of node ids, got ' .. type(picked)) end\n"
-    "    local n = #picked\n"
+    "    local n, keys = #picked, 0\n"
+    "    for key in next, picked do\n"
+    "      keys = keys + 1\n"
+    "      if mtype(key) ~= 'integer' or key < 1 or key > n then keys = -1; break end\n"
+    "    end\n"
+    "    if keys ~= n then invalid('select must return an array of node ids, got a table that is not a sequence') end\n"
     "    if n > want then invalid('select returned ' .. n .. ' nodes but only ' .. want .. ' are wanted') end\n"
     "    local seen = {}\n"
     "    for k = 1, n do\n"
@@ -1625,6 +1657,7 @@ void dsdn_box_free(dsdn_box *box) {
     if (!box) return;
     lua_close(box->L);
     drain_blocks(box);
+    free(box->chunk_dump.bytes);
     free(box->result.bytes);
     free(box);
 }
@@ -1770,6 +1803,10 @@ int dsdn_box_load(dsdn_box *box, const char *source, size_t length, const char *
     lua_pushvalue(L, -1);
     luaL_unref(L, LUA_REGISTRYINDEX, box->chunk_ref);
     box->chunk_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    box->chunk_dump.length = 0;
+    box->chunk_dump.overflow = 0;
+    box->chunk_dump.limit = (size_t)64 << 20;
+    if (lua_dump(L, dump_writer, &box->chunk_dump, 0) != 0 || box->chunk_dump.overflow) box->chunk_dump.length = 0;
     status = lua_pcall(L, 0, 1, 0);
     end(box);
     if (status != LUA_OK) {
@@ -2008,6 +2045,17 @@ int dsdn_box_prepare(dsdn_box *box, const uint8_t *input, size_t length, int64_t
         return DSDN_INVALID;
     }
     int snapshot = lua_gettop(L);
+    // The hooks the loaded declaration has: every decision's run of the top level must return the same.
+    lua_createtable(L, 0, 2);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, box->policy_ref);
+    lua_getfield(L, -1, "admit");
+    lua_pushboolean(L, lua_type(L, -1) == LUA_TFUNCTION);
+    lua_setfield(L, -4, "admit");
+    lua_getfield(L, -2, "select");
+    lua_pushboolean(L, lua_type(L, -1) == LUA_TFUNCTION);
+    lua_setfield(L, -5, "select");
+    lua_pop(L, 3);
+    lua_setfield(L, snapshot, "hooks");
     // From here the policy's _ENV is the proxy: the loaded hooks share the chunk's _ENV upvalue.
     lua_rawgeti(L, LUA_REGISTRYINDEX, box->chunk_ref);
     lua_getfield(L, snapshot, "env");
@@ -2092,7 +2140,9 @@ static int protected_decision(lua_State *L) {
 static int finish_choice(dsdn_box *box, int base, int outcome) {
     lua_settop(box->L, base);
     if (!set_globals(box, 0)) outcome = DSDN_INVALID;
-    lua_gc(box->L, LUA_GCSTEP, 0);
+    // A memory breach may have run an emergency collection, which ages what was live then: after any
+    // failure a full collection (rare) frees everything the decision made, old or young.
+    lua_gc(box->L, outcome == DSDN_OK ? LUA_GCSTEP : LUA_GCCOLLECT, 0);
     return outcome;
 }
 
@@ -2134,7 +2184,16 @@ int dsdn_box_choose(dsdn_box *box, const uint8_t *input, size_t length, int64_t 
     lua_pushnil(L);
     lua_setfield(L, -2, "node");
     lua_pop(L, 1);
-    lua_rawgeti(T, LUA_REGISTRYINDEX, box->chunk_ref);
+    // A closure of its own for this decision's run of the top level: a hook that assigns _ENV changes
+    // only this decision's upvalue, which dies with it.
+    dump_reader reader = {&box->chunk_dump, 0};
+    if (box->chunk_dump.length == 0 || lua_load(L, read_dump, &reader, "=policy", "b") != LUA_OK) {
+        set_message(box, "the compiled policy could not be loaded again", 45);
+        return finish_choice(box, base, DSDN_INVALID);
+    }
+    lua_getfield(L, snapshot, "env");
+    lua_setupvalue(L, -2, 1);
+    lua_xmove(L, T, 1);
     if (!reseed(box, 0)) {
         set_message(box, "math.randomseed failed", 22);
         return finish_choice(box, base, DSDN_INVALID);
@@ -2158,9 +2217,10 @@ int dsdn_box_choose(dsdn_box *box, const uint8_t *input, size_t length, int64_t 
         lua_getfield(L, snapshot, "ids");
         lua_getfield(L, snapshot, "index");
         lua_pushvalue(L, holders);
-        lua_xmove(L, T, 6);
+        lua_getfield(L, snapshot, "hooks");
+        lua_xmove(L, T, 7);
         lua_pushboolean(T, explain);
-        status = lua_pcall(T, 8, 2, 0);
+        status = lua_pcall(T, 9, 2, 0);
     }
     end(box);
     if (status != LUA_OK) {

@@ -114,42 +114,19 @@ public struct DecisionInputs: Sendable {
 
     /// Prepares inputs from a state's nodes (sorted by id) and zones, taken without holding the state.
     public init(nodes: [NodeInfo], zones: [ZoneInfo]) {
-        let zones = LuaValue.array(
-            zones.map { zone in
-                LuaValue.record([
-                    ("id", .string(zone.id)), ("nodes", .integer(Int64(zone.nodeIDs.count))),
-                    ("capacity", .integer(Int64(clamping: zone.capacityBytes))), ("used", .integer(Int64(clamping: zone.storedBytes))),
-                    ("utilization", .number(zone.utilization)),
-                ])
-            })
-        self.init(nodes: nodes.map(Self.record), zones: zones)
+        self.init(nodes: nodes.map(NodeInput.init), zones: zones.map(ZoneInput.init))
     }
 
-    /// Prepares inputs from node tables, already in id order: the one place every input is built from
-    /// (the scheduler's records of a state, a policy's examples, a probe's tables).
-    init(nodes: [LuaValue], zones: LuaValue) {
-        nodeIDs = nodes.map { $0["id"].stringValue ?? "" }
-        active = nodes.map { $0["status"] == .string("active") }
+    /// Prepares inputs from typed nodes, in id order, and zones: the one place every input is built
+    /// from (a state's registry, a policy's examples, the probe's cluster).
+    public init(nodes: [NodeInput], zones: [ZoneInput]) {
+        nodeIDs = nodes.map(\.id)
+        active = nodes.map { $0.status == .active }
         var index: [String: Int] = [:]
-        for (offset, id) in nodeIDs.enumerated() { index[id] = offset }
+        for (offset, node) in nodes.enumerated() { index[node.id] = offset }
         nodeIndex = index
-        encodings = NodeEncodings(records: nodes)
-        self.zones = zones
-    }
-
-    /// A node's input record: what it reports and what the state knows of it.
-    static func record(_ node: NodeInfo) -> LuaValue {
-        let stats = node.stats
-        let used = min(node.storedBytes, node.capacityBytes)
-        return .record([
-            ("id", .string(node.id)), ("zone", .string(node.zone ?? "")),
-            ("capacity", .integer(Int64(clamping: node.capacityBytes))), ("used", .integer(Int64(clamping: node.storedBytes))),
-            ("free", .integer(Int64(clamping: node.capacityBytes - used))), ("status", .string(node.status.description)),
-            ("has_stats", .bool(stats != nil)),
-            ("cpu", .number(Double(stats?.cpuFreeMilli ?? 0) / 1000)), ("ram_mb", .number(Double(stats?.ramFreeMB ?? 0))),
-            ("gpu", .number(Double(stats?.gpuFreeMilli ?? 0) / 1000)), ("latency_ms", .number(Double(stats?.latencyMicros ?? 0) / 1000)),
-            ("io", .number(Double(stats?.ioPressureMilli ?? 0) / 1000)),
-        ])
+        encodings = NodeEncodings(records: nodes.map(\.record))
+        self.zones = .array(zones.map(\.record))
     }
 
     /// A record without the fields that depend on the chunk (`holds`, `eligible`).

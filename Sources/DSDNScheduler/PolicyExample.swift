@@ -7,8 +7,8 @@ public struct PolicyExample: Hashable, Sendable {
     public var name: String
     /// The chunk.
     public var chunk: ChunkRequest
-    /// The node tables, sorted by id, with defaults filled in.
-    var nodes: [LuaValue]
+    /// The nodes, sorted by id, with defaults filled in.
+    var nodes: [NodeInput]
     /// Parameter overrides.
     public var overrides: [(String, ParameterValue)]
     /// The exact chosen ids expected, in order.
@@ -51,7 +51,7 @@ public struct PolicyExample: Hashable, Sendable {
         chunk = ChunkRequest(hash: hash, sizeBytes: UInt64(size), replicationFactor: Int(replicas), holders: holders, want: want)
 
         guard case let .array(rawNodes) = value["nodes"] else { throw invalid("nodes must be a non-empty array") }
-        var nodes: [LuaValue] = []
+        var nodes: [NodeInput] = []
         let nodeFields = ["capacity", "cpu", "gpu", "id", "io", "latency_ms", "ram_mb", "status", "used", "zone"]
         for raw in rawNodes {
             guard let id = raw["id"].stringValue else { throw invalid("every node needs an id") }
@@ -66,26 +66,25 @@ public struct PolicyExample: Hashable, Sendable {
             let capacity = raw["capacity"].integerValue ?? 1 << 40
             let used = raw["used"].integerValue ?? 0
             guard capacity >= 0, used >= 0 else { throw invalid("node \(id): capacity and used must be integers >= 0") }
-            let status = raw["status"].stringValue ?? "active"
-            guard NodeStatus(name: status) != nil else {
-                throw invalid("node \(id): status must be active, draining or down, got \(status.debugDescription)")
+            let statusName = raw["status"].stringValue ?? "active"
+            guard let status = NodeStatus(name: statusName) else {
+                throw invalid("node \(id): status must be active, draining or down, got \(statusName.debugDescription)")
             }
             for stat in ["cpu", "ram_mb", "gpu", "latency_ms", "io"] where raw[stat] != .nil {
                 guard let number = raw[stat].doubleValue, number.isFinite, number >= 0 else {
                     throw invalid("node \(id): \(stat) must be a finite number >= 0")
                 }
             }
-            let statNames = ["cpu", "ram_mb", "gpu", "latency_ms", "io"]
-            var fields: [(String, LuaValue)] = [
-                ("id", .string(id)), ("zone", .string(raw["zone"].stringValue ?? "")), ("capacity", .integer(capacity)),
-                ("used", .integer(used)), ("free", .integer(max(0, capacity - used))),
-                ("status", .string(status)),
-                ("has_stats", .bool(statNames.contains { raw[$0] != .nil })),
-            ]
-            for stat in statNames { fields.append((stat, .number(raw[stat].doubleValue ?? 0))) }
-            nodes.append(.record(fields))
+            let reported = ["cpu", "ram_mb", "gpu", "latency_ms", "io"].contains { raw[$0] != .nil }
+            let stats = NodeInput.Stats(
+                cpu: raw["cpu"].doubleValue ?? 0, ramMB: raw["ram_mb"].doubleValue ?? 0, gpu: raw["gpu"].doubleValue ?? 0,
+                latencyMS: raw["latency_ms"].doubleValue ?? 0, io: raw["io"].doubleValue ?? 0)
+            nodes.append(
+                NodeInput(
+                    id: id, zone: raw["zone"].stringValue ?? "", capacity: capacity, used: used, status: status,
+                    stats: reported ? stats : nil))
         }
-        nodes.sort { ($0["id"].stringValue ?? "").utf8.lexicographicallyPrecedes(($1["id"].stringValue ?? "").utf8) }
+        nodes.sort { $0.id.utf8.lexicographicallyPrecedes($1.id.utf8) }
         self.nodes = nodes
 
         overrides = []
@@ -145,37 +144,7 @@ public struct PolicyExample: Hashable, Sendable {
     }
 
     /// The decision inputs this example describes (zones derived from its nodes).
-    var inputs: DecisionInputs { DecisionInputs(nodeTables: nodes) }
-}
-
-extension DecisionInputs {
-    /// Inputs from explicit node tables (examples, probes), already in id order, with the zone
-    /// summaries derived from them as they are from a state.
-    init(nodeTables nodes: [LuaValue]) {
-        var zones: [String: (count: Int64, capacity: Int64, used: Int64)] = [:]
-        for node in nodes {
-            guard let zone = node["zone"].stringValue, !zone.isEmpty else { continue }
-            var entry = zones[zone] ?? (0, 0, 0)
-            entry.count += 1
-            entry.capacity = Self.saturating(entry.capacity, node["capacity"].integerValue ?? 0)
-            entry.used = Self.saturating(entry.used, node["used"].integerValue ?? 0)
-            zones[zone] = entry
-        }
-        let zoneTables = zones.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }.map { id -> LuaValue in
-            let entry = zones[id] ?? (0, 0, 0)
-            return .record([
-                ("id", .string(id)), ("nodes", .integer(entry.count)), ("capacity", .integer(entry.capacity)),
-                ("used", .integer(entry.used)),
-                ("utilization", .number(entry.capacity == 0 ? 0 : min(1, Double(entry.used) / Double(entry.capacity)))),
-            ])
-        }
-        self.init(nodes: nodes, zones: .array(zoneTables))
-    }
-
-    private static func saturating(_ a: Int64, _ b: Int64) -> Int64 {
-        let (sum, overflow) = a.addingReportingOverflow(b)
-        return overflow ? .max : sum
-    }
+    var inputs: DecisionInputs { DecisionInputs(nodes: nodes, zones: ZoneInput.zones(of: nodes)) }
 }
 
 /// The outcome of running one example.

@@ -40,19 +40,12 @@ public struct ProbeReport: Hashable, Sendable {
 /// script) behaves, what it costs, and that the host survives it.
 public enum PolicyProbe {
     /// The probe cluster: nodes a, b, c, d in zones z1, z2, z1, z2, all active with stats.
-    public static let nodes: [LuaValue] = ["a", "b", "c", "d"].enumerated().map { offset, id in
-        let stats: [(String, LuaValue)] = [
-            ("cpu", .number(Double(offset + 1) / 2)), ("ram_mb", .number(Double(4_000 * (offset + 1)))),
-            ("gpu", .number(Double(offset % 2))),
-            ("latency_ms", .number(Double(5 + offset))), ("io", .number(Double(offset) / 10)),
-        ]
-        return .record(
-            [
-                ("id", .string(id)), ("zone", .string(offset % 2 == 0 ? "z1" : "z2")), ("capacity", .integer(1 << 40)),
-                ("used", .integer(Int64(offset) << 30)), ("free", .integer((1 << 40) - (Int64(offset) << 30))),
-                ("status", .string("active")),
-                ("has_stats", .bool(true)),
-            ] + stats)
+    public static let nodes: [NodeInput] = ["a", "b", "c", "d"].enumerated().map { offset, id in
+        NodeInput(
+            id: id, zone: offset % 2 == 0 ? "z1" : "z2", capacity: 1 << 40, used: Int64(offset) << 30, status: .active,
+            stats: NodeInput.Stats(
+                cpu: Double(offset + 1) / 2, ramMB: Double(4_000 * (offset + 1)), gpu: Double(offset % 2),
+                latencyMS: Double(5 + offset), io: Double(offset) / 10))
     }
 
     /// The probe chunk: hash of zeros, 1 KiB, three replicas, none placed.
@@ -79,7 +72,7 @@ public enum PolicyProbe {
             }
             report.loadInstructions = policy.loadInstructions
             report.loadPeakMemory = policy.loadPeakMemory
-            let inputs = DecisionInputs(nodeTables: nodes)
+            let inputs = DecisionInputs(nodes: nodes, zones: ZoneInput.zones(of: nodes))
             if let decideBudget { policy.budget = decideBudget }
             switch Scheduler.decide(chunk, inputs: inputs, policy: policy, parameters: policy.parameters) {
             case let .success(decision):

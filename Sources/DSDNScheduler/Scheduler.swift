@@ -7,12 +7,16 @@ import LuaSandbox
 /// A decision is a pure function of (policy source, parameters, snapshot, chunk): the seed is derived
 /// from those, so any coordinator reproduces it bit for bit.
 public enum Scheduler {
-    /// Places one chunk. Throws a classified `PolicyError` when the policy fails or misbehaves.
+    /// Places one chunk. Throws a classified `PolicyError` when the policy fails or misbehaves. At API
+    /// level 2 the verdicts of every node are built only with `explain` (level 1 always builds them).
     public static func place(
-        _ chunk: ChunkRequest, inputs: DecisionInputs, policy: Policy, overrides: [(String, ParameterValue)] = []
+        _ chunk: ChunkRequest, inputs: DecisionInputs, policy: Policy, overrides: [(String, ParameterValue)] = [],
+        explain: Bool = true
     ) throws(PolicyError) -> PlacementDecision {
         let parameters = try policy.parameters(overriding: overrides)
-        return try PolicySandbox.withLargeStack { decide(chunk, inputs: inputs, policy: policy, parameters: parameters) }.get()
+        return try PolicySandbox.withLargeStack {
+            decide(chunk, inputs: inputs, policy: policy, parameters: parameters, explain: explain)
+        }.get()
     }
 
     /// Places many chunks against one snapshot on one large-stack thread. API level 1: each decision in
@@ -46,10 +50,10 @@ public enum Scheduler {
     /// `hashSeed` is the production one except when `policy check` looks for layout-dependent outcomes.
     static func decide(
         _ chunk: ChunkRequest, inputs: DecisionInputs, policy: Policy, parameters: [(name: String, value: ParameterValue)],
-        hashSeed: UInt32 = PolicySandbox.productionHashSeed
+        hashSeed: UInt32 = PolicySandbox.productionHashSeed, explain: Bool = true
     ) -> Result<PlacementDecision, PolicyError> {
         if policy.apiLevel >= 2 {
-            return WarmPlacement(policy: policy, parameters: parameters, inputs: inputs, hashSeed: hashSeed).decide(chunk, explain: true)
+            return WarmPlacement(policy: policy, parameters: parameters, inputs: inputs, hashSeed: hashSeed).decide(chunk, explain: explain)
         }
         let inputDigest = sha256(inputs.encode(chunk: chunk, parameters: parameters, seed: nil))
         let seed = seed(sourceHash: policy.sourceHash, inputDigest: inputDigest)

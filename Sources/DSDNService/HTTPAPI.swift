@@ -536,7 +536,7 @@ struct Handlers: Sendable {
             outcome = try await node.previewEvaluator.run {
                 do throws(PolicyError) {
                     let inputs = DecisionInputs(nodes: registry.allNodes(), zones: registry.zones())
-                    let decision = try Scheduler.place(request, inputs: inputs, policy: policy, overrides: parameters)
+                    let decision = try Scheduler.place(request, inputs: inputs, policy: policy, overrides: parameters, explain: explain)
                     let answer = PreviewResponse(
                         policy: decision.policyName, policyVersion: decision.policyVersion,
                         policySourceHash: decision.policySourceHash.description, inputDigest: decision.inputDigest.description,

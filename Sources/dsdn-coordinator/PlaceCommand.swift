@@ -78,7 +78,9 @@ struct PlaceCommand: ParsableCommand {
         }
         let decision: PlacementDecision
         do {
-            decision = try Scheduler.place(request, inputs: DecisionInputs(state: state), policy: loaded, overrides: overrides)
+            // The JSON answer lists every node's verdict, so it is explained like --explain.
+            decision = try Scheduler.place(
+                request, inputs: DecisionInputs(state: state), policy: loaded, overrides: overrides, explain: explain || json)
         } catch {
             throw CommandFailure("\(error.outcome.rawValue): \(error.message)", cause: error)
         }

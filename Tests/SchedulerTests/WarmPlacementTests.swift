@@ -79,6 +79,24 @@ import Testing
         "admit = function(node, ctx) return math.random(1, 3) ~= 1 end,",
         // strings left for the next decision to find interned, and a grown string table
         "admit = function(node, ctx) local t = {}; for i = 1, 3000 do t[i] = 'key-' .. i .. ctx.chunk.hash end; return true end,",
+        // _ENV itself reassigned by a hook: the next decision's top level must not run in it
+        """
+        select = function(ctx)
+          local chosen = {}
+          for node in ctx.candidates() do if #chosen < ctx.want and previous == nil then chosen[#chosen + 1] = node.id end end
+          _ENV = { previous = ctx.chunk.hash }
+          return chosen
+        end,
+        """,
+        // _ENV set to nil at the end of select: later decisions still read their globals
+        """
+        select = function(ctx)
+          local chosen = {}
+          for node in ctx.candidates() do if #chosen < ctx.want and string.len(node.id) > 0 then chosen[#chosen + 1] = node.id end end
+          _ENV = nil
+          return chosen
+        end,
+        """,
         // a select that remembers its picks across decisions in a global
         """
         select = function(ctx)
@@ -162,6 +180,89 @@ import Testing
         }
         #expect(first > 0)
         #expect(last <= first + 64 * 1024, "the warm state grew from \(first) to \(last) bytes")
+    }
+
+    /// What the preparation assigns to _ENV stays with the preparation's own closures.
+    @Test func thePreparationsEnvironmentIsNotTheDecisions() throws {
+        let source = Self.policy(
+            "admit = function(node, ctx) return from_filter == nil, 'saw filter' end,",
+            filter: "filter = function(node, ctx) _ENV = { from_filter = node.id }; return true end,")
+        let (warm, fresh) = try Self.decideBoth(source)
+        for (warmResult, freshResult) in zip(warm, fresh) {
+            let decision = try warmResult.get()
+            #expect(!decision.chosen.isEmpty)
+            #expect(Self.same(decision, try freshResult.get()))
+        }
+    }
+
+    /// A select whose result is not a sequence is refused, as at level 1; a top level that returns
+    /// other hooks at decision time than at load is refused.
+    @Test(arguments: [
+        ("select = function(ctx) local it = ctx.candidates(); return { x = it().id } end,", "not a sequence"),
+        (
+            "select = function(ctx) local ids = {}; for n in ctx.candidates() do ids[#ids + 1] = n.id end; return { ids[1], nil, ids[2] } end,",
+            "not a sequence"
+        ),
+        ("select = function(ctx) return ctx.nodes end,", "not a sequence"),
+    ])
+    func selectMustReturnASequence(body: String, message: String) throws {
+        let (warm, _) = try Self.decideBoth(Self.policy(body))
+        for result in warm {
+            guard case let .failure(error) = result else {
+                Issue.record("a select result that is not a sequence was accepted")
+                continue
+            }
+            #expect(error.outcome == .invalidResult)
+            #expect(error.message.contains(message), "\(error.message)")
+        }
+    }
+
+    @Test func aDeclarationThatChangesAtDecisionTimeIsRefused() throws {
+        // At load the string library is writable; in a decision it is read-only: the top level can
+        // tell, and returns a select only then.
+        let source = """
+            local deciding = not pcall(function() string.probe = 1 end)
+            return {
+              name = "shifty", version = 1, api = 2,
+              score = function(node, ctx) return 1 end,
+              select = deciding and function(ctx) return {} end or nil,
+            }
+            """
+        let (warm, _) = try Self.decideBoth(source)
+        for result in warm {
+            guard case let .failure(error) = result else {
+                Issue.record("a declaration that changed at decision time was accepted")
+                continue
+            }
+            #expect(error.outcome == .invalidResult)
+            #expect(error.message.contains("the same declaration every time"), "\(error.message)")
+        }
+    }
+
+    /// A decision that breaks its memory budget (the collector may have run an emergency collection
+    /// then) leaves nothing behind: the next decisions cost what they cost in a fresh state.
+    @Test func aMemoryBreachLeavesNothingForTheNextDecision() throws {
+        let source = Self.policy(
+            """
+            admit = function(node, ctx)
+              if ctx.chunk.size == 3 << 30 then
+                local t = {}
+                for i = 1, 10000000 do t[i] = 'grow-' .. i end
+              end
+              local s = {}
+              for i = 1, 200 do s[i] = node.id .. ':' .. i end
+              return true
+            end,
+            """)
+        let (warm, fresh) = try Self.decideBoth(source)
+        guard case let .failure(error) = warm[1] else {
+            Issue.record("the 3 GiB chunk's decision did not break the memory budget")
+            return
+        }
+        #expect(error.outcome == .memoryBudget)
+        for index in [0, 2, 3] {
+            #expect(Self.same(try warm[index].get(), try fresh[index].get()), "decision \(index)")
+        }
     }
 
     /// Views read like the tables they show: length, rawlen, ipairs and spairs.
