@@ -1226,6 +1226,18 @@ static int protected_import(lua_State *L) {
     return 1;
 }
 
+/// Decodes the host's input onto the stack, protected and outside any budget; 0, with the message
+/// set, when it cannot.
+static int push_input(dsdn_box *box, const uint8_t *input, size_t length) {
+    reader r = {input, length, 0};
+    lua_pushcfunction(box->L, protected_import);
+    lua_pushlightuserdata(box->L, &r);
+    if (lua_pcall(box->L, 1, 1, 0) == LUA_OK) return 1;
+    lua_pop(box->L, 1);
+    set_message(box, "the host's input could not be decoded", 37);
+    return 0;
+}
+
 // MARK: - The trusted driver
 
 static const char driver_source[] =
@@ -1842,11 +1854,7 @@ int dsdn_box_decide(dsdn_box *box, const uint8_t *input, size_t length, int64_t 
         return DSDN_INVALID;
     }
     // The host's inputs are built protected and outside the policy's budget.
-    reader r = {input, length, 0};
-    lua_pushcfunction(L, protected_import);
-    lua_pushlightuserdata(L, &r);
-    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
-        set_message(box, "the host's input could not be decoded", 37);
+    if (!push_input(box, input, length)) {
         lua_settop(L, base);
         return DSDN_INVALID;
     }
@@ -2029,11 +2037,7 @@ int dsdn_box_prepare(dsdn_box *box, const uint8_t *input, size_t length, int64_t
         set_message(box, "this state already holds a snapshot", 35);
         return DSDN_INVALID;
     }
-    reader r = {input, length, 0};
-    lua_pushcfunction(L, protected_import);
-    lua_pushlightuserdata(L, &r);
-    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
-        set_message(box, "the host's input could not be decoded", 37);
+    if (!push_input(box, input, length)) {
         lua_settop(L, base);
         return DSDN_INVALID;
     }
@@ -2154,15 +2158,9 @@ int dsdn_box_choose(dsdn_box *box, const uint8_t *input, size_t length, int64_t 
         set_message(box, "no snapshot is prepared", 23);
         return DSDN_INVALID;
     }
-    reader r = {input, length, 0};
     lua_pushcfunction(L, protected_decision);
     lua_pushinteger(L, seed);
-    lua_pushcfunction(L, protected_import);
-    lua_pushlightuserdata(L, &r);
-    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
-        set_message(box, "the host's input could not be decoded", 37);
-        return finish_choice(box, base, DSDN_INVALID);
-    }
+    if (!push_input(box, input, length)) return finish_choice(box, base, DSDN_INVALID);
     lua_rawgeti(L, LUA_REGISTRYINDEX, box->snapshot_ref);
     if (lua_pcall(L, 3, 2, 0) != LUA_OK) {
         set_message(box, "the host's chunk input is malformed", 35);

@@ -100,24 +100,7 @@ public enum Scheduler {
     ) {
         func invalid(_ message: String) -> PolicyError { PolicyError(.invalidResult, "\(policy.label): \(message)") }
         guard let rawVerdicts = value["verdicts"].arrayValue else { throw invalid("internal: the driver returned no verdicts") }
-        guard rawVerdicts.count == inputs.nodeIDs.count else { throw invalid("internal: verdict count mismatch") }
-        var verdicts: [NodeVerdict] = []
-        verdicts.reserveCapacity(rawVerdicts.count)
-        var ranks: [Int] = []
-        for (raw, id) in zip(rawVerdicts, inputs.nodeIDs) {
-            var verdict = try verdict(raw, id: id, invalid: invalid)
-            if verdict.passed {
-                // The driver ranked the candidates (score descending, then id ascending bytewise).
-                guard let rank = verdict.rank else { throw invalid("internal: candidate \(id) has no rank") }
-                ranks.append(rank)
-            } else {
-                verdict.rank = nil
-            }
-            verdicts.append(verdict)
-        }
-        guard ranks.sorted() == Array(1...max(1, ranks.count)).prefix(ranks.count).map({ $0 }) else {
-            throw invalid("internal: candidate ranks are not 1...\(ranks.count)")
-        }
+        let verdicts = try rankedVerdicts(rawVerdicts, inputs: inputs, invalid: invalid)
 
         let chosenValue = value["chosen"]
         guard let rawChosen = chosenValue == .nil ? [] : chosenValue.arrayValue else {
@@ -140,6 +123,31 @@ public enum Scheduler {
             chosen.append(inputs.nodeIDs[index])
         }
         return (verdicts, chosen)
+    }
+
+    /// One verdict per node, in node order, checked (see ``verdict(_:id:invalid:)``), with the
+    /// candidates' ranks exactly 1...n as the driver ranked them (score descending, then id bytewise).
+    static func rankedVerdicts(_ raw: [LuaValue], inputs: DecisionInputs, invalid: (String) -> PolicyError) throws(PolicyError)
+        -> [NodeVerdict]
+    {
+        guard raw.count == inputs.nodeIDs.count else { throw invalid("internal: verdict count mismatch") }
+        var verdicts: [NodeVerdict] = []
+        verdicts.reserveCapacity(raw.count)
+        var ranks: [Int] = []
+        for (entry, id) in zip(raw, inputs.nodeIDs) {
+            var verdict = try verdict(entry, id: id, invalid: invalid)
+            if verdict.passed {
+                guard let rank = verdict.rank else { throw invalid("internal: candidate \(id) has no rank") }
+                ranks.append(rank)
+            } else {
+                verdict.rank = nil
+            }
+            verdicts.append(verdict)
+        }
+        guard ranks.sorted().elementsEqual((0..<ranks.count).map { $0 + 1 }) else {
+            throw invalid("internal: candidate ranks are not 1...\(ranks.count)")
+        }
+        return verdicts
     }
 
     /// One node's verdict as the driver exported it: passed, reason, and for a candidate its finite

@@ -83,26 +83,9 @@ public final class WarmPlacement {
     /// The prepared verdicts, checked as API level 1 checks a decision's: finite scores and terms, and
     /// the candidates ranked 1...n.
     private static func verdicts(_ value: LuaValue, inputs: DecisionInputs, policy: Policy) throws(PolicyError) -> [NodeVerdict] {
-        func invalid(_ message: String) -> PolicyError { PolicyError(.invalidResult, "\(policy.label): \(message)") }
-        let raw = value.arrayValue ?? []
-        guard raw.count == inputs.nodeIDs.count else { throw invalid("internal: prepared verdict count mismatch") }
-        var verdicts: [NodeVerdict] = []
-        verdicts.reserveCapacity(raw.count)
-        var ranks: [Int] = []
-        for (entry, id) in zip(raw, inputs.nodeIDs) {
-            var verdict = try Scheduler.verdict(entry, id: id, invalid: invalid)
-            if verdict.passed {
-                guard let rank = verdict.rank else { throw invalid("internal: candidate \(id) has no rank") }
-                ranks.append(rank)
-            } else {
-                verdict.rank = nil
-            }
-            verdicts.append(verdict)
+        try Scheduler.rankedVerdicts(value.arrayValue ?? [], inputs: inputs) { message in
+            PolicyError(.invalidResult, "\(policy.label): \(message)")
         }
-        guard ranks.sorted().elementsEqual((0..<ranks.count).map { $0 + 1 }) else {
-            throw invalid("internal: candidate ranks are not 1...\(ranks.count)")
-        }
-        return verdicts
     }
 
     /// Places one chunk. With `explain`, every candidate's verdict for this chunk is built too (admit

@@ -228,22 +228,26 @@ func bareLua(policyPath: String, state: DerivedState, chunks: [ChunkRequest]) th
                       params = params, zones = zones, seed = 1, nodes = nodes }
         local filter, score, select, admit = policy.filter, policy.score, policy.select, policy.admit
         local clock, out = os.clock, {}
-        if policy.api == 2 then
-          local prepared = { params = params, zones = zones, nodes = nodes }
-          local start = clock()
+        -- filter and score every node the host lets through, then the host's ranking
+        local function rank(context, eligible)
           local candidates, scores = {}, {}
           for i = 1, #nodes do
             local node = nodes[i]
-            if node.status == 'active' then
+            if eligible(node) then
               local ok = true
-              if filter then ok = filter(node, prepared) end
-              if ok then candidates[#candidates + 1] = i; scores[i] = score(node, prepared) end
+              if filter then ok = filter(node, context) end
+              if ok then candidates[#candidates + 1] = i; scores[i] = score(node, context) end
             end
           end
           table.sort(candidates, function(a, b)
             if scores[a] ~= scores[b] then return scores[a] > scores[b] end
             return nodes[a].id < nodes[b].id
           end)
+          return candidates, scores
+        end
+        if policy.api == 2 then
+          local start = clock()
+          local candidates = rank({ params = params, zones = zones, nodes = nodes }, function(node) return node.status == 'active' end)
           print('prepare ' .. (clock() - start))
           for d = 1, #sizes do
             local start = clock()
@@ -284,19 +288,7 @@ func bareLua(policyPath: String, state: DerivedState, chunks: [ChunkRequest]) th
         for d = 1, #sizes do
           local start = clock()
           ctx.chunk.size = sizes[d]
-          local candidates, scores = {}, {}
-          for i = 1, #nodes do
-            local node = nodes[i]
-            if node.eligible then
-              local ok = true
-              if filter then ok = filter(node, ctx) end
-              if ok then candidates[#candidates + 1] = i; scores[i] = score(node, ctx) end
-            end
-          end
-          table.sort(candidates, function(a, b)
-            if scores[a] ~= scores[b] then return scores[a] > scores[b] end
-            return nodes[a].id < nodes[b].id
-          end)
+          local candidates, scores = rank(ctx, function(node) return node.eligible end)
           local ranked = {}
           for r = 1, #candidates do local node = nodes[candidates[r]]; node.score = scores[candidates[r]]; ranked[r] = node end
           if select then select(ranked, ctx) end

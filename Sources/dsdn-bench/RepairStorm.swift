@@ -10,25 +10,8 @@ import LuaSandbox
 func repairStorm(nodes: Int, chunks: Int, policies: [String], policyDirectory: String) throws {
     var machine = StateMachine()
     try machine.apply(events: clusterEvents(nodes: nodes))
-    var random = SeededGenerator(seed: 31)
-    var batch: [Event] = []
-    batch.reserveCapacity(8_000)
-    for _ in 0..<chunks {
-        let hash = Hash256(w0: random.next(), w1: random.next(), w2: random.next(), w3: random.next())
-        batch.append(.chunkDeclared(hash: hash, sizeBytes: 1 << 20, replicationFactor: 3, uploaderID: "uploader", daCommitment: nil))
-        // Consecutive node indexes are in consecutive zones: three distinct zones.
-        let first = Int(random.below(UInt64(nodes)))
-        for index in 0..<3 {
-            batch.append(
-                .replicaAdded(
-                    hash: hash, nodeID: "node-\((first + index) % nodes)", replicaIndex: UInt8(index), addedAtMillis: 1, provenance: nil))
-        }
-        if batch.count >= 8_000 {
-            try machine.apply(events: batch)
-            batch.removeAll(keepingCapacity: true)
-        }
-    }
-    try machine.apply(events: batch)
+    // Consecutive node indexes are in consecutive zones: three distinct zones per chunk.
+    try declareChunks(chunks, nodes: nodes, seed: 31, stride: 1, commitments: false, into: &machine)
     say("repair      \(nodes) nodes in 10 zones, \(machine.state.chunkCount) chunks x 3 replicas")
 
     let loaded = try policies.map { name -> Policy in
@@ -120,4 +103,30 @@ func clusterEvents(nodes count: Int) -> [Event] {
                     ioPressureMilli: UInt32(random.next() % 1_000), usedBytes: 0, reportedAtMillis: 1)))
     }
     return events
+}
+
+/// Declares `count` seeded chunks of 1 MiB, each with 3 replicas on nodes `first`, `first + stride` and
+/// `first + 2 × stride` (of `node-0` to `node-<nodes - 1>`), applied in batches.
+func declareChunks(_ count: Int, nodes: Int, seed: UInt64, stride: Int, commitments: Bool, into machine: inout StateMachine) throws {
+    var random = SeededGenerator(seed: seed)
+    var batch: [Event] = []
+    batch.reserveCapacity(8_000)
+    for _ in 0..<count {
+        let hash = Hash256(w0: random.next(), w1: random.next(), w2: random.next(), w3: random.next())
+        batch.append(
+            .chunkDeclared(
+                hash: hash, sizeBytes: 1 << 20, replicationFactor: 3, uploaderID: "uploader", daCommitment: commitments ? hash : nil))
+        let first = Int(random.below(UInt64(nodes)))
+        for index in 0..<3 {
+            batch.append(
+                .replicaAdded(
+                    hash: hash, nodeID: "node-\((first + index * stride) % nodes)", replicaIndex: UInt8(index), addedAtMillis: 1,
+                    provenance: nil))
+        }
+        if batch.count >= 8_000 {
+            try machine.apply(events: batch)
+            batch.removeAll(keepingCapacity: true)
+        }
+    }
+    try machine.apply(events: batch)
 }

@@ -96,24 +96,7 @@ if options.runs("memory") {
     try machine.apply(events: setup)
     var random = SeededGenerator(seed: 9)
     let before = residentBytes()
-    var batch: [Event] = []
-    batch.reserveCapacity(4_000)
-    for _ in 0..<options.chunks {
-        let hash = Hash256(w0: random.next(), w1: random.next(), w2: random.next(), w3: random.next())
-        batch.append(.chunkDeclared(hash: hash, sizeBytes: 1 << 20, replicationFactor: 3, uploaderID: "uploader", daCommitment: hash))
-        let first = Int(random.below(UInt64(nodeCount)))
-        for index in 0..<3 {
-            batch.append(
-                .replicaAdded(
-                    hash: hash, nodeID: "node-\((first + index * 7) % nodeCount)", replicaIndex: UInt8(index), addedAtMillis: 1,
-                    provenance: nil))
-        }
-        if batch.count >= 4_000 {
-            try machine.apply(events: batch)
-            batch.removeAll(keepingCapacity: true)
-        }
-    }
-    try machine.apply(events: batch)
+    try declareChunks(options.chunks, nodes: nodeCount, seed: 9, stride: 7, commitments: true, into: &machine)
     let after = residentBytes()
     let perChunk = Double(after - before) / Double(options.chunks)
     var hashes: [Hash256] = []
