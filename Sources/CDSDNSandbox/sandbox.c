@@ -134,6 +134,7 @@ static void set_message(dsdn_box *box, const char *text, size_t length) {
 static void hook(lua_State *L, lua_Debug *ar);
 
 static void *box_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
+static void charge_from_c_library(size_t work);
 
 /// Lua 5.4 seeds string hashes from the clock and three addresses (luai_makeseed in lstate.c), so the
 /// same policy lays its tables out differently in every process. No API sets the seed; this writes it.
@@ -246,6 +247,10 @@ static void *box_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
             return NULL;
         }
     }
+    // Making a long string (over Lua's 40-byte short strings) is work in proportion to its length inside
+    // one instruction (`..` copies it; using it as a key hashes every byte): an instruction per 16 bytes.
+    if (!ptr && osize == LUA_TSTRING && box->limited && nsize > DSDN_STRING_OVERHEAD + 40)
+        charge_from_c_library((nsize - DSDN_STRING_OVERHEAD) / 16);
     void *block = block_realloc(box, ptr, old, nsize);
     if (!block) return NULL;
     if (!ptr && osize == LUA_TTHREAD && box->first_block == NULL) {
@@ -1314,6 +1319,9 @@ static int driver_invalid(lua_State *L) {
         box->breach = BREACH_INVALID;
         set_message(box, message, length);
     }
+    // Final, like a budget breach: every later instruction fails too, so a policy that catches this
+    // error (a select calling ctx.candidates() under pcall) cannot run on uncharged.
+    lua_sethook(L, hook, LUA_MASKCOUNT, 1);
     return luaL_error(L, "%s", message);
 }
 
@@ -1508,7 +1516,9 @@ static const char choose_source[] =
     "          r = r + 1\n"
     "          local i = order[r]\n"
     "          if i == nil then return nil end\n"
-    "          if check(i) then return nodes[i] end\n"
+    "          local admitted = check(i)\n"
+    "          current.hook, current.node = 'select', nil\n"
+    "          if admitted then return nodes[i] end\n"
     "        end\n"
     "      end\n"
     "    end\n"

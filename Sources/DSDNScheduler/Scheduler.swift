@@ -22,15 +22,25 @@ public enum Scheduler {
     /// Places many chunks against one snapshot on one large-stack thread. API level 1: each decision in
     /// its own fresh sandbox. API level 2: one warm sandbox prepared once for all of them; `explain`
     /// builds every node's verdict (level 1 always does).
+    /// `shouldStop` is asked before each decision: when it says yes, the decisions made so far are
+    /// returned (fewer than `chunks`).
     public static func place(
         _ chunks: [ChunkRequest], inputs: DecisionInputs, policy: Policy, overrides: [(String, ParameterValue)] = [],
-        explain: Bool
+        explain: Bool, shouldStop: () -> Bool = { false }
     ) throws(PolicyError) -> [Result<PlacementDecision, PolicyError>] {
         let parameters = try policy.parameters(overriding: overrides)
         return PolicySandbox.withLargeStack {
-            guard policy.apiLevel >= 2 else { return chunks.map { decide($0, inputs: inputs, policy: policy, parameters: parameters) } }
-            let warm = WarmPlacement(policy: policy, parameters: parameters, inputs: inputs)
-            return chunks.map { warm.decide($0, explain: explain) }
+            var results: [Result<PlacementDecision, PolicyError>] = []
+            let warm = policy.apiLevel >= 2 ? WarmPlacement(policy: policy, parameters: parameters, inputs: inputs) : nil
+            for chunk in chunks {
+                if shouldStop() { break }
+                if let warm {
+                    results.append(warm.decide(chunk, explain: explain))
+                } else {
+                    results.append(decide(chunk, inputs: inputs, policy: policy, parameters: parameters))
+                }
+            }
+            return results
         }
     }
 

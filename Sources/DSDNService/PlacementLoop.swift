@@ -138,8 +138,11 @@ public actor PlacementLoop {
             offset += batch.count
             let results: [Result<PlacementDecision, PolicyError>]
             do throws(PolicyEvaluationError) {
+                // A round of many chunks stops between decisions once the coordinator is stopping.
+                let lifecycle = lifecycle
                 results = try await evaluator.place(
-                    batch.map(\.request), inputs: inputs, policy: policy, overrides: configuration.policyOverrides)
+                    batch.map(\.request), inputs: inputs, policy: policy, overrides: configuration.policyOverrides,
+                    shouldStop: { lifecycle.phase != .ready })
             } catch {
                 guard case let .policy(failure) = error else { break }
                 results = batch.map { _ in .failure(failure) }

@@ -34,14 +34,31 @@ public final class PolicyEvaluator: Sendable {
 
     /// Decisions for many chunks against one snapshot in one evaluation: API level 2 prepares one warm
     /// sandbox for all of them; level 1 gives each a fresh one. No explanations are built.
+    /// `shouldStop` (read on the evaluation thread before each decision) ends it early, as does the
+    /// cancellation of the waiting task: the decisions made so far are returned.
     public func place(
-        _ chunks: [ChunkRequest], inputs: DecisionInputs, policy: Policy, overrides: [(String, ParameterValue)]
+        _ chunks: [ChunkRequest], inputs: DecisionInputs, policy: Policy, overrides: [(String, ParameterValue)],
+        shouldStop: @escaping @Sendable () -> Bool = { false }
     ) async throws(PolicyEvaluationError) -> [Result<PlacementDecision, PolicyError>] {
-        let outcome = try await run {
-            Result { () throws(PolicyError) in
-                try Scheduler.place(chunks, inputs: inputs, policy: policy, overrides: overrides, explain: false)
+        let cancelled = StopFlag()
+        let evaluation: Result<Result<[Result<PlacementDecision, PolicyError>], PolicyError>, PolicyEvaluationError> =
+            await withTaskCancellationHandler {
+                do throws(PolicyEvaluationError) {
+                    return .success(
+                        try await run {
+                            Result { () throws(PolicyError) in
+                                try Scheduler.place(
+                                    chunks, inputs: inputs, policy: policy, overrides: overrides, explain: false,
+                                    shouldStop: { cancelled.isSet || shouldStop() })
+                            }
+                        })
+                } catch {
+                    return .failure(error)
+                }
+            } onCancel: {
+                cancelled.set()
             }
-        }
+        let outcome = try evaluation.get()
         switch outcome {
         case let .success(decisions): return decisions
         case let .failure(error): throw .policy(error)
@@ -61,6 +78,13 @@ public final class PolicyEvaluator: Sendable {
             throw .cancelled
         }
     }
+}
+
+/// A flag set once, from any thread.
+private final class StopFlag: Sendable {
+    private let flag = Atomic<Bool>(false)
+    var isSet: Bool { flag.load(ordering: .relaxed) }
+    func set() { flag.store(true, ordering: .relaxed) }
 }
 
 /// Why an evaluation gave no decision.

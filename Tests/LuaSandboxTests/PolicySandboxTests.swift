@@ -88,6 +88,11 @@ import Testing
     }
 
     static let costCases: [CostCase] = [
+        // Long strings made by `..` and hashed as keys: charged by their length when made.
+        CostCase(
+            name: "long-string-keys",
+            body: "local s = ('x'):rep(16000) for i = 1, 200 do local u = {} u[s .. i] = true end",
+            atLeast: 200_000),
         // `<` on strings made of NUL bytes: strcoll once per piece, 4,001 pieces per comparison.
         CostCase(
             name: "nul-less-than",
@@ -142,6 +147,24 @@ import Testing
     /// Work the VM does inside one instruction, through the C library or its own loops, is charged by
     /// what it does: each body repeats one costly operation `n` times and must cost at least `atLeast`
     /// instructions (a few hundred without the charges).
+    /// Churn that never grows live memory still ends at the cumulative allocation cap (8 × the memory
+    /// budget) when the instruction budget is large enough to reach it.
+    @Test func churnEndsAtTheCumulativeAllocationCap() throws {
+        let source = """
+            return { name = "churn", version = 1, api = 1,
+              score = function(node, ctx) local base, n = ('x'):rep(1000), 0 while true do local s = base .. n n = n + 1 end end }
+            """
+        let budget = SandboxBudget(instructions: 50_000_000, memory: 64 << 10)
+        let decision = PolicySandbox.withLargeStack { () -> SandboxEvaluation in
+            guard let sandbox = try? PolicySandbox() else { fatalError("cannot create a Lua state") }
+            let load = sandbox.load(source: source, chunkName: "churn", budget: budget)
+            guard load.outcome == .ok else { return load }
+            return sandbox.decide(input: Self.input([Self.node("a", free: 1)], want: 1), seed: 1, budget: budget)
+        }
+        #expect(decision.outcome == .memoryBudget, "\(decision.outcome.rawValue): \(decision.message)")
+        #expect(decision.instructions < 10_000_000)
+    }
+
     @Test(arguments: costCases)
     func workInsideOneInstructionIsCharged(_ cost: CostCase) throws {
         let (name, body, atLeast) = (cost.name, cost.body, cost.atLeast)

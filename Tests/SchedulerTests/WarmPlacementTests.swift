@@ -2,6 +2,7 @@ import DSDNCore
 import DSDNScheduler
 import DSDNTestSupport
 import LuaSandbox
+import Synchronization
 import Testing
 
 /// API level 2's warm sandbox: a snapshot prepared once, then many decisions in one Lua state. Every
@@ -263,6 +264,59 @@ import Testing
         for index in [0, 2, 3] {
             #expect(Self.same(try warm[index].get(), try fresh[index].get()), "decision \(index)")
         }
+    }
+
+    /// A host refusal caught by the policy (admit's bad answer, raised inside ctx.candidates() under
+    /// pcall) is final: the next instruction fails too, so the decision ends instead of running on.
+    @Test func aCaughtRefusalEndsTheDecision() throws {
+        let source = """
+            return {
+              name = "catcher", version = 1, api = 2,
+              score = function(node, ctx) return node.capacity end,
+              admit = function(node, ctx) return 1 end,
+              select = function(ctx)
+                local function burn() for i = 1, 1000 do end end
+                pcall(function() for node in ctx.candidates() do end end)
+                while true do pcall(burn) end
+              end,
+            }
+            """
+        let (warm, _) = try Self.decideBoth(source)
+        for result in warm {
+            guard case let .failure(error) = result else {
+                Issue.record("the decision went on after its refusal")
+                continue
+            }
+            #expect(error.outcome == .invalidResult)
+            #expect(error.message.contains("admit must return a boolean"), "\(error.message)")
+        }
+    }
+
+    /// An error raised by select after it asked for candidates is reported in select, not in admit.
+    @Test func selectsOwnErrorsAreReportedInSelect() throws {
+        let source = Self.policy(
+            "select = function(ctx) local next = ctx.candidates(); next(); error('raised by select') end,")
+        let (warm, _) = try Self.decideBoth(source)
+        let error = try #require(warm.first.flatMap { if case let .failure(error) = $0 { error } else { nil } })
+        #expect(error.outcome == .runtimeError)
+        #expect(error.message.contains("in select: "), "\(error.message)")
+    }
+
+    /// A batch stops between decisions when asked to (a coordinator that is stopping).
+    @Test func aBatchStopsBetweenDecisions() throws {
+        let policy = try Policy.load(source: Self.policy(""), fileName: "warm-probe.lua")
+        let inputs = try Self.inputs()
+        let asked = Mutex(0)
+        let results = try Scheduler.place(
+            Self.chunks, inputs: inputs, policy: policy, explain: false,
+            shouldStop: {
+                asked.withLock { count in
+                    count += 1
+                    return count > 2
+                }
+            })
+        #expect(results.count == 2)
+        #expect(results.allSatisfy { (try? $0.get()) != nil })
     }
 
     /// Views read like the tables they show: length, rawlen, ipairs and spairs.

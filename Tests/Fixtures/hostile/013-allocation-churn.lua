@@ -1,7 +1,7 @@
--- expect: memory_budget
+-- expect: instruction_budget
 -- phase: decide
--- message: memory budget exhausted
--- why: allocating and dropping 10 KB strings forever never grows live memory but exhausts the cumulative allocation cap
+-- message: instruction budget
+-- why: allocating and dropping 10 KB strings forever never grows live memory; each string is charged by its length when it is made, so the count ends it (the cumulative allocation cap is the second line, PolicySandboxTests)
 return {
   name = "hostile", version = 1, api = 1,
   description = "a hostile or buggy policy",
