@@ -31,7 +31,7 @@ allow_only DSDNAPI DSDNJSON Foundation FoundationEssentials
 allow_only DSDNDA DSDNCore Crypto Collections Synchronization
 allow_only DSDNFileLog DSDNDA DSDNCore SystemPackage Glibc Synchronization
 allow_only LuaSandbox CDSDNLua CDSDNSandbox Crypto
-allow_only DSDNScheduler DSDNCore LuaSandbox
+allow_only DSDNScheduler DSDNCore LuaSandbox Synchronization
 allow_only DSDNRuntime DSDNCore DSDNDA Logging Synchronization
 # The running service composes the runtime with the scheduler, metrics and the HTTP server; the
 # Celestia backend keeps its HTTP client to itself.
