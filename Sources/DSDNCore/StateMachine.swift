@@ -239,7 +239,9 @@ public struct StateMachine: Sendable {
             if state.chunks[hash] != nil { setChunk(hash, nil) }
 
         case let .replicaAdded(hash, nodeID, index, addedAt, provenance):
-            try Validation.identifier(nodeID, field: "node_id")
+            // A registered node's id was validated when it was registered: check only unknown ones.
+            let knownSymbol = state.nodeNames.lookup(nodeID)
+            if knownSymbol == nil { try Validation.identifier(nodeID, field: "node_id") }
             // A scheduler's placement (it carries provenance) that lost a race to an earlier one is a
             // counted no-op, never an error: the first placement of a replica slot wins (first-wins).
             let isPlacement = provenance != nil
@@ -251,14 +253,14 @@ public struct StateMachine: Sendable {
                 }
                 throw ApplyError(.unknownChunk, "chunk \(hash) does not exist")
             }
-            guard let symbol = state.nodeNames.lookup(nodeID), let node = state.nodes[Int(symbol)] else {
+            guard let symbol = knownSymbol, let status = state.nodes[Int(symbol)]?.status else {
                 if isPlacement {
                     pendingSuperseded += 1
                     return
                 }
                 throw ApplyError(.unknownNode, "node \(nodeID) does not exist")
             }
-            guard node.status != .down else {
+            guard status != .down else {
                 if isPlacement {
                     pendingSuperseded += 1
                     return
@@ -383,7 +385,7 @@ public struct StateMachine: Sendable {
         }
         switch (position, record) {
         case let (position?, record?):
-            relink(from: state.chunks.values[position], to: record, slot: position)
+            relink(from: old ?? state.chunks.values[position], to: record, slot: position)
             state.chunks.values[position] = record
         case let (position?, nil):
             link(state.chunks.values[position], slot: position, sign: -1)
