@@ -1852,13 +1852,18 @@ int dsdn_box_load(dsdn_box *box, const char *source, size_t length, const char *
     return outcome;
 }
 
-int dsdn_box_decide(dsdn_box *box, const uint8_t *input, size_t length, int64_t seed, const dsdn_limits *limits) {
-    lua_State *L = box->L;
-    int base = lua_gettop(L);
+/// Clears what the last run left for the host to read.
+static void reset_run(dsdn_box *box) {
     box->result.length = 0;
     box->message_length = 0;
     box->used = 0;
     box->reported_peak = 0;
+}
+
+int dsdn_box_decide(dsdn_box *box, const uint8_t *input, size_t length, int64_t seed, const dsdn_limits *limits) {
+    lua_State *L = box->L;
+    int base = lua_gettop(L);
+    reset_run(box);
     if (box->policy_ref == LUA_NOREF) {
         set_message(box, "no policy is loaded", 19);
         return DSDN_INVALID;
@@ -2028,12 +2033,6 @@ static int reseed(dsdn_box *box, int64_t seed) {
     return status == LUA_OK;
 }
 
-static void reset_run(dsdn_box *box) {
-    box->result.length = 0;
-    box->message_length = 0;
-    box->used = 0;
-    box->reported_peak = 0;
-}
 
 int dsdn_box_prepare(dsdn_box *box, const uint8_t *input, size_t length, int64_t seed, const dsdn_limits *limits) {
     lua_State *L = box->L;
@@ -2119,22 +2118,21 @@ static int protected_decision(lua_State *L) {
     lua_pushvalue(L, 3);
     lua_pushboolean(L, 1);
     lua_call(L, 2, 0);
-    lua_pushnil(L);                       // 4: (unused)
-    lua_createtable(L, 0, 8);             // 5: ctx
+    lua_createtable(L, 0, 8);             // 4: ctx
     lua_getfield(L, 2, "chunk");
     luaL_checktype(L, -1, LUA_TTABLE);
-    lua_setfield(L, 5, "chunk");
+    lua_setfield(L, 4, "chunk");
     lua_getfield(L, 2, "want");
     luaL_checktype(L, -1, LUA_TNUMBER);
-    lua_setfield(L, 5, "want");
+    lua_setfield(L, 4, "want");
     lua_pushinteger(L, seed);
-    lua_setfield(L, 5, "seed");
+    lua_setfield(L, 4, "seed");
     static const char *const shared[] = {"params", "zones", "nodes", "nodes_by_id", NULL};
     for (const char *const *name = shared; *name; name++) {
         lua_getfield(L, 3, *name);
-        lua_setfield(L, 5, *name);
+        lua_setfield(L, 4, *name);
     }
-    lua_createtable(L, 0, 4);             // 6: holders, captured before any policy code runs
+    lua_createtable(L, 0, 4);             // 5: holders, captured before any policy code runs
     lua_getfield(L, 2, "chunk");
     lua_getfield(L, -1, "holders");
     luaL_checktype(L, -1, LUA_TTABLE);
@@ -2143,7 +2141,7 @@ static int protected_decision(lua_State *L) {
         lua_rawgeti(L, -1, i);
         luaL_checktype(L, -1, LUA_TSTRING);
         lua_pushboolean(L, 1);
-        lua_rawset(L, 6);
+        lua_rawset(L, 5);
     }
     lua_pop(L, 2);
     return 2;

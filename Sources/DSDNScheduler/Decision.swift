@@ -125,26 +125,8 @@ public struct DecisionInputs: Sendable {
         var index: [String: Int] = [:]
         for (offset, node) in nodes.enumerated() { index[node.id] = offset }
         nodeIndex = index
-        encodings = NodeEncodings(records: nodes.map(\.record))
+        encodings = NodeEncodings(nodes: nodes)
         self.zones = .array(zones.map(\.record))
-    }
-
-    /// A record without the fields that depend on the chunk (`holds`, `eligible`).
-    static func withoutChunkFields(_ node: LuaValue) -> LuaValue {
-        guard case let .map(entries) = node else { return node }
-        return .map(entries.filter { $0.key != .string("holds") && $0.key != .string("eligible") })
-    }
-
-    static func setting(_ node: LuaValue, holds: Bool) -> LuaValue {
-        guard case let .map(entries) = node else { return node }
-        let active = node["status"] == .string("active")
-        var fields = entries.compactMap { entry -> (String, LuaValue)? in
-            guard let key = entry.key.stringValue, key != "holds", key != "eligible" else { return nil }
-            return (key, entry.value)
-        }
-        fields.append(("holds", .bool(holds)))
-        fields.append(("eligible", .bool(active && !holds)))
-        return .record(fields)
     }
 
     /// The canonical input bytes of a decision, without and with the seed.
@@ -207,21 +189,18 @@ public struct DecisionInputs: Sendable {
 /// The transport encodings of a snapshot's node records, each kind made once, on first use, by whichever
 /// thread asks first (the others wait for it).
 private final class NodeEncodings: Sendable {
-    private let records: [LuaValue]
+    private let nodes: [NodeInput]
     private let holdingOrNot = Mutex<[(free: [UInt8], holding: [UInt8])]?>(nil)
     private let withoutChunk = Mutex<[[UInt8]]?>(nil)
 
-    init(records: [LuaValue]) { self.records = records }
+    init(nodes: [NodeInput]) { self.nodes = nodes }
 
     /// API level 1: each node not holding and holding the chunk (`holds`, `eligible` set).
     var levelOne: [(free: [UInt8], holding: [UInt8])] {
         holdingOrNot.withLock { cached in
             if let cached { return cached }
-            let encoded = records.map { node in
-                (
-                    PolicySandbox.encode(DecisionInputs.setting(node, holds: false)),
-                    PolicySandbox.encode(DecisionInputs.setting(node, holds: true))
-                )
+            let encoded = nodes.map { node in
+                (PolicySandbox.encode(node.record(holds: false)), PolicySandbox.encode(node.record(holds: true)))
             }
             cached = encoded
             return encoded
@@ -232,7 +211,7 @@ private final class NodeEncodings: Sendable {
     var levelTwo: [[UInt8]] {
         withoutChunk.withLock { cached in
             if let cached { return cached }
-            let encoded = records.map { PolicySandbox.encode(DecisionInputs.withoutChunkFields($0)) }
+            let encoded = nodes.map { PolicySandbox.encode($0.record()) }
             cached = encoded
             return encoded
         }

@@ -66,15 +66,18 @@ public struct NodeInput: Hashable, Sendable {
         free = Int64(clamping: node.capacityBytes - min(node.storedBytes, node.capacityBytes))
     }
 
-    /// The node table a policy gets (without the chunk's `holds` and `eligible`).
-    var record: LuaValue {
+    /// The node table a policy gets: at API level 1 with the chunk's `holds` and `eligible` (active and
+    /// not holding it), at level 2 (`holds` nil) without them.
+    func record(holds: Bool? = nil) -> LuaValue {
         let figures = stats ?? Stats(cpu: 0, ramMB: 0, gpu: 0, latencyMS: 0, io: 0)
-        return .record([
+        var fields: [(String, LuaValue)] = [
             ("id", .string(id)), ("zone", .string(zone)), ("capacity", .integer(capacity)), ("used", .integer(used)),
             ("free", .integer(free)), ("status", .string(status.description)), ("has_stats", .bool(stats != nil)),
             ("cpu", .number(figures.cpu)), ("ram_mb", .number(figures.ramMB)), ("gpu", .number(figures.gpu)),
             ("latency_ms", .number(figures.latencyMS)), ("io", .number(figures.io)),
-        ])
+        ]
+        if let holds { fields += [("holds", .bool(holds)), ("eligible", .bool(status == .active && !holds))] }
+        return .record(fields)
     }
 }
 

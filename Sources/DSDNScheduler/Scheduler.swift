@@ -26,7 +26,7 @@ public enum Scheduler {
     /// returned (fewer than `chunks`).
     public static func place(
         _ chunks: [ChunkRequest], inputs: DecisionInputs, policy: Policy, overrides: [(String, ParameterValue)] = [],
-        explain: Bool, shouldStop: () -> Bool = { false }
+        explain: Bool = true, shouldStop: () -> Bool = { false }
     ) throws(PolicyError) -> [Result<PlacementDecision, PolicyError>] {
         let parameters = try policy.parameters(overriding: overrides)
         return PolicySandbox.withLargeStack {
@@ -48,13 +48,6 @@ public enum Scheduler {
     /// the input digest, so any coordinator derives the same.
     static func seed(sourceHash: Hash256, inputDigest: Hash256) -> Int64 {
         Int64(bitPattern: sha256(sourceHash.bytes + inputDigest.bytes).w0 & 0x7FFF_FFFF_FFFF_FFFF)
-    }
-
-    /// Places many chunks against one snapshot, every decision explained.
-    public static func place(
-        _ chunks: [ChunkRequest], inputs: DecisionInputs, policy: Policy, overrides: [(String, ParameterValue)] = []
-    ) throws(PolicyError) -> [Result<PlacementDecision, PolicyError>] {
-        try place(chunks, inputs: inputs, policy: policy, overrides: overrides, explain: true)
     }
 
     /// `hashSeed` is the production one except when `policy check` looks for layout-dependent outcomes.

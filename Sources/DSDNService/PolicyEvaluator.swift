@@ -19,19 +19,6 @@ public final class PolicyEvaluator: Sendable {
 
     deinit { pool.shutdownGracefully { _ in } }
 
-    /// One decision, evaluated on an evaluation thread.
-    public func place(
-        _ chunk: ChunkRequest, inputs: DecisionInputs, policy: Policy, overrides: [(String, ParameterValue)]
-    ) async throws(PolicyEvaluationError) -> PlacementDecision {
-        let outcome = try await run {
-            Result { () throws(PolicyError) in try Scheduler.place(chunk, inputs: inputs, policy: policy, overrides: overrides) }
-        }
-        switch outcome {
-        case let .success(decision): return decision
-        case let .failure(error): throw .policy(error)
-        }
-    }
-
     /// Decisions for many chunks against one snapshot in one evaluation: API level 2 prepares one warm
     /// sandbox for all of them; level 1 gives each a fresh one. No explanations are built.
     /// `shouldStop` (read on the evaluation thread before each decision) ends it early, as does the
