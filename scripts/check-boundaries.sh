@@ -23,7 +23,7 @@ allow_only() { # module, allowed imports...
     done < <(imports_of "$module")
 }
 
-allow_only DSDNCore Crypto Collections
+allow_only DSDNCore Crypto
 # The one free-form JSON value imports nothing; the API schema only it and Foundation (no Hummingbird,
 # so the CLI and tests can use it).
 allow_only DSDNJSON

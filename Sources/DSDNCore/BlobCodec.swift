@@ -342,6 +342,11 @@ struct ByteReader {
         }
         try need(length, "a string")
         let slice = UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + length)])
+        // ASCII (every identifier) is valid UTF-8 as it is: skip the generic validating initializer.
+        if slice.allSatisfy({ $0 < 0x80 }) {
+            offset += length
+            return String(decoding: slice, as: UTF8.self)
+        }
         guard let value = String(validating: slice, as: UTF8.self) else {
             throw CodecError(.malformed, "\(field) is not valid UTF-8", offset: at)
         }

@@ -36,12 +36,12 @@ extension DerivedState {
         }
 
         out.writer.u32(UInt32(chunks.count))
-        var ordered = Array(chunks.keys.indices)
-        ordered.sort { chunks.keys[$0] < chunks.keys[$1] }
+        var ordered = Array(chunks.entries.indices)
+        ordered.sort { chunks.hash(at: $0) < chunks.hash(at: $1) }
         var entries: [Replica] = []
         for position in ordered {
-            let record = chunks.values[position]
-            out.writer.hash(chunks.keys[position])
+            let record = chunks[position]
+            out.writer.hash(chunks.hash(at: position))
             out.writer.u64(record.sizeBytes)
             out.writer.u8(record.replicationFactor)
             out.string(uploaderNames[record.uploader])

@@ -1,5 +1,3 @@
-import Collections
-
 /// A registered node as queries return it.
 public struct NodeInfo: Hashable, Sendable {
     /// The node's id.
@@ -120,11 +118,19 @@ public struct DerivedState: Sendable {
     var nodes: [NodeRecord?] = []
     /// Indexed by node symbol.
     var loads: [NodeLoad] = []
-    var chunks: OrderedDictionary<Hash256, ChunkRecord> = [:]
+    /// Set number = node symbol: the slots (positions in `chunks`) of the chunks each node holds a live
+    /// replica of. Only ever used for membership and for visiting chunks whose updates commute; never
+    /// for order.
+    var nodeChunks = SlotSets()
+    var chunks = ChunkTable()
     var registeredNodeCount = 0
     /// The chunks with fewer live replicas than their replication factor, kept as chunks change so the
-    /// scheduling loop never scans them all. Lookup only: read out sorted by hash.
-    var underReplicated: Set<Hash256> = []
+    /// scheduling loop never scans them all. Their slots in `chunks` (set 0); read out sorted by hash.
+    var underReplicated: SlotSets = {
+        var sets = SlotSets()
+        sets.addSet()
+        return sets
+    }()
 
     /// The delivery bookkeeping.
     public internal(set) var cursor = DeliveryCursor()
@@ -151,8 +157,9 @@ public struct DerivedState: Sendable {
     /// the chunks (a change to a node copies only the node arrays).
     public var nodeRegistry: NodeRegistryView {
         var registry = self
-        registry.chunks = [:]
-        registry.underReplicated = []
+        registry.chunks = ChunkTable()
+        registry.underReplicated.removeAllMembers()
+        registry.nodeChunks.removeAllMembers()
         return NodeRegistryView(state: registry)
     }
 
@@ -198,18 +205,20 @@ public struct DerivedState: Sendable {
     /// The chunks a node holds a live replica of, sorted by hash, each once.
     public func chunks(onNode id: String) -> [Hash256] {
         guard let symbol = nodeNames.lookup(id), nodes[Int(symbol)] != nil else { return [] }
-        return loads[Int(symbol)].chunkSlots.map { chunks.keys[Int($0)] }.sorted()
+        return nodeChunks.members(of: Int(symbol)).map { chunks.hash(at: Int($0)) }.sorted()
     }
 
     /// All declared chunk hashes, sorted.
-    public func allChunkHashes() -> [Hash256] { chunks.keys.sorted() }
+    public func allChunkHashes() -> [Hash256] { chunks.entries.map(\.hash).sorted() }
 
     /// Chunks with fewer live replicas than their replication factor, sorted by hash. Costs in
     /// proportion to their number, not to all chunks: the set is kept up to date as chunks change.
-    public func underReplicatedChunks() -> [Hash256] { underReplicated.sorted() }
+    public func underReplicatedChunks() -> [Hash256] {
+        underReplicated.members(of: 0).map { chunks.hash(at: Int($0)) }.sorted()
+    }
 
     /// How many chunks are under-replicated.
-    public var underReplicatedCount: Int { underReplicated.count }
+    public var underReplicatedCount: Int { underReplicated.count(of: 0) }
 
     private func info(_ hash: Hash256, _ record: ChunkRecord) -> ChunkInfo {
         let replicas = record.replicas
@@ -253,25 +262,34 @@ public struct DerivedState: Sendable {
     public func indexInconsistencies() -> [String] {
         var problems: [String] = []
         var expected = [NodeLoad](repeating: NodeLoad(), count: loads.count)
-        for (slot, record) in chunks.values.enumerated() {
+        var expectedSlots = [Set<UInt32>](repeating: [], count: loads.count)
+        var under = Set<UInt32>()
+        for (slot, entry) in chunks.entries.enumerated() {
+            let record = entry.record
+            if record.isUnderReplicated { under.insert(UInt32(slot)) }
             for replica in record.replicas where !replica.isLost {
                 expected[Int(replica.node)].storedBytes &+= record.sizeBytes
                 expected[Int(replica.node)].liveReplicas &+= 1
-                expected[Int(replica.node)].chunkSlots.insert(UInt32(slot))
+                expectedSlots[Int(replica.node)].insert(UInt32(slot))
             }
         }
-        for symbol in loads.indices where loads[symbol] != expected[symbol] {
+        for symbol in loads.indices {
+            let slots = Set(nodeChunks.members(of: symbol))
+            guard
+                loads[symbol] != expected[symbol] || slots != expectedSlots[symbol]
+                    || slots.count != nodeChunks.count(of: symbol)
+            else { continue }
             problems.append(
-                "node \(nodeNames[UInt32(symbol)]): load \(loads[symbol].storedBytes)/\(loads[symbol].liveReplicas)/\(loads[symbol].chunkSlots.count) but records say \(expected[symbol].storedBytes)/\(expected[symbol].liveReplicas)/\(expected[symbol].chunkSlots.count)"
+                "node \(nodeNames[UInt32(symbol)]): load \(loads[symbol].storedBytes)/\(loads[symbol].liveReplicas)/\(slots.count) but records say \(expected[symbol].storedBytes)/\(expected[symbol].liveReplicas)/\(expectedSlots[symbol].count)"
             )
         }
         let registered = nodes.count { $0 != nil }
         if registered != registeredNodeCount {
             problems.append("node count \(registeredNodeCount) but \(registered) records")
         }
-        let under = Set(chunks.filter { $0.value.liveReplicaCount < Int($0.value.replicationFactor) }.map(\.key))
-        if under != underReplicated {
-            problems.append("under-replicated set holds \(underReplicated.count) chunks but records say \(under.count)")
+        let held = Set(underReplicated.members(of: 0))
+        if held != under || held.count != underReplicated.count(of: 0) {
+            problems.append("under-replicated set holds \(underReplicated.count(of: 0)) chunks but records say \(under.count)")
         }
         return problems
     }
@@ -283,7 +301,7 @@ public struct DerivedState: Sendable {
         var live = 0
         var lost = 0
         var under = 0
-        for record in chunks.values {
+        for record in chunks.entries.lazy.map(\.record) {
             let liveHere = record.liveReplicaCount
             live += liveHere
             lost += record.replicas.count - liveHere

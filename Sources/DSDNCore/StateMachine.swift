@@ -64,6 +64,8 @@ public struct StateMachine: Sendable {
     private var journaling = false
     /// Superseded placements in the batch being applied; added to the cursor only if the batch commits.
     private var pendingSuperseded: UInt64 = 0
+    /// Placements (`ReplicaAdded` with provenance) in the batch being applied.
+    private var batchPlacements = 0
     /// The publisher of the last blob `apply(blob:at:)` applied and how many placements (`ReplicaAdded`
     /// with provenance) it carried. Not part of the state: it tells a runtime which publishers place.
     public private(set) var lastAppliedBlob: (publisherID: String, placements: Int)?
@@ -111,9 +113,7 @@ public struct StateMachine: Sendable {
         }
         state.cursor.publisherSequences[envelope.publisherID] = envelope.sequence
         state.cursor.blobsApplied += 1
-        var placements = 0
-        for case let .replicaAdded(_, _, _, _, provenance) in envelope.events where provenance != nil { placements += 1 }
-        lastAppliedBlob = (envelope.publisherID, placements)
+        lastAppliedBlob = (envelope.publisherID, batchPlacements)
         return .applied(events: envelope.events.count)
     }
 
@@ -131,6 +131,7 @@ public struct StateMachine: Sendable {
         journal.removeAll(keepingCapacity: true)
         journaling = true
         pendingSuperseded = 0
+        batchPlacements = 0
         defer { journaling = false }
         for (index, event) in events.enumerated() {
             do {
@@ -236,7 +237,7 @@ public struct StateMachine: Sendable {
             setChunk(hash, record)
 
         case let .chunkRemoved(hash):
-            if state.chunks[hash] != nil { setChunk(hash, nil) }
+            if let slot = state.chunks.slot(of: hash) { setChunk(hash, nil, at: slot) }
 
         case let .replicaAdded(hash, nodeID, index, addedAt, provenance):
             // A registered node's id was validated when it was registered: check only unknown ones.
@@ -245,15 +246,15 @@ public struct StateMachine: Sendable {
             // A scheduler's placement (it carries provenance) that lost a race to an earlier one is a
             // counted no-op, never an error: the first placement of a replica slot wins (first-wins).
             let isPlacement = provenance != nil
-            let position = state.chunks.index(forKey: hash)
-            guard let position, case var record = state.chunks.values[position] else {
+            if isPlacement { batchPlacements += 1 }
+            guard let position = state.chunks.slot(of: hash) else {
                 if isPlacement {
                     pendingSuperseded += 1
                     return
                 }
                 throw ApplyError(.unknownChunk, "chunk \(hash) does not exist")
             }
-            guard let symbol = knownSymbol, let status = state.nodes[Int(symbol)]?.status else {
+            guard let symbol = knownSymbol, let status = status(ofNode: symbol) else {
                 if isPlacement {
                     pendingSuperseded += 1
                     return
@@ -267,12 +268,14 @@ public struct StateMachine: Sendable {
                 }
                 throw ApplyError(.nodeDown, "node \(nodeID) is down")
             }
-            guard index < record.replicationFactor else {
-                throw ApplyError(.invalidField, "replica_index \(index) is out of range for replication_factor \(record.replicationFactor)")
+            // Read in place: the one copy of the record is the journal's.
+            let replicationFactor = state.chunks[position].replicationFactor
+            guard index < replicationFactor else {
+                throw ApplyError(.invalidField, "replica_index \(index) is out of range for replication_factor \(replicationFactor)")
             }
-            let own = record.replicas.firstIndex(ofNode: symbol)
-            if let own, !record.replicas[own].isLost {
-                if record.replicas[own].index == index {
+            let own = state.chunks[position].replicas.firstIndex(ofNode: symbol)
+            if let own, case let held = state.chunks[position].replicas[own], !held.isLost {
+                if held.index == index {
                     if isPlacement { pendingSuperseded += 1 }
                     return
                 }
@@ -281,9 +284,9 @@ public struct StateMachine: Sendable {
                     return
                 }
                 throw ApplyError(
-                    .nodeAlreadyHoldsChunk, "node \(nodeID) already holds replica index \(record.replicas[own].index) of chunk \(hash)")
+                    .nodeAlreadyHoldsChunk, "node \(nodeID) already holds replica index \(held.index) of chunk \(hash)")
             }
-            if let holder = record.replicas.first(where: { $0.index == index && !$0.isLost }) {
+            if let holder = state.chunks[position].replicas.first(where: { $0.index == index && !$0.isLost }) {
                 if isPlacement {
                     pendingSuperseded += 1
                     return
@@ -292,20 +295,21 @@ public struct StateMachine: Sendable {
                     .replicaIndexInUse, "replica index \(index) of chunk \(hash) is already used by node \(state.nodeNames[holder.node])")
             }
             let replica = Replica(node: symbol, addedAtMillis: addedAt, index: index, isLost: false)
-            if let own { record.replicas[own] = replica } else { record.replicas.append(replica) }
-            // A lost entry whose index is now taken again has been replaced: drop it.
-            if let replaced = record.replicas.firstIndex(where: { $0.index == index && $0.isLost && $0.node != symbol }) {
-                record.replicas.remove(at: replaced)
+            updateChunk(at: position, live: LiveChange(node: symbol, sign: 1)) { record in
+                if let own { record.replicas[own] = replica } else { record.replicas.append(replica) }
+                // A lost entry whose index is now taken again has been replaced: drop it.
+                if let replaced = record.replicas.firstIndex(where: { $0.index == index && $0.isLost && $0.node != symbol }) {
+                    record.replicas.remove(at: replaced)
+                }
             }
-            setChunk(hash, record, at: position)
 
         case let .replicaRemoved(hash, nodeID):
             try Validation.identifier(nodeID, field: "node_id")
-            guard let slot = state.chunks.index(forKey: hash), let symbol = state.nodeNames.lookup(nodeID) else { return }
-            var record = state.chunks.values[slot]
-            guard let position = record.replicas.firstIndex(ofNode: symbol) else { return }
-            record.replicas.remove(at: position)
-            setChunk(hash, record, at: slot)
+            guard let slot = state.chunks.slot(of: hash), let symbol = state.nodeNames.lookup(nodeID),
+                let entry = state.chunks[slot].replicas.firstIndex(ofNode: symbol)
+            else { return }
+            let wasLive = !state.chunks[slot].replicas[entry].isLost
+            updateChunk(at: slot, live: wasLive ? LiveChange(node: symbol, sign: -1) : nil) { $0.replicas.remove(at: entry) }
 
         case let .zoneAssigned(zone, nodeID):
             try Validation.identifier(zone, field: "zone")
@@ -357,6 +361,7 @@ public struct StateMachine: Sendable {
         if Int(symbol) == state.nodes.count {
             state.nodes.append(nil)
             state.loads.append(NodeLoad())
+            state.nodeChunks.addSet()
         }
         return symbol
     }
@@ -371,55 +376,52 @@ public struct StateMachine: Sendable {
     /// Writes a chunk record and keeps the per-node loads and chunk index in step with its live replicas.
     /// The one writer of `chunks`, so undo through it restores the derived indexes too.
     private mutating func setChunk(_ hash: Hash256, _ record: ChunkRecord?, journal: Bool = true) {
-        setChunk(hash, record, at: state.chunks.index(forKey: hash), journal: journal)
+        setChunk(hash, record, at: state.chunks.slot(of: hash), journal: journal)
     }
 
-    /// `setChunk` for a chunk whose storage position is known (`nil`: not stored), saving the lookup.
+    /// `setChunk` for a chunk whose storage slot is known (`nil`: not stored), saving the lookup.
     private mutating func setChunk(_ hash: Hash256, _ record: ChunkRecord?, at position: Int?, journal: Bool = true) {
-        let old = position.map { state.chunks.values[$0] }
+        let old = position.map { state.chunks[$0] }
         if journal && journaling { self.journal.append(.chunk(hash, old)) }
         let wasUnder = old?.isUnderReplicated ?? false
         let isUnder = record?.isUnderReplicated ?? false
-        if wasUnder != isUnder {
-            if isUnder { state.underReplicated.insert(hash) } else { state.underReplicated.remove(hash) }
-        }
         switch (position, record) {
         case let (position?, record?):
-            relink(from: old ?? state.chunks.values[position], to: record, slot: position)
-            state.chunks.values[position] = record
+            if wasUnder != isUnder { markUnderReplicated(UInt32(position), isUnder) }
+            relink(from: old ?? state.chunks[position], to: record, slot: position)
+            state.chunks[position] = record
         case let (position?, nil):
-            link(state.chunks.values[position], slot: position, sign: -1)
-            // Swap with the last entry so removal is O(1); storage order is never observable.
+            if wasUnder { state.underReplicated.remove(UInt32(position), from: 0) }
+            link(state.chunks[position], slot: position, sign: -1)
+            // The last entry moves into the hole (storage order is never observable): re-point its
+            // nodes' indexes and its under-replicated mark at the new slot.
             let last = state.chunks.count - 1
             if position != last {
-                let moved = state.chunks.values[last]
+                let moved = state.chunks[last]
                 link(moved, slot: last, sign: -1)
-                state.chunks.swapAt(position, last)
+                if state.underReplicated.remove(UInt32(last), from: 0) { state.underReplicated.insert(UInt32(position), into: 0) }
+                state.chunks.remove(at: position)
                 link(moved, slot: position, sign: 1)
+            } else {
+                state.chunks.remove(at: position)
             }
-            state.chunks.removeLast()
         case let (nil, record?):
-            let slot = state.chunks.count
-            state.chunks[hash] = record
+            let slot = state.chunks.append(hash, record)
+            if isUnder { state.underReplicated.insert(UInt32(slot), into: 0) }
             link(record, slot: slot, sign: 1)
         case (nil, nil):
             break
         }
     }
 
+    private mutating func markUnderReplicated(_ slot: UInt32, _ isUnder: Bool) {
+        if isUnder { state.underReplicated.insert(slot, into: 0) } else { state.underReplicated.remove(slot, from: 0) }
+    }
+
     /// Adds (`sign` 1) or removes (`sign` -1) a chunk's live replicas from its nodes' loads and indexes.
     private mutating func link(_ record: ChunkRecord, slot: Int, sign: Int) {
         for replica in record.replicas where !replica.isLost {
-            let node = Int(replica.node)
-            if sign > 0 {
-                state.loads[node].storedBytes &+= record.sizeBytes
-                state.loads[node].liveReplicas &+= 1
-                state.loads[node].chunkSlots.insert(UInt32(slot))
-            } else {
-                state.loads[node].storedBytes &-= record.sizeBytes
-                state.loads[node].liveReplicas &-= 1
-                state.loads[node].chunkSlots.remove(UInt32(slot))
-            }
+            changeLive(node: replica.node, slot: slot, size: record.sizeBytes, sign: sign)
         }
     }
 
@@ -431,32 +433,78 @@ public struct StateMachine: Sendable {
             link(new, slot: slot, sign: 1)
             return
         }
-        let size = new.sizeBytes
         for replica in old.replicas where !replica.isLost {
             guard !new.replicas.contains(where: { $0.node == replica.node && !$0.isLost }) else { continue }
-            let node = Int(replica.node)
-            state.loads[node].storedBytes &-= size
-            state.loads[node].liveReplicas &-= 1
-            state.loads[node].chunkSlots.remove(UInt32(slot))
+            changeLive(node: replica.node, slot: slot, size: new.sizeBytes, sign: -1)
         }
         for replica in new.replicas where !replica.isLost {
             guard !old.replicas.contains(where: { $0.node == replica.node && !$0.isLost }) else { continue }
-            let node = Int(replica.node)
+            changeLive(node: replica.node, slot: slot, size: new.sizeBytes, sign: 1)
+        }
+    }
+
+    /// A node's replica of the chunk in `slot` became live (`sign` 1) or stopped being live (-1).
+    @inline(__always)
+    private mutating func changeLive(node symbol: UInt32, slot: Int, size: UInt64, sign: Int) {
+        let node = Int(symbol)
+        if sign > 0 {
             state.loads[node].storedBytes &+= size
             state.loads[node].liveReplicas &+= 1
-            state.loads[node].chunkSlots.insert(UInt32(slot))
+            state.nodeChunks.insert(UInt32(slot), into: node)
+        } else {
+            state.loads[node].storedBytes &-= size
+            state.loads[node].liveReplicas &-= 1
+            state.nodeChunks.remove(UInt32(slot), from: node)
         }
     }
 
     private mutating func markReplicasLost(onNode symbol: UInt32) {
-        // Visiting order is the set's (per process), which is safe: each visit rewrites a different chunk
-        // in place, so the updates commute and no slot moves.
-        for slot in state.loads[Int(symbol)].chunkSlots {
+        // Visiting order is the set's, which is safe: each visit rewrites a different chunk in place, so
+        // the updates commute and no slot moves. The set holds exactly the chunks with a live replica here.
+        for slot in state.nodeChunks.members(of: Int(symbol)) {
             let position = Int(slot)
-            var record = state.chunks.values[position]
-            guard let entry = record.replicas.firstIndex(ofNode: symbol) else { continue }
-            record.replicas[entry].isLost = true
-            setChunk(state.chunks.keys[position], record, at: position)
+            guard let entry = state.chunks[position].replicas.firstIndex(ofNode: symbol) else {
+                preconditionFailure("node index lists chunk \(state.chunks.hash(at: position)) without a replica")
+            }
+            updateChunk(at: position, live: LiveChange(node: symbol, sign: -1)) { $0.replicas[entry].isLost = true }
+        }
+    }
+
+    private func status(ofNode symbol: UInt32) -> NodeStatus? {
+        // Through the buffer: reading a field must not copy the record (its strings would be retained).
+        state.nodes.withUnsafeBufferPointer { $0[Int(symbol)]?.status }
+    }
+
+    /// A node whose replica of a chunk became live (`sign` 1) or stopped being live (-1).
+    private struct LiveChange: Equatable {
+        var node: UInt32
+        var sign: Int8
+    }
+
+    /// Rewrites the chunk in `slot` in place; the journal keeps the one copy of the old record. The
+    /// caller says whose replica changed liveness (at most one node per event), so loads and indexes are
+    /// updated directly; debug builds check that claim against the records.
+    private mutating func updateChunk(at slot: Int, live: LiveChange?, _ change: (inout ChunkRecord) -> Void) {
+        let old = state.chunks[slot]
+        if journaling { journal.append(.chunk(state.chunks.hash(at: slot), old)) }
+        change(&state.chunks[slot])
+        assert(Self.liveChange(from: old, to: state.chunks[slot]) == live, "live change misstated")
+        if let live { changeLive(node: live.node, slot: slot, size: old.sizeBytes, sign: Int(live.sign)) }
+        let isUnder = state.chunks[slot].isUnderReplicated
+        if old.isUnderReplicated != isUnder { markUnderReplicated(UInt32(slot), isUnder) }
+    }
+
+    private static func liveChange(from old: ChunkRecord, to new: ChunkRecord) -> LiveChange? {
+        func liveNodes(_ record: ChunkRecord) -> Set<UInt32> { Set(record.replicas.filter { !$0.isLost }.map(\.node)) }
+        let before = liveNodes(old)
+        let after = liveNodes(new)
+        let gained = after.subtracting(before)
+        let lost = before.subtracting(after)
+        switch (gained.count, lost.count) {
+        case (0, 0): return nil
+        case (1, 0): return LiveChange(node: gained.first ?? 0, sign: 1)
+        case (0, 1): return LiveChange(node: lost.first ?? 0, sign: -1)
+        default: return LiveChange(node: .max, sign: 0)
         }
     }
 }

@@ -31,9 +31,6 @@ struct NodeRecord: Hashable, Sendable {
 struct NodeLoad: Hashable, Sendable {
     var storedBytes: UInt64 = 0
     var liveReplicas: UInt32 = 0
-    /// Storage slots (positions in `DerivedState.chunks`) of the chunks it holds a live replica of.
-    /// Only ever used for membership and for visiting chunks whose updates commute; never for order.
-    var chunkSlots: Set<UInt32> = []
 }
 
 /// One replica entry of a chunk: live, or lost (its node went down or left) until replaced or re-added.
@@ -60,7 +57,8 @@ struct ReplicaList: RandomAccessCollection, MutableCollection, Hashable, Sendabl
     private var first = Replica.empty
     private var second = Replica.empty
     private var third = Replica.empty
-    private var spill: [Replica] = []
+    /// `nil` up to three entries, so copying a common record retains nothing.
+    private var spill: [Replica]? = nil
     private var storedCount: UInt8 = 0
 
     var startIndex: Int { 0 }
@@ -73,7 +71,7 @@ struct ReplicaList: RandomAccessCollection, MutableCollection, Hashable, Sendabl
             case 0: first
             case 1: second
             case 2: third
-            default: spill[position - 3]
+            default: spill![position - 3]
             }
         }
         set {
@@ -81,7 +79,7 @@ struct ReplicaList: RandomAccessCollection, MutableCollection, Hashable, Sendabl
             case 0: first = newValue
             case 1: second = newValue
             case 2: third = newValue
-            default: spill[position - 3] = newValue
+            default: spill![position - 3] = newValue
             }
         }
     }
@@ -91,7 +89,8 @@ struct ReplicaList: RandomAccessCollection, MutableCollection, Hashable, Sendabl
         case 0: first = replica
         case 1: second = replica
         case 2: third = replica
-        default: spill.append(replica)
+        default:
+            if spill == nil { spill = [replica] } else { spill!.append(replica) }
         }
         storedCount += 1
     }
@@ -103,8 +102,10 @@ struct ReplicaList: RandomAccessCollection, MutableCollection, Hashable, Sendabl
             self[index] = self[index + 1]
             index += 1
         }
-        if storedCount > 3 {
-            spill.removeLast()
+        if storedCount > 4 {
+            spill!.removeLast()
+        } else if storedCount == 4 {
+            spill = nil
         } else {
             self[count - 1] = .empty
         }
