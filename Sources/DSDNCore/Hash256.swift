@@ -38,24 +38,25 @@ public struct Hash256: Hashable, Comparable, Sendable, CustomStringConvertible {
         guard utf8.count == 64 else {
             throw HexError(message: "hash must be exactly 64 hex characters, got \(utf8.count)")
         }
-        var w0: UInt64 = 0
-        var w1: UInt64 = 0
-        var w2: UInt64 = 0
-        var w3: UInt64 = 0
-        var offset = 0
-        for character in utf8 {
-            guard let nibble = hexValue(character) else {
-                throw HexError(message: "invalid hex character at position \(offset) of the hash")
+        // Four words of 16 digits each, straight from the buffer; the position of a bad digit, if any.
+        var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        let bad: Int? = utf8.withUnsafeBufferPointer { buffer in
+            func word(_ start: Int) -> UInt64? {
+                var value: UInt64 = 0
+                for offset in start..<(start + 16) {
+                    guard let nibble = hexValue(buffer[offset]) else { return nil }
+                    value = value << 4 | UInt64(nibble)
+                }
+                return value
             }
-            switch offset >> 4 {
-            case 0: w0 = w0 << 4 | UInt64(nibble)
-            case 1: w1 = w1 << 4 | UInt64(nibble)
-            case 2: w2 = w2 << 4 | UInt64(nibble)
-            default: w3 = w3 << 4 | UInt64(nibble)
+            guard let w0 = word(0), let w1 = word(16), let w2 = word(32), let w3 = word(48) else {
+                return buffer.firstIndex { hexValue($0) == nil }
             }
-            offset += 1
+            words = (w0, w1, w2, w3)
+            return nil
         }
-        self.init(w0: w0, w1: w1, w2: w2, w3: w3)
+        if let bad { throw HexError(message: "invalid hex character at position \(bad) of the hash") }
+        self.init(w0: words.0, w1: words.1, w2: words.2, w3: words.3)
     }
 
     /// The 32 bytes in order.
@@ -90,12 +91,11 @@ public struct HexError: Error, Hashable, Sendable, CustomStringConvertible {
 
 @inline(__always)
 func hexValue(_ character: UInt8) -> UInt8? {
-    switch character {
-    case UInt8(ascii: "0")...UInt8(ascii: "9"): character - UInt8(ascii: "0")
-    case UInt8(ascii: "a")...UInt8(ascii: "f"): character - UInt8(ascii: "a") + 10
-    case UInt8(ascii: "A")...UInt8(ascii: "F"): character - UInt8(ascii: "A") + 10
-    default: nil
-    }
+    let digit = character &- UInt8(ascii: "0")
+    if digit < 10 { return digit }
+    // Setting bit 5 maps "A"..."F" onto "a"..."f" and nothing else onto them.
+    let letter = (character | 0x20) &- UInt8(ascii: "a")
+    return letter < 6 ? letter + 10 : nil
 }
 
 /// Lower-case hex of `bytes`.

@@ -85,6 +85,18 @@ import Testing
         let upper = try? Hash256(hex: String(repeating: "AB", count: 32))
         #expect(upper == Hash256(bytes: [UInt8](repeating: 0xAB, count: 32)))
         #expect(upper?.hex == String(repeating: "ab", count: 32))
+        // Every byte that is not a hex digit is refused at its own position, in each of the four words.
+        let digits = Set("0123456789abcdefABCDEF".utf8)
+        for byte in UInt8(0)...255 where !digits.contains(byte) {
+            for position in [0, 17, 40, 63] {
+                var text = [UInt8](repeating: UInt8(ascii: "7"), count: 64)
+                text[position] = byte
+                let error = #expect(throws: HexError.self) { try Hash256(hexUTF8: ArraySlice(text)) }
+                #expect(error?.message == "invalid hex character at position \(position) of the hash")
+            }
+        }
+        let mixed = try? Hash256(hex: "0123456789abcdefABCDEF" + String(repeating: "0", count: 42))
+        #expect(mixed?.w0 == 0x0123_4567_89AB_CDEF && mixed?.w1 == 0xABCD_EF00_0000_0000)
     }
 
     @Test func zeroSizeMentionsSizeBytes() throws {
