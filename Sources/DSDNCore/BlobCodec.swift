@@ -251,12 +251,18 @@ struct ByteWriter {
             try string(nodeID, max: id, field: "node_id")
             u8(index)
             u64(addedAt)
-            flag(provenance != nil)
+            // 0 none, 1 provenance, 2 provenance with its context (docs/events.md §3).
+            u8(provenance == nil ? 0 : provenance?.context == nil ? 1 : 2)
             if let provenance {
                 try string(provenance.policyName, max: id, field: "policy_name")
                 u32(provenance.policyVersion)
                 self.hash(provenance.policySourceHash)
                 self.hash(provenance.inputDigest)
+                if let context = provenance.context {
+                    self.hash(context.parametersDigest)
+                    u64(context.snapshotHeight)
+                    try string(context.engine, max: id, field: "engine")
+                }
             }
         case let .replicaRemoved(hash, nodeID):
             self.hash(hash)
@@ -276,6 +282,61 @@ struct ByteWriter {
         case let .nodeStatusChanged(nodeID, status):
             try string(nodeID, max: id, field: "node_id")
             u8(status.rawValue)
+        case let .policyPublished(release):
+            try string(release.name, max: id, field: "policy_name")
+            u32(release.version)
+            u8(release.apiLevel)
+            guard release.source.count <= Limits.maxPolicySourceBytes else {
+                throw CodecError(
+                    .limitExceeded, "policy source is \(release.source.count) bytes, over the limit of \(Limits.maxPolicySourceBytes)")
+            }
+            u32(UInt32(release.source.count))
+            bytes.append(contentsOf: release.source)
+            self.hash(release.sourceHash)
+            try parameters(release.parameters)
+            u64(release.instructionBudget)
+            u64(release.memoryBudget)
+        case let .policyActivated(name, version, role):
+            try string(name, max: id, field: "policy_name")
+            u32(version)
+            u8(role.rawValue)
+        case let .policyParamsSet(name, version, parameters):
+            try string(name, max: id, field: "policy_name")
+            u32(version)
+            try self.parameters(parameters)
+        }
+    }
+
+    mutating func parameters(_ list: [PolicyParameter]) throws(CodecError) {
+        guard list.count <= Limits.maxPolicyParameters else {
+            throw CodecError(.limitExceeded, "\(list.count) parameters, over the limit of \(Limits.maxPolicyParameters)")
+        }
+        u8(UInt8(list.count))
+        for parameter in list {
+            guard parameter.name.utf8.count <= Limits.maxIdentifierBytes else {
+                throw CodecError(.limitExceeded, "parameter name is \(parameter.name.utf8.count) bytes, over the limit of 128")
+            }
+            if case let .string(text) = parameter.value, text.utf8.count > Limits.maxParameterStringBytes {
+                throw CodecError(
+                    .limitExceeded,
+                    "parameter \(parameter.name) is \(text.utf8.count) bytes, over the limit of \(Limits.maxParameterStringBytes)")
+            }
+            self.parameter(parameter)
+        }
+    }
+
+    /// One parameter: name, type code, value (checked against the limits by the caller).
+    mutating func parameter(_ parameter: PolicyParameter) {
+        u16(UInt16(truncatingIfNeeded: parameter.name.utf8.count))
+        bytes.append(contentsOf: parameter.name.utf8)
+        u8(parameter.value.typeCode)
+        switch parameter.value {
+        case let .integer(value): u64(UInt64(bitPattern: value))
+        case let .number(bits): u64(bits)
+        case let .boolean(flag): self.flag(flag)
+        case let .string(text):
+            u16(UInt16(truncatingIfNeeded: text.utf8.count))
+            bytes.append(contentsOf: text.utf8)
         }
     }
 }
@@ -380,10 +441,17 @@ struct ByteReader {
             let index = try u8()
             let addedAt = try u64()
             var provenance: PlacementProvenance?
-            if try flag("provenance") {
+            let markerAt = offset
+            let marker = try u8()
+            guard marker <= 2 else { throw CodecError(.malformed, "provenance marker must be 0, 1 or 2, got \(marker)", offset: markerAt) }
+            if marker > 0 {
                 provenance = PlacementProvenance(
                     policyName: try string(max: id, field: "policy_name"), policyVersion: try u32(),
                     policySourceHash: try self.hash(), inputDigest: try self.hash())
+            }
+            if marker == 2 {
+                provenance?.context = PlacementContext(
+                    parametersDigest: try self.hash(), snapshotHeight: try u64(), engine: try string(max: id, field: "engine"))
             }
             return .replicaAdded(
                 hash: hash, nodeID: node, replicaIndex: index, addedAtMillis: addedAt, provenance: provenance)
@@ -407,6 +475,66 @@ struct ByteReader {
                 throw CodecError(.malformed, "unknown node status \(code)", offset: at)
             }
             return .nodeStatusChanged(nodeID: node, status: status)
+        case .policyPublished:
+            let name = try string(max: id, field: "policy_name")
+            let version = try u32()
+            let apiLevel = try u8()
+            let lengthAt = offset
+            let length = Int(try u32())
+            guard length <= Limits.maxPolicySourceBytes else {
+                throw CodecError(
+                    .limitExceeded, "policy source is \(length) bytes, over the limit of \(Limits.maxPolicySourceBytes)", offset: lengthAt)
+            }
+            try need(length, "the policy source")
+            let source = [UInt8](UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + length)]))
+            offset += length
+            let sourceHash = try hash()
+            let parameters = try parameters()
+            return .policyPublished(
+                PolicyRelease(
+                    name: name, version: version, apiLevel: apiLevel, source: source, sourceHash: sourceHash,
+                    parameters: parameters, instructionBudget: try u64(), memoryBudget: try u64()))
+        case .policyActivated:
+            let name = try string(max: id, field: "policy_name")
+            let version = try u32()
+            let at = offset
+            let code = try u8()
+            guard let role = PolicyRole(rawValue: code) else {
+                throw CodecError(.malformed, "unknown policy role \(code)", offset: at)
+            }
+            return .policyActivated(name: name, version: version, role: role)
+        case .policyParamsSet:
+            let name = try string(max: id, field: "policy_name")
+            let version = try u32()
+            return .policyParamsSet(name: name, version: version, parameters: try parameters())
         }
+    }
+
+    mutating func parameters() throws(CodecError) -> [PolicyParameter] {
+        let at = offset
+        let count = Int(try u8())
+        guard count <= Limits.maxPolicyParameters else {
+            throw CodecError(.limitExceeded, "\(count) parameters, over the limit of \(Limits.maxPolicyParameters)", offset: at)
+        }
+        // The smallest parameter is 5 bytes (an empty name, a type, a boolean).
+        guard count <= remaining / 5 else {
+            throw CodecError(.malformed, "\(count) parameters declared but only \(remaining) bytes left", offset: at)
+        }
+        var list: [PolicyParameter] = []
+        list.reserveCapacity(count)
+        for _ in 0..<count {
+            let name = try string(max: Limits.maxIdentifierBytes, field: "parameter name")
+            let typeAt = offset
+            let value: PolicyParameterValue
+            switch try u8() {
+            case 0: value = .integer(Int64(bitPattern: try u64()))
+            case 1: value = .number(bitPattern: try u64())
+            case 2: value = .boolean(try flag("parameter"))
+            case 3: value = .string(try string(max: Limits.maxParameterStringBytes, field: "parameter value"))
+            case let other: throw CodecError(.malformed, "unknown parameter type \(other)", offset: typeAt)
+            }
+            list.append(PolicyParameter(name: name, value: value))
+        }
+        return list
     }
 }

@@ -10,7 +10,9 @@ extension DerivedState {
     public func checksum() -> Hash256 {
         var out = HashingWriter()
         out.writer.bytes.append(contentsOf: Array("DSDN-STATE".utf8))
-        out.writer.u8(1)
+        // Version 2 adds the policy registry after the chunks; a state that never saw a policy event is
+        // encoded exactly as before (version 1), so checksums of such histories did not change.
+        out.writer.u8(policies.isEmpty ? 1 : 2)
 
         let symbols = registeredSymbols()
         out.writer.u32(UInt32(symbols.count))
@@ -59,7 +61,48 @@ extension DerivedState {
             }
             out.flushIfLarge()
         }
+        if !policies.isEmpty { encodePolicies(into: &out) }
         return out.finish()
+    }
+
+    /// The registry section of encoding version 2 (docs/state-checksum.md §1).
+    private func encodePolicies(into out: inout HashingWriter) {
+        let versions = policies.sortedVersions()
+        out.writer.u32(UInt32(versions.count))
+        for info in versions {
+            let release = info.release
+            out.string(release.name)
+            out.writer.u32(release.version)
+            out.writer.u8(release.apiLevel)
+            out.writer.hash(release.sourceHash)
+            out.writer.u64(release.instructionBudget)
+            out.writer.u64(release.memoryBudget)
+            out.writer.u16(UInt16(release.parameters.count))
+            for parameter in release.parameters { out.writer.parameter(parameter) }
+            out.writer.u16(UInt16(info.values.count))
+            for parameter in info.values { out.writer.parameter(parameter) }
+            out.writer.hash(info.parametersDigest)
+            out.writer.u32(info.parameterSets)
+            out.flushIfLarge()
+        }
+        for activation in [policies.placement, policies.shadow] {
+            out.writer.flag(activation != nil)
+            if let activation {
+                out.string(activation.name)
+                out.writer.u32(activation.version)
+            }
+        }
+        out.writer.u32(UInt32(policies.history.count))
+        for entry in policies.history {
+            out.writer.u8(entry.kind.rawValue)
+            out.string(entry.name)
+            out.writer.u32(entry.version)
+            switch entry.kind {
+            case .activated: out.writer.u8(entry.role?.rawValue ?? 0)
+            case .published, .parametersSet: out.writer.hash(entry.digest ?? .zero)
+            }
+            out.flushIfLarge()
+        }
     }
 
     /// SHA-256 of the canonical encoding of the delivery cursor: last position, per-publisher sequences

@@ -132,6 +132,9 @@ public struct DerivedState: Sendable {
         return sets
     }()
 
+    /// The placement policies published, active and changed (docs/policies.md, the lifecycle).
+    var policies = PolicyRegistry()
+
     /// The delivery bookkeeping.
     public internal(set) var cursor = DeliveryCursor()
 
@@ -253,6 +256,25 @@ public struct DerivedState: Sendable {
 
     /// The zone's utilization in [0, 1]: 0 for an unknown zone or zero capacity, never NaN.
     public func zoneUtilization(_ id: String) -> Double { zone(id)?.utilization ?? 0 }
+
+    // MARK: Policies
+
+    /// Every published policy version, sorted by name (byte-wise), then version.
+    public func policyVersions() -> [PolicyVersionInfo] { policies.sortedVersions() }
+
+    /// One published version.
+    public func policyVersion(_ name: String, _ version: UInt32) -> PolicyVersionInfo? {
+        policies.versions[PolicyRegistry.Key(name: name, version: version)]
+    }
+
+    /// The version that decides placements, if one is active.
+    public var placementPolicy: PolicyActivation? { policies.placement }
+
+    /// The version that runs in shadow, if one is active.
+    public var shadowPolicy: PolicyActivation? { policies.shadow }
+
+    /// Every change of the registry, oldest first.
+    public var policyHistory: [PolicyHistoryEntry] { policies.history }
 
     // MARK: Consistency
 

@@ -66,13 +66,38 @@ public struct PlacementProvenance: Hashable, Sendable {
     public var policySourceHash: Hash256
     /// SHA-256 digest of the decision's inputs.
     public var inputDigest: Hash256
+    /// What re-executing the decision needs beyond the policy version: absent in placements recorded
+    /// before the policy registry (they cannot be audited).
+    public var context: PlacementContext?
 
     /// Creates a provenance record.
-    public init(policyName: String, policyVersion: UInt32, policySourceHash: Hash256, inputDigest: Hash256) {
+    public init(
+        policyName: String, policyVersion: UInt32, policySourceHash: Hash256, inputDigest: Hash256,
+        context: PlacementContext? = nil
+    ) {
         self.policyName = policyName
         self.policyVersion = policyVersion
         self.policySourceHash = policySourceHash
         self.inputDigest = inputDigest
+        self.context = context
+    }
+}
+
+/// The rest of what a placement was decided on: the parameter set, the snapshot, and the engine.
+public struct PlacementContext: Hashable, Sendable {
+    /// The digest of the parameter values in force (`PolicyVersionInfo.parametersDigest`).
+    public var parametersDigest: Hash256
+    /// The DA height of the state the decision read.
+    public var snapshotHeight: UInt64
+    /// The coordinator and Lua release that decided, e.g. `dsdn-coordinator 0.4.0; Lua 5.4.4`:
+    /// instruction counts (and so budget outcomes) may differ between Lua releases.
+    public var engine: String
+
+    /// Creates a context.
+    public init(parametersDigest: Hash256, snapshotHeight: UInt64, engine: String) {
+        self.parametersDigest = parametersDigest
+        self.snapshotHeight = snapshotHeight
+        self.engine = engine
     }
 }
 
@@ -98,6 +123,12 @@ public enum EventType: UInt8, Sendable, Hashable, CaseIterable, CustomStringConv
     case nodeStatsReported = 9
     /// `NodeStatusChanged`.
     case nodeStatusChanged = 10
+    /// `PolicyPublished`.
+    case policyPublished = 11
+    /// `PolicyActivated`.
+    case policyActivated = 12
+    /// `PolicyParamsSet`.
+    case policyParamsSet = 13
 
     /// The event's name as used in JSON Lines and docs, e.g. `NodeRegistered`.
     public var description: String {
@@ -112,6 +143,9 @@ public enum EventType: UInt8, Sendable, Hashable, CaseIterable, CustomStringConv
         case .zoneUnassigned: "ZoneUnassigned"
         case .nodeStatsReported: "NodeStatsReported"
         case .nodeStatusChanged: "NodeStatusChanged"
+        case .policyPublished: "PolicyPublished"
+        case .policyActivated: "PolicyActivated"
+        case .policyParamsSet: "PolicyParamsSet"
         }
     }
 
@@ -147,6 +181,13 @@ public enum Event: Hashable, Sendable {
     case nodeStatsReported(nodeID: String, stats: NodeStats)
     /// A node's status changed.
     case nodeStatusChanged(nodeID: String, status: NodeStatus)
+    /// A version of a placement policy was published: its whole source and declaration.
+    case policyPublished(PolicyRelease)
+    /// A published version was made the placement policy, or the shadow (version 0 with role `shadow`:
+    /// no shadow).
+    case policyActivated(name: String, version: UInt32, role: PolicyRole)
+    /// New values for some parameters of a published version.
+    case policyParamsSet(name: String, version: UInt32, parameters: [PolicyParameter])
 
     /// The wire type of this event.
     public var type: EventType {
@@ -161,6 +202,9 @@ public enum Event: Hashable, Sendable {
         case .zoneUnassigned: .zoneUnassigned
         case .nodeStatsReported: .nodeStatsReported
         case .nodeStatusChanged: .nodeStatusChanged
+        case .policyPublished: .policyPublished
+        case .policyActivated: .policyActivated
+        case .policyParamsSet: .policyParamsSet
         }
     }
 }
@@ -177,4 +221,14 @@ public enum Limits {
     public static let maxAddressBytes = 255
     /// The largest replication factor.
     public static let maxReplicationFactor: UInt8 = 32
+    /// The longest policy source, in bytes.
+    public static let maxPolicySourceBytes = 1 << 20
+    /// The most parameters a policy version declares or one `PolicyParamsSet` sets.
+    public static let maxPolicyParameters = 64
+    /// The longest string parameter value, in bytes.
+    public static let maxParameterStringBytes = 1_024
+    /// The instruction budget a policy may declare (the sandbox's own range).
+    public static let policyInstructionBudget: ClosedRange<UInt64> = 10_000...50_000_000
+    /// The memory budget a policy may declare, in bytes (the sandbox's own range).
+    public static let policyMemoryBudget: ClosedRange<UInt64> = (64 << 10)...(64 << 20)
 }

@@ -16,6 +16,8 @@ public struct ApplyError: Error, Hashable, Sendable, CustomStringConvertible {
         case nodeAlreadyHoldsChunk = "node_already_holds_chunk"
         /// The node is down and cannot take a replica.
         case nodeDown = "node_down"
+        /// The event names a policy version that is not published.
+        case unknownPolicy = "unknown_policy"
     }
 
     /// The class.
@@ -73,6 +75,7 @@ public struct StateMachine: Sendable {
     private enum Undo: Sendable {
         case node(UInt32, NodeRecord?)
         case chunk(Hash256, ChunkRecord?)
+        case policies(PolicyRegistry)
     }
 
     /// A machine with an empty state.
@@ -186,6 +189,7 @@ public struct StateMachine: Sendable {
             switch entry {
             case let .node(symbol, record): setNode(symbol, record, journal: false)
             case let .chunk(hash, record): setChunk(hash, record, journal: false)
+            case let .policies(registry): state.policies = registry
             }
         }
     }
@@ -351,7 +355,31 @@ public struct StateMachine: Sendable {
             if status == .down { markReplicasLost(onNode: symbol) }
             record.status = status
             setNode(symbol, record)
+
+        case let .policyPublished(release):
+            try changePolicies { registry, height throws(ApplyError) in try registry.publish(release, height: height) }
+
+        case let .policyActivated(name, version, role):
+            try changePolicies { registry, height throws(ApplyError) in
+                try registry.activate(name: name, version: version, role: role, height: height)
+            }
+
+        case let .policyParamsSet(name, version, parameters):
+            try changePolicies { registry, height throws(ApplyError) in
+                try registry.setParameters(name: name, version: version, parameters, height: height)
+            }
         }
+    }
+
+    /// Changes the policy registry through a copy (checks run before anything changes), journaling the
+    /// registry as it was when the change is real.
+    private mutating func changePolicies(
+        _ change: (inout PolicyRegistry, UInt64?) throws(ApplyError) -> Bool
+    ) throws(ApplyError) {
+        var registry = state.policies
+        guard try change(&registry, state.cursor.lastPosition?.height) else { return }
+        if journaling { journal.append(.policies(state.policies)) }
+        state.policies = registry
     }
 
     // MARK: Primitive mutations (the only writers of node and chunk records)

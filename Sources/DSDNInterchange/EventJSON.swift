@@ -46,10 +46,17 @@ public enum EventJSON {
                 ("added_at", "\(addedAt)"),
             ]
             if let provenance {
-                let object = [
+                var object = [
                     ("input_digest", quote(provenance.inputDigest.hex)), ("policy", quote(provenance.policyName)),
                     ("source_hash", quote(provenance.policySourceHash.hex)), ("version", "\(provenance.policyVersion)"),
                 ]
+                if let context = provenance.context {
+                    object += [
+                        ("engine", quote(context.engine)), ("params_digest", quote(context.parametersDigest.hex)),
+                        ("snapshot_height", "\(context.snapshotHeight)"),
+                    ]
+                    object.sort { $0.0 < $1.0 }
+                }
                 fields.append(("provenance", "{" + object.map { "\(quote($0.0)):\($0.1)" }.joined(separator: ",") + "}"))
             }
         case let .replicaRemoved(hash, nodeID):
@@ -65,6 +72,17 @@ public enum EventJSON {
             ]
         case let .nodeStatusChanged(nodeID, status):
             fields += [("node_id", quote(nodeID)), ("status", quote(status.description))]
+        case let .policyPublished(release):
+            fields += [
+                ("name", quote(release.name)), ("version", "\(release.version)"), ("api", "\(release.apiLevel)"),
+                ("source", quote(String(decoding: release.source, as: UTF8.self))), ("source_hash", quote(release.sourceHash.hex)),
+                ("params", parameterObject(release.parameters)), ("budget_instructions", "\(release.instructionBudget)"),
+                ("budget_memory", "\(release.memoryBudget)"),
+            ]
+        case let .policyActivated(name, version, role):
+            fields += [("name", quote(name)), ("version", "\(version)"), ("role", quote(role.description))]
+        case let .policyParamsSet(name, version, parameters):
+            fields += [("name", quote(name)), ("version", "\(version)"), ("params", parameterObject(parameters))]
         }
         fields.sort { $0.0 < $1.0 }
         return "{" + fields.map { "\(quote($0.0)):\($0.1)" }.joined(separator: ",") + "}"
@@ -78,6 +96,23 @@ public enum EventJSON {
             out += "\n"
         }
         return out
+    }
+
+    /// Parameters as one object, keys in byte order, each value an object of one member naming its type:
+    /// `{"integer":-3}`, `{"number":"0.5"}` (the shortest text that reads back as the same double: JSON
+    /// Lines numbers are plain integers only), `{"boolean":true}`, `{"string":"text"}`.
+    private static func parameterObject(_ parameters: [PolicyParameter]) -> String {
+        let members = parameters.sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }.map { parameter in
+            let value =
+                switch parameter.value {
+                case let .integer(number): "\(number)"
+                case let .number(bits): quote("\(Double(bitPattern: bits))")
+                case let .boolean(flag): "\(flag)"
+                case let .string(text): quote(text)
+                }
+            return "\(quote(parameter.name)):{\(quote(parameter.value.typeName)):\(value)}"
+        }
+        return "{" + members.joined(separator: ",") + "}"
     }
 
     private static func quote(_ value: String) -> String {
@@ -233,6 +268,21 @@ private struct EventFields {
                 throw Self.failure("status must be active, draining or down, got \(StrictJSON.quotedForMessage(name))")
             }
             event = .nodeStatusChanged(nodeID: try string("node_id"), status: status)
+        case .policyPublished:
+            let source = try string("source")
+            event = .policyPublished(
+                PolicyRelease(
+                    name: try string("name"), version: try integer("version"), apiLevel: try integer("api"),
+                    source: Array(source.utf8), sourceHash: try hash("source_hash"), parameters: try parameters("params"),
+                    instructionBudget: try integer("budget_instructions"), memoryBudget: try integer("budget_memory")))
+        case .policyActivated:
+            let name = try string("role")
+            guard let role = PolicyRole(name: name) else {
+                throw Self.failure("role must be placement or shadow, got \(StrictJSON.quotedForMessage(name))")
+            }
+            event = .policyActivated(name: try string("name"), version: try integer("version"), role: role)
+        case .policyParamsSet:
+            event = .policyParamsSet(name: try string("name"), version: try integer("version"), parameters: try parameters("params"))
         }
         try rejectUnknown(context: "for \(type)")
         return event
@@ -290,11 +340,57 @@ private struct EventFields {
         guard let index = member(key), parser.members[index].kind != .null else { return nil }
         guard parser.members[index].kind == .object else { throw Self.failure("field \(key) must be an object") }
         var inner = EventFields(parser: parser, object: parser.members[index].child)
-        let provenance = PlacementProvenance(
+        var provenance = PlacementProvenance(
             policyName: try inner.string("policy"), policyVersion: try inner.integer("version"),
             policySourceHash: try inner.hash("source_hash"), inputDigest: try inner.hash("input_digest"))
+        // The context's three fields come together or not at all.
+        if inner.member("params_digest") != nil || inner.member("snapshot_height") != nil || inner.member("engine") != nil {
+            provenance.context = PlacementContext(
+                parametersDigest: try inner.hash("params_digest"), snapshotHeight: try inner.integer("snapshot_height"),
+                engine: try inner.string("engine"))
+        }
         try inner.rejectUnknown(context: "in \(key)")
         return provenance
+    }
+
+    /// An object of parameters, each value an object of one member naming its type (see
+    /// `EventJSON.parameterObject`).
+    mutating func parameters(_ key: StaticString) throws(EventJSON.LineError) -> [PolicyParameter] {
+        let index = try present(key)
+        guard parser.members[index].kind == .object else { throw Self.failure("field \(key) must be an object of name: value") }
+        let child = parser.members[index].child
+        var parameters: [PolicyParameter] = []
+        for member in parser.members.indices where parser.members[member].object == child {
+            let name = parser.key(of: member)
+            let shown = StrictJSON.quotedForMessage(name)
+            let typed = parser.members[member].child
+            let inner = parser.members.indices.filter { parser.members[$0].object == typed }
+            guard parser.members[member].kind == .object, inner.count == 1, let slot = inner.first else {
+                throw Self.failure(
+                    "parameter \(shown) must be an object of one member: integer, number, boolean or string")
+            }
+            let kind = parser.members[slot].kind
+            let value: PolicyParameterValue
+            switch (parser.key(of: slot), kind) {
+            case ("integer", .number):
+                guard let integer = Int64(String(decoding: parser.rawBytes(slot), as: UTF8.self)) else {
+                    throw Self.failure("parameter \(shown) must be an integer in \(Int64.min)...\(Int64.max)")
+                }
+                value = .integer(integer)
+            case ("number", .string):
+                guard let number = Double(parser.string(slot)), let finite = PolicyParameterValue.number(number) else {
+                    throw Self.failure("parameter \(shown) must be a finite number written as a string, such as \"0.5\"")
+                }
+                value = finite
+            case ("boolean", .boolean): value = .boolean(parser.bytes[parser.members[slot].valueStart] == UInt8(ascii: "t"))
+            case ("string", .string): value = .string(parser.string(slot))
+            default:
+                throw Self.failure(
+                    "parameter \(shown) must be {\"integer\": N}, {\"number\": \"X\"}, {\"boolean\": B} or {\"string\": \"S\"}")
+            }
+            parameters.append(PolicyParameter(name: name, value: value))
+        }
+        return parameters
     }
 
     /// Refuses the first field (in byte order) that no reader asked for.

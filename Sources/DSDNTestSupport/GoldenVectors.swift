@@ -30,3 +30,27 @@ extension GoldenVectors {
     /// The state checksum of `examples/small-cluster.jsonl`.
     public static let smallClusterChecksum = "dc74a8a4e0d2a7167fcdaa2c7eaaddf9bf6671672fa88967f79efa70e90c2d4b"
 }
+
+extension GoldenVectors {
+    /// `checksum()` of an empty state (docs/state-checksum.md §3): encoding version 1.
+    public static let emptyStateChecksum = "10c75da3a8116c77972116011992961c37e851cfc5adc45ccb819322be6dac1c"
+    /// The bodies of `PolicyRegistryTests.policyEvents` (docs/events.md §3, 11–13).
+    public static let policyEventBodyHex: [String] = [
+        "000474696e7900000001010000005072657475726e207b206e616d65203d202274696e79222c2076657273696f6e203d20312c20617069203d20312c2073636f7265203d2066756e6374696f6e28292072657475726e203120656e64207d0a"
+            + "a4bc8ef88d12a7db713c50c7199976ab5b9e44a591a8078d441cc60a25d8f224"
+            + "04" + "0006776569676874013fe0000000000000" + "00056c696d697400fffffffffffffffd" + "000673747269637402"
+            + "01" + "00056c6162656c030002c3a9" + "00000000004c4b40" + "0000000001000000",
+        "000474696e790000000101",
+        "000474696e79000000010100056c696d6974000000000000000007",
+    ]
+    /// `checksum()` after the release of `PolicyRegistryTests` is published and activated for placement
+    /// (docs/state-checksum.md §3): encoding version 2.
+    public static let policyStateChecksum = "7176fd7b1375f02020eca4349980e73b226455187e5f5cb3c70f258f9e01e2c4"
+    /// The body of `PolicyRegistryTests`' placement with a context (provenance marker 2).
+    public static let placementWithContextBodyHex =
+        "0101010101010101010101010101010101010101010101010101010101010101" + "00016e" + "00" + "0000000000000005" + "02"
+        + "000474696e79" + "00000001" + "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        + "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+        + "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc" + "000000000000004d"
+        + "0020" + "6473646e2d636f6f7264696e61746f7220746573743b204c756120352e342e34"
+}

@@ -33,7 +33,7 @@ import Testing
     static let goldenBlobHex = GoldenVectors.everyTypeBlobHex
 
     @Test func everyEventTypeRoundTrips() throws {
-        #expect(Set(Self.everyType.map(\.type)) == Set(EventType.allCases))
+        #expect(Set((Self.everyType + PolicyRegistryTests.policyEvents).map(\.type)) == Set(EventType.allCases))
         let envelope = BlobEnvelope(publisherID: "golden", sequence: 42, events: Self.everyType)
         let bytes = try BlobCodec.encode(envelope)
         #expect(try BlobCodec.decode(bytes) == envelope)

@@ -93,3 +93,52 @@ import Testing
         #expect(Self.refusal(#"{"node_id":"n\u00e9","type":"NodeUnregistered"}"#) == nil)
     }
 }
+
+/// The policy events in JSON Lines: typed parameters read back exactly, and a malformed one is one line.
+@Suite struct PolicyEventJSONTests {
+    @Test func policyEventsRoundTrip() throws {
+        var release = PolicyRelease(
+            name: "tiny", version: 2, apiLevel: 2, source: Array("return {}\n-- \"quoted\" \\ é\n".utf8),
+            parameters: [
+                PolicyParameter(name: "w", value: .number(bitPattern: (0.1).bitPattern)),
+                PolicyParameter(name: "tiny", value: .number(bitPattern: (5e-324).bitPattern)),
+                PolicyParameter(name: "n", value: .integer(.min)), PolicyParameter(name: "b", value: .boolean(false)),
+                PolicyParameter(name: "s", value: .string("a\"b")),
+            ], instructionBudget: 10_000, memoryBudget: 65_536)
+        release.parameters.sort { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
+        let events: [Event] = [
+            .policyPublished(release), .policyActivated(name: "tiny", version: 2, role: .placement),
+            .policyParamsSet(
+                name: "tiny", version: 2, parameters: [PolicyParameter(name: "w", value: .number(bitPattern: (2.0).bitPattern))]),
+        ]
+        let text = EventJSON.encodeLines(events)
+        #expect(try EventJSON.decodeLines(text) == events)
+        #expect(text.contains(#""params":{"w":{"number":"2.0"}}"#))
+    }
+
+    @Test(arguments: [
+        (
+            #"{"name":"t","params":{"w":1},"type":"PolicyParamsSet","version":1}"#,
+            "line 1: parameter \"w\" must be an object of one member: integer, number, boolean or string"
+        ),
+        (
+            #"{"name":"t","params":{"w":{"number":1}},"type":"PolicyParamsSet","version":1}"#,
+            #"line 1: parameter "w" must be {"integer": N}, {"number": "X"}, {"boolean": B} or {"string": "S"}"#
+        ),
+        (
+            #"{"name":"t","params":{"w":{"number":"inf"}},"type":"PolicyParamsSet","version":1}"#,
+            #"line 1: parameter "w" must be a finite number written as a string, such as "0.5""#
+        ),
+        (
+            #"{"name":"t","params":{"w":{"integer":9223372036854775808}},"type":"PolicyParamsSet","version":1}"#,
+            "line 1: parameter \"w\" must be an integer in -9223372036854775808...9223372036854775807"
+        ),
+        (
+            #"{"name":"t","role":"primary","type":"PolicyActivated","version":1}"#,
+            #"line 1: role must be placement or shadow, got "primary""#
+        ),
+    ])
+    func badPolicyLinesGetOneLine(line: String, message: String) {
+        #expect(EventJSONStrictnessTests.refusal(line) == message)
+    }
+}
