@@ -208,9 +208,21 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // The standard policy pack, embedded in the executables (the Lua files of policies/).
+        .target(
+            name: "DSDNPolicyPack",
+            path: "policies",
+            sources: ["PolicyPack.swift"],
+            resources: [
+                .embedInCode("balanced.lua"), .embedInCode("bin-pack.lua"), .embedInCode("consistent-hash.lua"),
+                .embedInCode("rendezvous.lua"), .embedInCode("weighted-score.lua"), .embedInCode("zone-spread.lua"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "dsdn-coordinator",
             dependencies: [
+                "DSDNPolicyPack",
                 "DSDNSimulation",
                 "DSDNAPI", "DSDNJSON",
                 "DSDNCore",

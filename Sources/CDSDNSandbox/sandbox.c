@@ -2261,6 +2261,8 @@ uint64_t dsdn_box_live_bytes(const dsdn_box *box) { return box->live; }
 
 uint64_t dsdn_box_run_nanoseconds(const dsdn_box *box) { return box->run_ns; }
 
+const char *dsdn_lua_release(void) { return LUA_RELEASE; }
+
 // MARK: - Threads with a large stack
 
 typedef struct thread_job { void (*body)(void *); void *context; } thread_job;

@@ -226,6 +226,6 @@ public struct DeliveryCursor: Hashable, Sendable {
 /// Byte-wise order of UTF-8, the only string order used in output (Swift's `<` on `String` compares
 /// Unicode-normalized scalars, which is not what the documented encoding sorts by).
 @inline(__always)
-func utf8Precedes(_ lhs: String, _ rhs: String) -> Bool {
+public func utf8Precedes(_ lhs: String, _ rhs: String) -> Bool {
     lhs.utf8.lexicographicallyPrecedes(rhs.utf8)
 }

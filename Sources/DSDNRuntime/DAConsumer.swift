@@ -143,6 +143,11 @@ public actor DAConsumer {
     /// snapshot, nothing keeps the state alive afterwards, so the next apply never copies it.
     public func read<T: Sendable>(_ body: @Sendable (DerivedState) -> T) -> T { body(machine.state) }
 
+    /// `read` with the height the state is applied up to: the snapshot height a decision records.
+    public func readApplied<T: Sendable>(_ body: @Sendable (DerivedState, _ appliedHeight: UInt64) -> T) -> T {
+        body(machine.state, appliedHeight)
+    }
+
     /// Checks `events` against the current state after `pending` (see `StateMachine.dryRun`), leaving
     /// the state unchanged. Used to refuse an event before it is acknowledged rather than have its blob
     /// rejected later.

@@ -7,6 +7,9 @@ import LuaSandbox
 /// A decision is a pure function of (policy source, parameters, snapshot, chunk): the seed is derived
 /// from those, so any coordinator reproduces it bit for bit.
 public enum Scheduler {
+    /// The Lua release decisions run on, such as `Lua 5.4.4` (part of the engine placements record).
+    public static var luaRelease: String { PolicySandbox.luaRelease }
+
     /// Places one chunk. Throws a classified `PolicyError` when the policy fails or misbehaves. At API
     /// level 2 the verdicts of every node are built only with `explain` (level 1 always builds them).
     public static func place(

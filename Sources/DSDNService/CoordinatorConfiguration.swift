@@ -12,10 +12,17 @@ public struct CoordinatorConfiguration: Sendable {
     public var namespace: DANamespace
     /// This coordinator's publisher id (unique per coordinator; it names every blob it publishes).
     public var publisherID: String
-    /// The placement policy; `nil` turns the scheduling loop off.
-    public var policy: Policy?
-    /// Parameter overrides for the policy.
-    public var policyOverrides: [(String, ParameterValue)]
+    /// The policy published and activated for placement when the namespace's policy registry is empty
+    /// (a first start); `nil` publishes none. Decisions always use the version the registry has active
+    /// at their snapshot, never this value directly.
+    public var defaultPolicy: Policy?
+    /// Whether this coordinator runs the scheduling loop.
+    public var placesReplicas: Bool
+    /// The coordinator and Lua release, recorded in every placement's provenance.
+    public var engine: String
+    /// A history published once when the namespace holds nothing yet (a first start), and where it
+    /// came from (for the log).
+    public var seed: (events: [Event], source: String)?
     /// Publisher tuning (batching, size cap, backlog, retries).
     public var publisher: EventPublisher.Options
     /// Consumer tuning (backoff, polling).
@@ -32,8 +39,10 @@ public struct CoordinatorConfiguration: Sendable {
         dataDirectory: String,
         namespace: DANamespace,
         publisherID: String,
-        policy: Policy? = nil,
-        policyOverrides: [(String, ParameterValue)] = [],
+        defaultPolicy: Policy? = nil,
+        placesReplicas: Bool = true,
+        engine: String = "dsdn-coordinator; \(Scheduler.luaRelease)",
+        seed: (events: [Event], source: String)? = nil,
         publisher: EventPublisher.Options = EventPublisher.Options(),
         consumer: DAConsumer.Options = DAConsumer.Options(),
         scheduling: SchedulingOptions = SchedulingOptions(),
@@ -42,8 +51,10 @@ public struct CoordinatorConfiguration: Sendable {
         self.dataDirectory = dataDirectory
         self.namespace = namespace
         self.publisherID = publisherID
-        self.policy = policy
-        self.policyOverrides = policyOverrides
+        self.defaultPolicy = defaultPolicy
+        self.placesReplicas = placesReplicas
+        self.engine = engine
+        self.seed = seed
         self.publisher = publisher
         self.consumer = consumer
         self.scheduling = scheduling

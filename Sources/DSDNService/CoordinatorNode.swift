@@ -55,6 +55,8 @@ public final class CoordinatorNode: Sendable {
     public let previewEvaluator: PolicyEvaluator
     /// How many previews may run or wait, in all and per client.
     public let previewAdmission: PreviewAdmission
+    /// Published policy versions, compiled once each (the scheduling loop and previews share them).
+    public let policies = PolicyLibrary()
 
     private let lock: DirectoryLock
 
@@ -83,7 +85,8 @@ public final class CoordinatorNode: Sendable {
             perClient: configuration.api.maxPreviewsPerClient)
         placement = PlacementLoop(
             consumer: consumer, publisher: publisher, lifecycle: lifecycle, metrics: metrics,
-            configuration: configuration, evaluator: placementEvaluator, intake: intake, logger: Self.componentLogger(logger, "placement"))
+            configuration: configuration, evaluator: placementEvaluator, intake: intake, library: policies,
+            logger: Self.componentLogger(logger, "placement"))
         if outbox.tornBytesCut > 0 {
             logger.warning("outbox: cut a torn tail", metadata: ["bytes": "\(outbox.tornBytesCut)"])
         }
@@ -117,6 +120,11 @@ public final class CoordinatorNode: Sendable {
                         logger: Self.componentLogger(logger, "publisher"))),
                 core(IntakeService(intake: intake, lifecycle: lifecycle, logger: Self.componentLogger(logger, "intake"))),
                 core(PlacementService(loop: placement, node: self)),
+            ]
+            + [
+                ServiceGroupConfiguration.ServiceConfiguration(
+                    service: FirstStartService(node: self, logger: Self.componentLogger(logger, "first-start")),
+                    successTerminationBehavior: .ignore, failureTerminationBehavior: .gracefullyShutdownGroup)
             ]
             + others.map {
                 ServiceGroupConfiguration.ServiceConfiguration(
@@ -160,7 +168,7 @@ public final class CoordinatorNode: Sendable {
             publisherSequence: await publisher.lastSequence, publishBacklog: await publisher.backlog,
             outboxEvents: outbox.outstandingCount, publisherHalted: await publisher.halted?.description,
             placements: await placement.counters, recovery: await intake.recoveryCounters,
-            policy: configuration.policy.map { "\($0.name)@\($0.version)" })
+            policy: view.state.placementPolicy?.label, shadowPolicy: view.state.shadowPolicy?.label)
     }
 
     /// What `/health` reports: cheap, no pass over the state.
@@ -250,8 +258,10 @@ public struct CoordinatorStatus: Sendable {
     public var placements: PlacementCounters
     /// Recovery of refused own blobs.
     public var recovery: RecoveryCounters
-    /// The active policy, `name@version`.
+    /// The placement policy active at `appliedHeight`, `name@version`.
     public var policy: String?
+    /// The shadow policy active at `appliedHeight`, `name@version`.
+    public var shadowPolicy: String?
 
     /// Heights not yet applied.
     public var lag: UInt64 { head > appliedHeight ? head - appliedHeight : 0 }

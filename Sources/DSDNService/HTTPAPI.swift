@@ -464,9 +464,6 @@ struct Handlers: Sendable {
     }
 
     func preview(_ request: Request, client: String) async -> Response {
-        guard let policy = node.configuration.policy else {
-            return jsonError(.conflict, "no_policy", "the coordinator runs without a placement policy (start it with --policy)")
-        }
         if let refusal = node.previewAdmission.admit(client) {
             let message =
                 switch refusal {
@@ -493,9 +490,18 @@ struct Handlers: Sendable {
         var chunkRequest: ChunkRequest
         // The chunk and the node registry are read inside the consumer: no copy of the chunk table
         // outlives this line, so the preview never makes the next apply copy it.
+        // The policy is the version active in the same snapshot, with its values in force.
         let hashText = body.chunkHash
-        let (found, registry) = await node.consumer.read { state in
-            (hashText.flatMap { try? Hash256(hex: $0) }.flatMap { ChunkRequest(chunk: $0, in: state) }, state.nodeRegistry)
+        let (found, registry, active) = await node.consumer.read { state in
+            (
+                hashText.flatMap { try? Hash256(hex: $0) }.flatMap { ChunkRequest(chunk: $0, in: state) }, state.nodeRegistry,
+                state.placementPolicy.flatMap { state.policyVersion($0.name, $0.version) }
+            )
+        }
+        guard let active else {
+            return jsonError(
+                .conflict, "no_policy",
+                "no placement policy is active (publish and activate one: dsdn-coordinator policy publish FILE --activate)")
         }
         if let hashText {
             guard let hash = try? Hash256(hex: hashText) else {
@@ -519,7 +525,7 @@ struct Handlers: Sendable {
             }
             chunkRequest.want = want
         }
-        var overrides = node.configuration.policyOverrides
+        var overrides: [(String, ParameterValue)] = []
         for (name, value) in (body.params ?? [:]).sorted(by: { $0.key < $1.key }) {
             guard let parameter = ParameterValue(json: value) else {
                 return jsonError(.badRequest, "invalid_request", "params.\(name) must be a number, a boolean or a string")
@@ -531,10 +537,14 @@ struct Handlers: Sendable {
         let request = chunkRequest
         let explain = body.explain == true
         let parameters = overrides
+        let library = node.policies
         let outcome: Result<Response, PolicyError>
         do throws(PolicyEvaluationError) {
             outcome = try await node.previewEvaluator.run {
                 do throws(PolicyError) {
+                    let resolved = try library.resolve(active)
+                    let policy = resolved.policy
+                    let parameters = resolved.overrides + parameters
                     let inputs = DecisionInputs(nodes: registry.allNodes(), zones: registry.zones())
                     let decision = try Scheduler.place(request, inputs: inputs, policy: policy, overrides: parameters, explain: explain)
                     let answer = PreviewResponse(

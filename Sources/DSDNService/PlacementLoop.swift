@@ -16,6 +16,10 @@ public struct PlacementCounters: Hashable, Sendable {
     public var unplaceable: UInt64 = 0
     /// The last policy error, for `/health`.
     public var lastPolicyError: String?
+    /// Rounds that found chunks to place but no placement policy active in the registry.
+    public var withoutPolicy: UInt64 = 0
+    /// The version that decided the last round, `name@version`.
+    public var lastPolicy: String?
     /// Under-replicated chunks the last round saw left to the coordinator that ranks first for them.
     public var deferred: UInt64 = 0
 }
@@ -31,6 +35,7 @@ public actor PlacementLoop {
     let configuration: CoordinatorConfiguration
     let evaluator: PolicyEvaluator
     let intake: Intake
+    let library: PolicyLibrary
     let logger: Logger
 
     /// Placement counters.
@@ -54,7 +59,8 @@ public actor PlacementLoop {
 
     init(
         consumer: DAConsumer, publisher: EventPublisher, lifecycle: CoordinatorLifecycle, metrics: CoordinatorMetrics,
-        configuration: CoordinatorConfiguration, evaluator: PolicyEvaluator, intake: Intake, logger: Logger
+        configuration: CoordinatorConfiguration, evaluator: PolicyEvaluator, intake: Intake, library: PolicyLibrary,
+        logger: Logger
     ) {
         self.consumer = consumer
         self.publisher = publisher
@@ -63,13 +69,14 @@ public actor PlacementLoop {
         self.configuration = configuration
         self.evaluator = evaluator
         self.intake = intake
+        self.library = library
         self.logger = logger
     }
 
     /// One scheduling round: place every under-replicated chunk that has no placement in flight. Returns
     /// the placements published, for the caller to follow until they land.
     func round(appliedHeight: UInt64) async -> [Published] {
-        guard lifecycle.phase == .ready, let policy = configuration.policy else { return [] }
+        guard lifecycle.phase == .ready, configuration.placesReplicas else { return [] }
         if configuration.scheduling.onlyWhenCaughtUp, await consumer.lag > 0 { return [] }
         counters.rounds += 1
         // Forget in-flight marks whose placement is applied now.
@@ -99,20 +106,14 @@ public actor PlacementLoop {
         }
         counters.deferred = deferred
         guard !candidates.isEmpty else { return [] }
-        do {
-            _ = try policy.parameters(overriding: configuration.policyOverrides)
-        } catch {
-            counters.policyErrors += UInt64(candidates.count)
-            counters.lastPolicyError = error.description
-            metrics.policyErrors.increment(by: Int64(candidates.count))
-            logger.error("policy parameters refused: \(error)")
-            return []
-        }
-        // What the round needs is read inside the consumer, which does only the round's own chunks there:
-        // the node registry comes out in O(1) without the chunk table (holding it never makes the next
-        // apply copy the chunks), and every pass over the nodes runs on an evaluation thread.
+        // What the round needs is read inside the consumer, in one read: the chunks, the node registry
+        // and the placement policy active at this snapshot, with its height. So a round never mixes
+        // versions, and a new activation applies from the first round whose snapshot includes it. The
+        // consumer does only the round's own chunks there: the node registry comes out in O(1) without
+        // the chunk table (holding it never makes the next apply copy the chunks), and every pass over
+        // the nodes runs on an evaluation thread.
         let chosenChunks = candidates
-        let (work, registry) = await consumer.read { state in
+        let (work, registry, active, snapshotHeight) = await consumer.readApplied { state, height in
             let work = chosenChunks.compactMap { hash -> Work? in
                 guard let request = ChunkRequest(chunk: hash, in: state), request.want > 0, let chunk = state.chunk(hash) else {
                     return nil
@@ -120,9 +121,36 @@ public actor PlacementLoop {
                 let used = Set(chunk.replicas.filter { !$0.isLost }.map(\.index))
                 return Work(request: request, freeIndexes: (0..<UInt8(clamping: chunk.replicationFactor)).filter { !used.contains($0) })
             }
-            return (work, state.nodeRegistry)
+            let active = state.placementPolicy.flatMap { state.policyVersion($0.name, $0.version) }
+            return (work, state.nodeRegistry, active, height)
         }
         guard !work.isEmpty else { return [] }
+        guard let active else {
+            counters.withoutPolicy += 1
+            return []
+        }
+        let library = library
+        let resolution: Result<ResolvedPolicy, PolicyError>
+        do throws(PolicyEvaluationError) {
+            resolution = try await evaluator.run { Result { () throws(PolicyError) in try library.resolve(active) } }
+        } catch {
+            return []
+        }
+        let resolved: ResolvedPolicy
+        switch resolution {
+        case let .success(value): resolved = value
+        case let .failure(error):
+            // A version that cannot decide leaves the chunks waiting; it never stops the coordinator.
+            counters.policyErrors += UInt64(work.count)
+            counters.lastPolicyError = "\(active.release.label): \(error)"
+            metrics.policyErrors.increment(by: Int64(work.count))
+            logger.error("placement policy cannot decide", metadata: ["policy": "\(active.release.label)", "error": "\(error)"])
+            return []
+        }
+        let policy = resolved.policy
+        counters.lastPolicy = resolved.label
+        let context = PlacementContext(
+            parametersDigest: resolved.parametersDigest, snapshotHeight: snapshotHeight, engine: configuration.engine)
         guard let inputs = try? await evaluator.run({ DecisionInputs(nodes: registry.allNodes(), zones: registry.zones()) }) else {
             return []
         }
@@ -141,7 +169,7 @@ public actor PlacementLoop {
                 // A round of many chunks stops between decisions once the coordinator is stopping.
                 let lifecycle = lifecycle
                 results = try await evaluator.place(
-                    batch.map(\.request), inputs: inputs, policy: policy, overrides: configuration.policyOverrides,
+                    batch.map(\.request), inputs: inputs, policy: policy, overrides: resolved.overrides,
                     shouldStop: { lifecycle.phase != .ready })
             } catch {
                 guard case let .policy(failure) = error else { break }
@@ -158,16 +186,18 @@ public actor PlacementLoop {
                 case let .success(value): decision = value
                 case let .failure(failure):
                     counters.policyErrors += 1
-                    counters.lastPolicyError = failure.description
+                    counters.lastPolicyError = "\(resolved.label): \(failure)"
                     metrics.policyErrors.increment()
-                    logger.warning("placement failed", metadata: ["chunk": "\(request.hash)", "error": "\(failure)"])
+                    logger.warning(
+                        "placement failed", metadata: ["chunk": "\(request.hash)", "policy": "\(resolved.label)", "error": "\(failure)"])
                     continue
                 }
                 if decision.chosen.count < request.want { counters.unplaceable += 1 }
                 guard !decision.chosen.isEmpty else { continue }
+                var provenance = decision.provenance
+                provenance.context = context
                 let events = zip(item.freeIndexes, decision.chosen).map { index, node in
-                    Event.replicaAdded(
-                        hash: request.hash, nodeID: node, replicaIndex: index, addedAtMillis: now, provenance: decision.provenance)
+                    Event.replicaAdded(hash: request.hash, nodeID: node, replicaIndex: index, addedAtMillis: now, provenance: provenance)
                 }
                 placements.append((request, decision, events))
             }

@@ -117,6 +117,10 @@ public final class PolicySandbox {
     /// a function of what the policy does; this one is part of the Lua build's identity, like its version.
     public static let productionHashSeed = UInt32(DSDN_HASH_SEED)
 
+    /// The Lua release the sandbox was built against, such as `Lua 5.4.4`: instruction counts (and with
+    /// them budget outcomes) can differ between releases, so placements record it.
+    public static let luaRelease = String(cString: dsdn_lua_release())
+
     /// Creates a state with the deterministic library and the trusted driver loaded, hashing strings with
     /// `hashSeed` (another seed lays tables out differently: `policy check` runs examples under a second
     /// one to find policies that observe layouts).

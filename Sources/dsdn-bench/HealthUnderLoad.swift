@@ -34,7 +34,7 @@ func healthUnderLoad(nodes nodeCount: Int, chunks chunkCount: Int, policyPath: S
     logger.logLevel = .error
     let token = "bench-token"
     let configuration = CoordinatorConfiguration(
-        dataDirectory: directory + "/coordinator", namespace: namespace, publisherID: "bench-coordinator", policy: policy,
+        dataDirectory: directory + "/coordinator", namespace: namespace, publisherID: "bench-coordinator", defaultPolicy: policy,
         publisher: EventPublisher.Options(batchSize: 100, flushInterval: .milliseconds(50)),
         api: APIConfiguration(host: "127.0.0.1", port: 0, token: token))
     let node = try CoordinatorNode(configuration: configuration, da: log, logger: logger)

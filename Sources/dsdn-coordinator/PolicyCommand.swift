@@ -1,6 +1,7 @@
 import ArgumentParser
 import DSDNCore
 import DSDNJSON
+import DSDNPolicyPack
 import DSDNScheduler
 import Foundation
 import LuaSandbox
@@ -42,6 +43,16 @@ func loadPolicy(_ path: String) throws -> Policy {
     let source = try readPolicySource(path)
     do {
         return try Policy.load(source: source, fileName: path)
+    } catch {
+        throw CommandFailure("\(error.outcome.rawValue): \(error.message)", cause: error)
+    }
+}
+
+/// A pack policy by name (`weighted-score`), built into the executable, or else a Lua file.
+func loadPolicy(nameOrPath: String) throws -> Policy {
+    guard let source = PolicyPack.source(named: nameOrPath) else { return try loadPolicy(nameOrPath) }
+    do {
+        return try Policy.load(source: source, fileName: "\(nameOrPath).lua")
     } catch {
         throw CommandFailure("\(error.outcome.rawValue): \(error.message)", cause: error)
     }

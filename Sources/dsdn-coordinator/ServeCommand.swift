@@ -1,6 +1,7 @@
 import ArgumentParser
 import DSDNCore
 import DSDNDA
+import DSDNPolicyPack
 import DSDNRuntime
 import DSDNScheduler
 import DSDNService
@@ -41,14 +42,15 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "A file holding the API bearer token.")
     var tokenFile: String?
 
-    @Option(help: "The placement policy (a Lua file from the policy pack).")
-    var policy: String = "policies/weighted-score.lua"
+    @Option(
+        help: ArgumentHelp(
+            "The policy published and activated on a first start, when the namespace has none yet: a pack name or a Lua file.",
+            discussion: "Later starts decide with whatever the namespace has active; change it with `policy publish` and `policy activate`."
+        ))
+    var policy: String = PolicyPack.defaultName
 
-    @Flag(help: "Run without a placement policy (no scheduling loop).")
+    @Flag(help: "Place nothing and publish no policy (no scheduling loop).")
     var noPolicy = false
-
-    @Option(name: .customLong("param"), help: "A policy parameter override, NAME=VALUE (repeatable).")
-    var params: [String] = []
 
     @Option(help: "This coordinator's publisher id (default: generated once and kept in DATA_DIR/publisher-id).")
     var publisherID: String?
@@ -91,9 +93,6 @@ struct ServeCommand: AsyncParsableCommand {
         guard (1...1_000_000).contains(submissionBurst) else { throw ValidationError("--submission-burst must be from 1 to 1000000") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \(logLevel) is not a level") }
         if let publisherID { try validateIdentifier(publisherID, "--publisher-id") }
-        for param in params where (try? ParameterValue.override(parsing: param)) == nil {
-            throw ValidationError("--param must be NAME=VALUE, got \(param.debugDescription)")
-        }
     }
 
     func run() async throws {
@@ -111,26 +110,13 @@ struct ServeCommand: AsyncParsableCommand {
         try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
         let token = try resolveToken()
         let publisherID = try resolvePublisherID()
-        let loadedPolicy = noPolicy ? nil : try loadPolicy(policy)
-        let overrides = try params.map { param -> (String, ParameterValue) in
-            do {
-                return try ParameterValue.override(parsing: param)
-            } catch {
-                throw ValidationError("--param must be NAME=VALUE, got \(param.debugDescription)")
-            }
-        }
-        if let loadedPolicy {
-            do {
-                _ = try loadedPolicy.parameters(overriding: overrides)
-            } catch {
-                throw CommandFailure("--param: \(error.message)", cause: error)
-            }
-        }
+        let defaultPolicy = noPolicy ? nil : try loadPolicy(nameOrPath: policy)
+        let seedEvents = try seed.map { (events: try HistoryInput(path: $0).events.map(\.event), source: $0) }
         let log = try da.openForService()
         defer { log.close() }
         let configuration = CoordinatorConfiguration(
-            dataDirectory: dataDir, namespace: da.daNamespace, publisherID: publisherID, policy: loadedPolicy,
-            policyOverrides: overrides,
+            dataDirectory: dataDir, namespace: da.daNamespace, publisherID: publisherID, defaultPolicy: defaultPolicy,
+            placesReplicas: !noPolicy, engine: "dsdn-coordinator \(Coordinator.version); \(Scheduler.luaRelease)", seed: seedEvents,
             publisher: EventPublisher.Options(
                 batchSize: batchEvents, flushInterval: .milliseconds(batchIntervalMs), maxBlobBytes: maxBlobBytes,
                 landingTimeout: da.landingTimeout, maxBacklog: maxBacklog),
@@ -141,18 +127,13 @@ struct ServeCommand: AsyncParsableCommand {
         } catch {
             throw CommandFailure(error.message)
         }
-        let seedEvents = try seed.map { try HistoryInput(path: $0).events.map(\.event) }
         let tokenNote = token.source
         let application = CoordinatorAPI.application(node: node, logger: logger) { boundPort in
             // One line on standard output, for people and for scripts that wait for it.
             let line = "dsdn-coordinator: API listening on http://\(host):\(boundPort) (token: \(tokenNote))\n"
             FileHandle.standardOutput.write(Data(line.utf8))
         }
-        var others: [any Service] = [application]
-        if let seedEvents {
-            others.append(SeedService(node: node, events: seedEvents, path: seed ?? "", logger: logger))
-        }
-        let group = node.serviceGroup(with: others, gracefulShutdownSignals: [.sigterm, .sigint])
+        let group = node.serviceGroup(with: [application], gracefulShutdownSignals: [.sigterm, .sigint])
         do {
             try await group.run()
         } catch {
@@ -220,39 +201,6 @@ struct ServeCommand: AsyncParsableCommand {
             throw CommandFailure("cannot write the publisher id to \(path)")
         }
         return id
-    }
-}
-
-/// Publishes a seed history once, when the namespace holds nothing yet.
-struct SeedService: Service {
-    let node: CoordinatorNode
-    let events: [Event]
-    let path: String
-    let logger: Logger
-
-    func run() async throws {
-        await cancelWhenGracefulShutdown { await node.waitUntilReady() }
-        guard node.phase == .ready else { return }
-        let status = await node.status()
-        // Empty means no blob was ever seen in the namespace (a Celestia chain always has heights).
-        guard status.cursor.lastPosition == nil else {
-            logger.info("seed skipped: the namespace already holds history", metadata: ["head": "\(status.head)"])
-            return
-        }
-        do {
-            let acceptance = try await node.submit(events, waitForInclusion: true)
-            let fates = acceptance.fates ?? []
-            let height = fates.compactMap { fate -> UInt64? in if case let .applied(height, _) = fate { height } else { nil } }.max() ?? 0
-            let refused = fates.filter { if case .refused = $0 { true } else { false } }.count
-            logger.info("seeded from \(path)", metadata: ["events": "\(events.count)", "height": "\(height)", "refused": "\(refused)"])
-        } catch {
-            if node.phase == .stopping {
-                logger.notice("seed not yet included at shutdown: it stays in the outbox for the next start")
-                return
-            }
-            logger.error("seed from \(path) refused: \(error)")
-            throw CommandFailure("--seed \(path): \(error)", cause: error)
-        }
     }
 }
 

@@ -32,11 +32,12 @@ import Testing
         configureAPI(&api)
         let configuration = CoordinatorConfiguration(
             dataDirectory: directory.path("coordinator"), namespace: DANamespace(name: "handler-tests"), publisherID: "coordinator-a",
-            policy: policy, publisher: EventPublisher.Options(batchSize: 100, flushInterval: .milliseconds(20)), api: api)
+            defaultPolicy: policy, publisher: EventPublisher.Options(batchSize: 100, flushInterval: .milliseconds(20)), api: api)
         let node = try CoordinatorNode(configuration: configuration, da: MemoryDA(), logger: logger)
         let group = node.serviceGroup()
         let running = Task { try await group.run() }
         await node.waitUntilReady()
+        if policy != nil { await node.waitUntilPolicyActive() }
         do {
             try await CoordinatorAPI.application(node: node, logger: logger).test(.router) { client in try await test(node, client) }
         } catch {

@@ -40,7 +40,7 @@ final class RunningCoordinator: Sendable {
         logger.logLevel = .warning
         var configuration = CoordinatorConfiguration(
             dataDirectory: directory.path("coordinator-\(publisherID)"), namespace: DANamespace(name: "service-tests"),
-            publisherID: publisherID, policy: policy,
+            publisherID: publisherID, defaultPolicy: policy,
             publisher: EventPublisher.Options(batchSize: batchSize, flushInterval: flushInterval),
             api: APIConfiguration(host: "127.0.0.1", port: 0, token: Self.token, maxBodyBytes: 64 * 1024, maxEventsPerRequest: 50))
         configuration.finalFlushTimeout = finalFlushTimeout
@@ -57,6 +57,7 @@ final class RunningCoordinator: Sendable {
         self.port = port
         client = APITestClient(baseURL: "http://127.0.0.1:\(port)")
         await node.waitUntilReady()
+        if policy != nil { await node.waitUntilPolicyActive() }
     }
 
     func stop() async throws {

@@ -85,6 +85,9 @@ uint64_t dsdn_box_live_bytes(const dsdn_box *box);
 /// in nanoseconds: what a benchmark compares with a bare interpreter. Never an input to an outcome.
 uint64_t dsdn_box_run_nanoseconds(const dsdn_box *box);
 
+/* The Lua release this sandbox was built against, e.g. "Lua 5.4.4". */
+const char *dsdn_lua_release(void);
+
 /// A SHA-256 implementation: the digest of `data` (`length` bytes) into `out` (32 bytes).
 typedef void (*dsdn_sha256_fn)(const uint8_t *data, size_t length, uint8_t *out);
 /// Registers the SHA-256 the policies' sha256/hash64 use. The host (LuaSandbox) registers swift-crypto's
