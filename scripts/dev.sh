@@ -47,7 +47,7 @@ ensure_test_venv() {
 # One formatting configuration (.swift-format), checked with the toolchain's swift-format.
 check_format() {
     echo "==> checking formatting (swift format lint; fix with: scripts/dev.sh format)" >&2
-    swift format lint --strict --recursive Sources Tests Package.swift
+    swift format lint --strict --recursive Sources Tests Package.swift policies/PolicyPack.swift
 }
 
 run() {
@@ -82,6 +82,6 @@ test_all() {
 case "${1:-}" in
     run) shift; run "$@" ;;
     test) shift; test_all "$@" ;;
-    format) swift format format --in-place --recursive Sources Tests Package.swift ;;
+    format) swift format format --in-place --recursive Sources Tests Package.swift policies/PolicyPack.swift ;;
     *) echo "usage: scripts/dev.sh run|test|format" >&2; exit 64 ;;
 esac
