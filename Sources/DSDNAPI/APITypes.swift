@@ -525,3 +525,122 @@ public struct PreviewResponse: Codable, Sendable, Hashable {
         self.verdicts = verdicts
     }
 }
+
+/// One parameter of a published policy version: its name, type and value.
+public struct PolicyParameterBody: Codable, Sendable, Hashable {
+    public var name: String
+    /// `integer`, `number`, `boolean` or `string`.
+    public var type: String
+    public var value: JSONValue
+
+    public init(name: String, type: String, value: JSONValue) {
+        self.name = name
+        self.type = type
+        self.value = value
+    }
+}
+
+/// One published policy version: `GET /v1/policies` (without its source) and `GET /v1/policies/{name}`.
+public struct PolicyVersionBody: Codable, Sendable, Hashable {
+    public var name: String
+    public var version: UInt32
+    public var api: Int
+    public var sourceHash: String
+    /// The declared parameters with their defaults.
+    public var declared: [PolicyParameterBody]
+    /// The values in force.
+    public var params: [PolicyParameterBody]
+    public var paramsDigest: String
+    /// How many `PolicyParamsSet` changed the values.
+    public var parameterSets: UInt32
+    public var budgetInstructions: UInt64
+    public var budgetMemory: UInt64
+    /// `placement`, `shadow`, both (`placement,shadow`) or absent.
+    public var role: String?
+    /// The source, in `GET /v1/policies/{name}` only.
+    public var source: String?
+
+    enum CodingKeys: String, CodingKey {
+        case name, version, api, declared, params, role, source
+        case sourceHash = "source_hash"
+        case paramsDigest = "params_digest"
+        case parameterSets = "parameter_sets"
+        case budgetInstructions = "budget_instructions"
+        case budgetMemory = "budget_memory"
+    }
+
+    public init(
+        name: String, version: UInt32, api: Int, sourceHash: String, declared: [PolicyParameterBody], params: [PolicyParameterBody],
+        paramsDigest: String, parameterSets: UInt32, budgetInstructions: UInt64, budgetMemory: UInt64, role: String? = nil,
+        source: String? = nil
+    ) {
+        self.name = name
+        self.version = version
+        self.api = api
+        self.sourceHash = sourceHash
+        self.declared = declared
+        self.params = params
+        self.paramsDigest = paramsDigest
+        self.parameterSets = parameterSets
+        self.budgetInstructions = budgetInstructions
+        self.budgetMemory = budgetMemory
+        self.role = role
+        self.source = source
+    }
+}
+
+/// One change of the policy registry.
+public struct PolicyChangeBody: Codable, Sendable, Hashable {
+    /// `published`, `activated` or `params_set`.
+    public var kind: String
+    public var name: String
+    public var version: UInt32
+    /// For an activation: `placement` or `shadow`.
+    public var role: String?
+    /// The source hash (published) or the new parameter digest (params_set).
+    public var digest: String?
+    /// The DA height of the change.
+    public var height: UInt64?
+
+    public init(kind: String, name: String, version: UInt32, role: String?, digest: String?, height: UInt64?) {
+        self.kind = kind
+        self.name = name
+        self.version = version
+        self.role = role
+        self.digest = digest
+        self.height = height
+    }
+}
+
+/// `GET /v1/policies`: every published version and what is active.
+public struct PoliciesResponse: Codable, Sendable, Hashable {
+    /// The placement policy, `name@version`.
+    public var placement: String?
+    /// The shadow policy, `name@version`.
+    public var shadow: String?
+    public var versions: [PolicyVersionBody]
+
+    public init(placement: String?, shadow: String?, versions: [PolicyVersionBody]) {
+        self.placement = placement
+        self.shadow = shadow
+        self.versions = versions
+    }
+}
+
+/// `GET /v1/policies/{name}`: one policy's versions with their sources, its changes, and its shadow
+/// record while it runs in shadow.
+public struct PolicyResponse: Codable, Sendable, Hashable {
+    public var name: String
+    public var placement: String?
+    public var shadow: String?
+    public var versions: [PolicyVersionBody]
+    public var history: [PolicyChangeBody]
+
+    public init(name: String, placement: String?, shadow: String?, versions: [PolicyVersionBody], history: [PolicyChangeBody]) {
+        self.name = name
+        self.placement = placement
+        self.shadow = shadow
+        self.versions = versions
+        self.history = history
+    }
+}

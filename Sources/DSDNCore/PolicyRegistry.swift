@@ -178,6 +178,12 @@ public struct PolicyActivation: Hashable, Sendable {
     /// The version.
     public var version: UInt32
 
+    /// Creates an activation.
+    public init(name: String, version: UInt32) {
+        self.name = name
+        self.version = version
+    }
+
     /// `name@version`.
     public var label: String { "\(name)@\(version)" }
 }

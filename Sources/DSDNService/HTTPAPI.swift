@@ -73,6 +73,10 @@ public enum CoordinatorAPI {
             await handlers.chunk(context.parameters.get("hash") ?? "")
         },
         Route(path: "/v1/zones", method: .get) { handlers, _, _ in await handlers.zones() },
+        Route(path: "/v1/policies", method: .get) { handlers, _, _ in await handlers.policies() },
+        Route(path: "/v1/policies/:name", method: .get) { handlers, _, context in
+            await handlers.policy(context.parameters.get("name") ?? "")
+        },
         Route(path: "/v1/events", method: .post) { handlers, request, context in
             await handlers.postEvents(request, client: context.clientKey)
         },
@@ -378,6 +382,28 @@ struct Handlers: Sendable {
         return jsonResponse(.ok, ZonesResponse(zones: zones))
     }
 
+    func policies() async -> Response {
+        let body = await node.consumer.read { state in
+            PoliciesResponse(
+                placement: state.placementPolicy?.label, shadow: state.shadowPolicy?.label,
+                versions: state.policyVersions().map { PolicyVersionBody($0, in: state, withSource: false) })
+        }
+        return jsonResponse(.ok, body)
+    }
+
+    func policy(_ name: String) async -> Response {
+        let body = await node.consumer.read { state -> PolicyResponse? in
+            let versions = state.policyVersions().filter { $0.release.name == name }
+            guard !versions.isEmpty else { return nil }
+            return PolicyResponse(
+                name: name, placement: state.placementPolicy?.label, shadow: state.shadowPolicy?.label,
+                versions: versions.map { PolicyVersionBody($0, in: state, withSource: true) },
+                history: state.policyHistory.filter { $0.name == name }.map(PolicyChangeBody.init))
+        }
+        guard let body else { return jsonError(.notFound, "not_found", "no version of policy \(name) is published") }
+        return jsonResponse(.ok, body)
+    }
+
     func postEvents(_ request: Request, client: String) async -> Response {
         if let milliseconds = submissionLimit.admit(client) {
             var response = jsonError(
@@ -676,4 +702,42 @@ func bearerToken(in value: String) -> String? {
     guard let space = trimmed.firstIndex(of: " "), trimmed[..<space].lowercased() == "bearer" else { return nil }
     let token = trimmed[space...].trimmingCharacters(in: .whitespaces)
     return token.isEmpty ? nil : token
+}
+
+extension PolicyParameterBody {
+    init(_ parameter: PolicyParameter) {
+        let value: JSONValue =
+            switch parameter.value {
+            case let .integer(number): .int(number)
+            case let .number(bits): .double(Double(bitPattern: bits))
+            case let .boolean(flag): .bool(flag)
+            case let .string(text): .string(text)
+            }
+        self.init(name: parameter.name, type: parameter.value.typeName, value: value)
+    }
+}
+
+extension PolicyVersionBody {
+    init(_ info: PolicyVersionInfo, in state: DerivedState, withSource: Bool) {
+        let release = info.release
+        let roles = [
+            state.placementPolicy == PolicyActivation(name: release.name, version: release.version) ? "placement" : nil,
+            state.shadowPolicy == PolicyActivation(name: release.name, version: release.version) ? "shadow" : nil,
+        ].compactMap { $0 }
+        self.init(
+            name: release.name, version: release.version, api: Int(release.apiLevel), sourceHash: release.sourceHash.hex,
+            declared: release.parameters.map(PolicyParameterBody.init), params: info.values.map(PolicyParameterBody.init),
+            paramsDigest: info.parametersDigest.hex, parameterSets: info.parameterSets,
+            budgetInstructions: release.instructionBudget, budgetMemory: release.memoryBudget,
+            role: roles.isEmpty ? nil : roles.joined(separator: ","),
+            source: withSource ? String(decoding: release.source, as: UTF8.self) : nil)
+    }
+}
+
+extension PolicyChangeBody {
+    init(_ entry: PolicyHistoryEntry) {
+        self.init(
+            kind: entry.kind.description, name: entry.name, version: entry.version, role: entry.role?.description,
+            digest: entry.digest?.hex, height: entry.height)
+    }
 }

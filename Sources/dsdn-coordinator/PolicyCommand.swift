@@ -10,13 +10,16 @@ import LuaSandbox
 struct PolicyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "policy",
-        abstract: "Check, test and audit Lua placement policies (docs/policies.md).",
+        abstract: "Check and test Lua placement policies; publish, activate and tune them through the DA (docs/policies.md).",
         discussion: """
             Examples:
               dsdn-coordinator policy test
               dsdn-coordinator policy check policies/zone-spread.lua
             """,
-        subcommands: [PolicyCheckCommand.self, PolicyTestCommand.self, PolicyProbeCommand.self, PolicyDigestCommand.self]
+        subcommands: [
+            PolicyCheckCommand.self, PolicyTestCommand.self, PolicyProbeCommand.self, PolicyDigestCommand.self, PolicyPublishCommand.self,
+            PolicyActivateCommand.self, PolicySetCommand.self, PolicyListCommand.self, PolicyShowCommand.self, PolicyHistoryCommand.self,
+        ]
     )
 }
 

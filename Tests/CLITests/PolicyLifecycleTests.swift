@@ -1,0 +1,121 @@
+import DSDNCore
+import DSDNInterchange
+import DSDNJSON
+import DSDNTestSupport
+import Foundation
+import Testing
+
+/// The policy lifecycle through the executable: the first start publishes the pack's default, a new
+/// version is published and activated while `serve` runs, placements name the version active at their
+/// snapshot, bad requests change nothing, and `rebuild` reproduces the registry and the checksum.
+@Suite struct PolicyLifecycleTests {
+    static let pack = repositoryRoot.appendingPathComponent("policies").path
+
+    private static func client(_ arguments: [String], _ coordinator: ServeProcess) async throws -> CoordinatorProcess.Result {
+        try await CoordinatorProcess.run(
+            arguments + [
+                "--api", coordinator.baseURL, "--token-file",
+                (coordinator.dataDirectory as NSString).appendingPathComponent("test-api-token"),
+            ])
+    }
+
+    /// The placements of `chunk` in the DA's history, with their provenance.
+    private static func placements(of chunk: Hash256, da: String) async throws -> [PlacementProvenance] {
+        let export = try await CoordinatorProcess.run(["events", "export", "--da", da])
+        #expect(export.status == 0, "\(export.stderr)")
+        return try EventJSON.decodeLines(export.stdout).compactMap { event in
+            guard case let .replicaAdded(hash, _, _, _, provenance?) = event, hash == chunk else { return nil }
+            return provenance
+        }
+    }
+
+    @Test func publishActivateTuneAndRebuild() async throws {
+        let directory = try TemporaryDirectory()
+        let da = "file:" + directory.path("da")
+        // No --policy: the pack's default, built into the executable.
+        let coordinator = try await ServeProcess(
+            dataDirectory: directory.path("coordinator"), arguments: ["--da", da, "--batch-interval-ms", "50"])
+        let api = APITestClient(baseURL: coordinator.baseURL)
+        try await api.waitUntilReady()
+        let first = try await api.waitFor("/v1/policies") { $0["placement"]?.string == "weighted-score@2" }
+        #expect(first.json["placement"]?.string == "weighted-score@2")
+
+        var events = (0..<6).map { Fixtures.register("n\($0)", zone: "z\($0 % 3)") }
+        let early = Fixtures.hash(0xE1)
+        events.append(Fixtures.declare(early, replicationFactor: 2))
+        let posted = try await api.post("/v1/events?wait=true", body: EventJSON.encodeLines(events), token: coordinator.token)
+        #expect(posted.status == 200, "\(posted.body)")
+        _ = try await api.waitFor("/v1/state") { ($0["under_replicated_chunks"]?.int64) == 0 }
+
+        // Version 3: the same file under a new version, then other weights through the DA.
+        let source = try String(contentsOfFile: Self.pack + "/weighted-score.lua", encoding: .utf8)
+        let v3 = directory.path("weighted-score-v3.lua")
+        try source.replacingOccurrences(of: "version = 2,", with: "version = 3,").write(toFile: v3, atomically: true, encoding: .utf8)
+        let published = try await Self.client(["policy", "publish", v3, "--activate", "--wait"], coordinator)
+        #expect(published.status == 0, "\(published.stderr)")
+        #expect(published.stdout.contains("weighted-score@3"))
+        let tuned = try await Self.client(["policy", "set", "weighted-score@3", "w_latency=5", "w_cpu=2.5", "--wait"], coordinator)
+        #expect(tuned.status == 0, "\(tuned.stderr)")
+
+        let late = Fixtures.hash(0xE2)
+        let declared = try await api.post(
+            "/v1/events?wait=true", body: EventJSON.encodeLines([Fixtures.declare(late, replicationFactor: 2)]), token: coordinator.token)
+        #expect(declared.status == 200, "\(declared.body)")
+        _ = try await api.waitFor("/v1/state") { ($0["under_replicated_chunks"]?.int64) == 0 }
+
+        // Activating a version that does not exist is refused, and v3 stays.
+        let unknown = try await Self.client(["policy", "activate", "weighted-score@9"], coordinator)
+        #expect(unknown.status != 0)
+        #expect(unknown.stderr.contains("policy weighted-score@9 is not published"), "\(unknown.stderr)")
+        let registry = try await api.get("/v1/policies")
+        #expect(registry.json["placement"]?.string == "weighted-score@3")
+        let versions = registry.json["versions"]?.array ?? []
+        let three = try #require(versions.first { $0["version"]?.int64 == 3 })
+        #expect(three["parameter_sets"]?.int64 == 1)
+        let digest = try #require(three["params_digest"]?.string)
+
+        let history = try await Self.client(["policy", "history", "weighted-score"], coordinator)
+        let lines = history.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.count == 5, "\(history.stdout)")
+        #expect(lines.last?.contains("params set on weighted-score@3") == true)
+        let shown = try await Self.client(["policy", "show", "weighted-score@3"], coordinator)
+        #expect(shown.stdout == (try String(contentsOfFile: v3, encoding: .utf8)))
+
+        let state = try await api.waitFor("/v1/state") { ($0["publish_backlog"]?.int64) == 0 && ($0["lag"]?.int64) == 0 }
+        #expect(await coordinator.terminate() == 0)
+
+        // Earlier placements name v2, later ones v3 with the tuned parameter set.
+        let before = try await Self.placements(of: early, da: da)
+        let after = try await Self.placements(of: late, da: da)
+        #expect(before.count == 2 && after.count == 2)
+        #expect(before.allSatisfy { $0.policyName == "weighted-score" && $0.policyVersion == 2 && $0.context != nil })
+        #expect(after.allSatisfy { $0.policyVersion == 3 && $0.context?.parametersDigest.hex == digest })
+        #expect(after.allSatisfy { ($0.context?.engine ?? "").contains("Lua 5.4") })
+
+        let rebuilt = try await CoordinatorProcess.run(["rebuild", "--da", da, "--json"])
+        #expect(rebuilt.status == 0, "\(rebuilt.stderr)")
+        #expect(try parseJSON(rebuilt.stdout)["checksum"]?.string == state.json["checksum"]?.string)
+    }
+
+    @Test func publishRefusesWhatCheckRefuses() async throws {
+        let directory = try TemporaryDirectory()
+        let broken = directory.path("broken.lua")
+        try "return { name = \"broken\", version = 1, api = 1 }\n".write(toFile: broken, atomically: true, encoding: .utf8)
+        // No coordinator is needed: the file is refused before anything is sent.
+        let result = try await CoordinatorProcess.run(["policy", "publish", broken, "--api", "http://127.0.0.1:9"])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("not published: invalid_result: \(broken): broken: missing score hook"), "\(result.stderr)")
+        #expect(result.stderr.split(separator: "\n").count == 1)
+    }
+
+    @Test func thePackShipsInsideTheExecutable() async throws {
+        // Run outside the repository: nothing is read from policies/.
+        let directory = try TemporaryDirectory()
+        let list = try await CoordinatorProcess.run(["policy", "list", "--pack"], directory: directory.url.path)
+        #expect(list.status == 0, "\(list.stderr)")
+        #expect(list.stdout.split(separator: "\n").count == 6)
+        #expect(list.stdout.contains("weighted-score  weighted-score@2"))
+        let shown = try await CoordinatorProcess.run(["policy", "show", "--pack", "zone-spread"], directory: directory.url.path)
+        #expect(shown.stdout == (try String(contentsOfFile: Self.pack + "/zone-spread.lua", encoding: .utf8)))
+    }
+}
