@@ -98,6 +98,9 @@ public struct StateRebuilder: Sendable {
     ///   - expectedChecksum: When given, the rebuilt content checksum must equal it.
     ///   - progress: Called once per height after the height is applied. If it throws, the failure is
     ///     counted in the report and the rebuild goes on.
+    ///   - inspect: Called once per height after the height is applied, with its blobs and outcomes and
+    ///     the state at that height (an audit re-executes decisions there). If it throws, the rebuild
+    ///     stops with that error.
     /// - Throws: ``RuntimeError`` with code `invalidRange` (`from` is 0 or after `to`), `futureHeight`
     ///   (`to` beyond the head), `prunedHistory` (names the height), `daUnavailable` (after
     ///   `maxAttempts`), `commitmentMismatch` (names height and index), `daFailure`, `checksumMismatch`
@@ -107,7 +110,8 @@ public struct StateRebuilder: Sendable {
         from: UInt64 = 1,
         to: UInt64? = nil,
         expectedChecksum: Hash256? = nil,
-        progress: (@Sendable (RebuildProgress) async throws -> Void)? = nil
+        progress: (@Sendable (RebuildProgress) async throws -> Void)? = nil,
+        inspect: ((_ height: UInt64, _ blobs: [(blob: DABlob, outcome: BlobOutcome)], _ state: DerivedState) throws -> Void)? = nil
     ) async throws(RuntimeError) -> RebuildReport {
         guard from >= 1 else {
             throw RuntimeError(.invalidRange, "heights start at 1; cannot rebuild from height 0")
@@ -141,8 +145,16 @@ public struct StateRebuilder: Sendable {
             try await follower.follow(from: from, through: last, onSetback: { _ in report.daRetries += 1 }) { verified in
                 report.commitmentRereads += UInt64(verified.rereads)
                 let height = verified.height
-                for (_, outcome) in verified.apply(to: &machine) { report.counts.record(outcome) }
+                let applied = verified.apply(to: &machine)
+                for (_, outcome) in applied { report.counts.record(outcome) }
                 report.heightsRead += 1
+                if let inspect {
+                    do {
+                        try inspect(height, applied, machine.state)
+                    } catch {
+                        throw RuntimeError(.stopped, "height \(height): \(error)", height: height, cause: error)
+                    }
+                }
                 if let progress {
                     let update = RebuildProgress(
                         height: height, fromHeight: from, toHeight: last, heightsDone: report.heightsRead,

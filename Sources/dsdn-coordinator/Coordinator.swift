@@ -19,7 +19,7 @@ struct Coordinator: AsyncParsableCommand {
         version: version,
         subcommands: [
             StateCommand.self, GenerateCommand.self, EventsCommand.self, RebuildCommand.self, PolicyCommand.self, PlaceCommand.self,
-            ServeCommand.self, DACommand.self, VerifyCommand.self, NodeCommand.self, ChunkCommand.self,
+            ServeCommand.self, DACommand.self, VerifyCommand.self, NodeCommand.self, ChunkCommand.self, AuditCommand.self,
         ]
     )
 }

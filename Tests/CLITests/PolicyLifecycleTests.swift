@@ -19,13 +19,13 @@ import Testing
             ])
     }
 
-    /// The placements of `chunk` in the DA's history, with their provenance.
-    private static func placements(of chunk: Hash256, da: String) async throws -> [PlacementProvenance] {
+    /// The placements of `chunk` in the DA's history: node and provenance.
+    private static func placements(of chunk: Hash256, da: String) async throws -> [(node: String, provenance: PlacementProvenance)] {
         let export = try await CoordinatorProcess.run(["events", "export", "--da", da])
         #expect(export.status == 0, "\(export.stderr)")
         return try EventJSON.decodeLines(export.stdout).compactMap { event in
-            guard case let .replicaAdded(hash, _, _, _, provenance?) = event, hash == chunk else { return nil }
-            return provenance
+            guard case let .replicaAdded(hash, node, _, _, provenance?) = event, hash == chunk else { return nil }
+            return (node, provenance)
         }
     }
 
@@ -88,13 +88,40 @@ import Testing
         let before = try await Self.placements(of: early, da: da)
         let after = try await Self.placements(of: late, da: da)
         #expect(before.count == 2 && after.count == 2)
-        #expect(before.allSatisfy { $0.policyName == "weighted-score" && $0.policyVersion == 2 && $0.context != nil })
-        #expect(after.allSatisfy { $0.policyVersion == 3 && $0.context?.parametersDigest.hex == digest })
-        #expect(after.allSatisfy { ($0.context?.engine ?? "").contains("Lua 5.4") })
+        #expect(before.allSatisfy { $0.provenance.policyName == "weighted-score" && $0.provenance.policyVersion == 2 })
+        #expect(after.allSatisfy { $0.provenance.policyVersion == 3 && $0.provenance.context?.parametersDigest.hex == digest })
+        #expect(after.allSatisfy { ($0.provenance.context?.engine ?? "").contains("Lua 5.4") })
 
         let rebuilt = try await CoordinatorProcess.run(["rebuild", "--da", da, "--json"])
         #expect(rebuilt.status == 0, "\(rebuilt.stderr)")
         #expect(try parseJSON(rebuilt.stdout)["checksum"]?.string == state.json["checksum"]?.string)
+
+        // The whole history re-executes as recorded.
+        let audited = try await CoordinatorProcess.run(["audit", "--da", da])
+        #expect(audited.status == 0, "\(audited.stdout)\(audited.stderr)")
+        #expect(audited.stdout.contains("decisions   2 checked, 2 matching, 0 mismatching"), "\(audited.stdout)")
+
+        // Two forged placements (each a first-wins no-op, so the state does not change): the early chunk
+        // placed on a node its version would not choose, and a v3 placement claiming a snapshot at
+        // which v2 was active.
+        let chosen = Set(before.map(\.node))
+        let other = try #require((0..<6).map { "n\($0)" }.first { !chosen.contains($0) })
+        var stale = after[0].provenance
+        stale.context?.snapshotHeight = try #require(before[0].provenance.context?.snapshotHeight)
+        let forged: [Event] = [
+            .replicaAdded(hash: early, nodeID: other, replicaIndex: 0, addedAtMillis: 1, provenance: before[0].provenance),
+            .replicaAdded(hash: late, nodeID: after[0].node, replicaIndex: 0, addedAtMillis: 1, provenance: stale),
+        ]
+        let file = directory.path("forged.jsonl")
+        try EventJSON.encodeLines(forged).write(toFile: file, atomically: true, encoding: .utf8)
+        let imported = try await CoordinatorProcess.run(["events", "import", file, "--da", da, "--publisher", "forger", "--batch", "1"])
+        #expect(imported.status == 0, "\(imported.stderr)")
+        let caught = try await CoordinatorProcess.run(["audit", "--da", da])
+        #expect(caught.status != 0)
+        #expect(caught.stdout.contains("decisions   4 checked, 2 matching, 2 mismatching"), "\(caught.stdout)")
+        #expect(caught.stdout.contains("other nodes than the recorded version chooses"), "\(caught.stdout)")
+        #expect(caught.stdout.contains("weighted-score@3 was not the active placement policy at its snapshot (active: weighted-score@2)"))
+        #expect(caught.stderr.contains("audit: 2 of 4 decisions do not match their record"))
     }
 
     @Test func publishRefusesWhatCheckRefuses() async throws {
