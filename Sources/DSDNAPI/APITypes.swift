@@ -612,6 +612,58 @@ public struct PolicyChangeBody: Codable, Sendable, Hashable {
     }
 }
 
+/// What one shadow version decided next to the placement policy, in this coordinator since it started.
+public struct ShadowTallyBody: Codable, Sendable, Hashable {
+    /// One disagreement.
+    public struct Disagreement: Codable, Sendable, Hashable {
+        public var chunk: String
+        public var placement: [String]
+        public var shadow: [String]
+        public var snapshotHeight: UInt64
+
+        enum CodingKeys: String, CodingKey {
+            case chunk, placement, shadow
+            case snapshotHeight = "snapshot_height"
+        }
+
+        public init(chunk: String, placement: [String], shadow: [String], snapshotHeight: UInt64) {
+            self.chunk = chunk
+            self.placement = placement
+            self.shadow = shadow
+            self.snapshotHeight = snapshotHeight
+        }
+    }
+
+    /// The shadow version, `name@version`.
+    public var shadow: String
+    /// The placement version it was last compared with.
+    public var placement: String
+    public var agreements: UInt64
+    public var disagreements: UInt64
+    public var failures: UInt64
+    public var recentDisagreements: [Disagreement]
+    public var lastFailure: String?
+
+    enum CodingKeys: String, CodingKey {
+        case shadow, placement, agreements, disagreements, failures
+        case recentDisagreements = "recent_disagreements"
+        case lastFailure = "last_failure"
+    }
+
+    public init(
+        shadow: String, placement: String, agreements: UInt64, disagreements: UInt64, failures: UInt64,
+        recentDisagreements: [Disagreement], lastFailure: String?
+    ) {
+        self.shadow = shadow
+        self.placement = placement
+        self.agreements = agreements
+        self.disagreements = disagreements
+        self.failures = failures
+        self.recentDisagreements = recentDisagreements
+        self.lastFailure = lastFailure
+    }
+}
+
 /// `GET /v1/policies`: every published version and what is active.
 public struct PoliciesResponse: Codable, Sendable, Hashable {
     /// The placement policy, `name@version`.
@@ -635,12 +687,23 @@ public struct PolicyResponse: Codable, Sendable, Hashable {
     public var shadow: String?
     public var versions: [PolicyVersionBody]
     public var history: [PolicyChangeBody]
+    /// The shadow record of each version of this policy that ran in shadow here.
+    public var shadowRecords: [ShadowTallyBody]
 
-    public init(name: String, placement: String?, shadow: String?, versions: [PolicyVersionBody], history: [PolicyChangeBody]) {
+    enum CodingKeys: String, CodingKey {
+        case name, placement, shadow, versions, history
+        case shadowRecords = "shadow_records"
+    }
+
+    public init(
+        name: String, placement: String?, shadow: String?, versions: [PolicyVersionBody], history: [PolicyChangeBody],
+        shadowRecords: [ShadowTallyBody] = []
+    ) {
         self.name = name
         self.placement = placement
         self.shadow = shadow
         self.versions = versions
         self.history = history
+        self.shadowRecords = shadowRecords
     }
 }

@@ -1,6 +1,7 @@
 import CoreMetrics
 import DSDNCore
 import DSDNRuntime
+import DSDNScheduler
 import Metrics
 import Prometheus
 import Synchronization
@@ -106,6 +107,21 @@ public final class CoordinatorMetrics: Sendable {
             bump(backpressure, &last.backpressure, publisher.backpressureRefusals)
             bump(placementsSuperseded, &last.superseded, cursor.placementsSuperseded)
         }
+    }
+
+    /// Counts one shadow verdict: `dsdn_shadow_decisions_total{version, outcome}` with outcome `agree`,
+    /// `disagree` or `failure`.
+    func shadowDecision(version: String, verdict: ShadowVerdict) {
+        let outcome =
+            switch verdict {
+            case .agree: "agree"
+            case .disagree: "disagree"
+            case .failed: "failure"
+            }
+        CoreMetrics.Counter(
+            label: "dsdn_shadow_decisions_total", dimensions: [("version", version), ("outcome", outcome)], factory: factory
+        )
+        .increment()
     }
 
     /// The Prometheus text exposition of every metric.

@@ -400,7 +400,19 @@ struct Handlers: Sendable {
                 versions: versions.map { PolicyVersionBody($0, in: state, withSource: true) },
                 history: state.policyHistory.filter { $0.name == name }.map(PolicyChangeBody.init))
         }
-        guard let body else { return jsonError(.notFound, "not_found", "no version of policy \(name) is published") }
+        guard var body else { return jsonError(.notFound, "not_found", "no version of policy \(name) is published") }
+        let prefix = name + "@"
+        body.shadowRecords = await node.placement.shadowTallies.values.filter { $0.shadow.hasPrefix(prefix) }
+            .sorted { $0.shadow.utf8.lexicographicallyPrecedes($1.shadow.utf8) }
+            .map { tally in
+                ShadowTallyBody(
+                    shadow: tally.shadow, placement: tally.placement, agreements: tally.agreements, disagreements: tally.disagreements,
+                    failures: tally.failures,
+                    recentDisagreements: tally.recentDisagreements.map {
+                        ShadowTallyBody.Disagreement(
+                            chunk: $0.chunk.hex, placement: $0.placement, shadow: $0.shadow, snapshotHeight: $0.snapshotHeight)
+                    }, lastFailure: tally.lastFailure)
+            }
         return jsonResponse(.ok, body)
     }
 

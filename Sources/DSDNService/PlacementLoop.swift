@@ -40,6 +40,8 @@ public actor PlacementLoop {
 
     /// Placement counters.
     public private(set) var counters = PlacementCounters()
+    /// Shadow verdicts per shadow version (`name@version`), since this coordinator started.
+    public private(set) var shadowTallies: [String: ShadowTally] = [:]  // lookup only; read out sorted
     private var inFlight: [Hash256: InFlight] = [:]  // lookup only; never iterated for output
     /// When each under-replicated chunk was first seen waiting (lookup only).
     private var waitingSince: [Hash256: ContinuousClock.Instant] = [:]
@@ -113,7 +115,7 @@ public actor PlacementLoop {
         // the chunk table (holding it never makes the next apply copy the chunks), and every pass over
         // the nodes runs on an evaluation thread.
         let chosenChunks = candidates
-        let (work, registry, active, snapshotHeight) = await consumer.readApplied { state, height in
+        let (work, registry, active, shadowVersion, snapshotHeight) = await consumer.readApplied { state, height in
             let work = chosenChunks.compactMap { hash -> Work? in
                 guard let request = ChunkRequest(chunk: hash, in: state), request.want > 0, let chunk = state.chunk(hash) else {
                     return nil
@@ -122,7 +124,8 @@ public actor PlacementLoop {
                 return Work(request: request, freeIndexes: (0..<UInt8(clamping: chunk.replicationFactor)).filter { !used.contains($0) })
             }
             let active = state.placementPolicy.flatMap { state.policyVersion($0.name, $0.version) }
-            return (work, state.nodeRegistry, active, height)
+            let shadow = state.shadowPolicy.flatMap { $0 == state.placementPolicy ? nil : state.policyVersion($0.name, $0.version) }
+            return (work, state.nodeRegistry, active, shadow, height)
         }
         guard !work.isEmpty else { return [] }
         guard let active else {
@@ -154,6 +157,11 @@ public actor PlacementLoop {
         guard let inputs = try? await evaluator.run({ DecisionInputs(nodes: registry.allNodes(), zones: registry.zones()) }) else {
             return []
         }
+        // A shadow version decides the same chunks on the same inputs; nothing it decides is published.
+        var shadow: Result<ResolvedPolicy, PolicyError>?
+        if let shadowVersion {
+            shadow = try? await evaluator.run { Result { () throws(PolicyError) in try library.resolve(shadowVersion) } }
+        }
         var published: [Published] = []
         // API level 1 decides one chunk per evaluation (each is a full pass over the nodes): this actor
         // (and `/health`, which reads its counters) is free meanwhile, and each placement is published as
@@ -174,6 +182,11 @@ public actor PlacementLoop {
             } catch {
                 guard case let .policy(failure) = error else { break }
                 results = batch.map { _ in .failure(failure) }
+            }
+            if let shadow, let shadowVersion {
+                await compareShadow(
+                    shadow, label: shadowVersion.release.label, placement: resolved.label, batch: batch, results: results, inputs: inputs,
+                    snapshotHeight: snapshotHeight)
             }
             // The batch's placements are made durable together: one journal write (and fsync) per
             // evaluation, not one per chunk.
@@ -224,6 +237,43 @@ public actor PlacementLoop {
             }
         }
         return published
+    }
+
+    /// Decides `batch` with the shadow version and counts each verdict against the placement's.
+    private func compareShadow(
+        _ shadow: Result<ResolvedPolicy, PolicyError>, label: String, placement: String, batch: [Work],
+        results: [Result<PlacementDecision, PolicyError>], inputs: DecisionInputs, snapshotHeight: UInt64
+    ) async {
+        let shadowResults: [Result<PlacementDecision, PolicyError>]
+        switch shadow {
+        case let .success(resolved):
+            do throws(PolicyEvaluationError) {
+                let lifecycle = lifecycle
+                shadowResults = try await evaluator.place(
+                    batch.map(\.request), inputs: inputs, policy: resolved.policy, overrides: resolved.overrides,
+                    shouldStop: { lifecycle.phase != .ready })
+            } catch {
+                guard case let .policy(failure) = error else { return }
+                shadowResults = batch.map { _ in .failure(failure) }
+            }
+        case let .failure(failure):
+            shadowResults = batch.map { _ in .failure(failure) }
+        }
+        var tally = shadowTallies[label] ?? ShadowTally(shadow: label, placement: placement)
+        tally.placement = placement
+        for (item, (placed, shadowed)) in zip(batch, zip(results, shadowResults)) {
+            let verdict = ShadowVerdict.compare(placement: placed, shadow: shadowed)
+            tally.record(verdict, chunk: item.request.hash, snapshotHeight: snapshotHeight)
+            metrics.shadowDecision(version: label, verdict: verdict)
+            if case let .disagree(placement, shadow) = verdict {
+                logger.info(
+                    "shadow disagrees",
+                    metadata: [
+                        "chunk": "\(item.request.hash)", "shadow": "\(label)", "placed": "\(placement)", "shadow_chose": "\(shadow)",
+                    ])
+            }
+        }
+        shadowTallies[label] = tally
     }
 
     /// A chunk to place and the replica slots free for it.

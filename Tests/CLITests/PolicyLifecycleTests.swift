@@ -57,11 +57,24 @@ import Testing
         let tuned = try await Self.client(["policy", "set", "weighted-score@3", "w_latency=5", "w_cpu=2.5", "--wait"], coordinator)
         #expect(tuned.status == 0, "\(tuned.stderr)")
 
+        // A shadow beside v3: it decides the next chunks too, and publishes nothing.
+        let shadowed = try await Self.client(["policy", "publish", Self.pack + "/zone-spread.lua", "--shadow", "--wait"], coordinator)
+        #expect(shadowed.status == 0, "\(shadowed.stderr)")
+
         let late = Fixtures.hash(0xE2)
         let declared = try await api.post(
             "/v1/events?wait=true", body: EventJSON.encodeLines([Fixtures.declare(late, replicationFactor: 2)]), token: coordinator.token)
         #expect(declared.status == 200, "\(declared.body)")
         _ = try await api.waitFor("/v1/state") { ($0["under_replicated_chunks"]?.int64) == 0 }
+
+        let record = try await api.waitFor("/v1/policies/zone-spread") { ($0["shadow_records"]?.array?.count ?? 0) == 1 }
+        let tally = try #require(record.json["shadow_records"]?.array?.first)
+        #expect(tally["shadow"]?.string == "zone-spread@2" && tally["placement"]?.string == "weighted-score@3")
+        #expect((tally["agreements"]?.int64 ?? 0) + (tally["disagreements"]?.int64 ?? 0) == 1, "\(record.body)")
+        #expect(try await api.get("/metrics").body.contains("dsdn_shadow_decisions_total{"))
+        let cleared = try await Self.client(["policy", "activate", "--clear-shadow", "--wait"], coordinator)
+        #expect(cleared.status == 0, "\(cleared.stderr)")
+        #expect(try await api.get("/v1/policies").json["shadow"] == nil)
 
         // Activating a version that does not exist is refused, and v3 stays.
         let unknown = try await Self.client(["policy", "activate", "weighted-score@9"], coordinator)
@@ -144,5 +157,24 @@ import Testing
         #expect(list.stdout.contains("weighted-score  weighted-score@2"))
         let shown = try await CoordinatorProcess.run(["policy", "show", "--pack", "zone-spread"], directory: directory.url.path)
         #expect(shown.stdout == (try String(contentsOfFile: Self.pack + "/zone-spread.lua", encoding: .utf8)))
+    }
+
+    @Test func anOfflineShadowRunIsTheSameInTwoProcesses() async throws {
+        let directory = try TemporaryDirectory()
+        let history = directory.path("history.jsonl")
+        let generated = try await CoordinatorProcess.run(["generate", "--seed", "7", "--events", "4000"])
+        #expect(generated.status == 0, "\(generated.stderr)")
+        try generated.stdout.write(toFile: history, atomically: true, encoding: .utf8)
+        let arguments = ["policy", "shadow", "--events", history, "--policy", "weighted-score", "--shadow", "zone-spread", "--json"]
+        let first = try await CoordinatorProcess.run(arguments)
+        let second = try await CoordinatorProcess.run(arguments)
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(first.stdout == second.stdout)
+        let report = try parseJSON(first.stdout)
+        let decisions = report["decisions"]?.int64 ?? 0
+        #expect(decisions > 0)
+        #expect((report["disagreements"]?.int64 ?? 0) > 0)
+        #expect((report["agreements"]?.int64 ?? 0) + (report["disagreements"]?.int64 ?? 0) + (report["failures"]?.int64 ?? 0) == decisions)
+        #expect(report["disagreeing"]?.array?.count == Int(report["disagreements"]?.int64 ?? -1))
     }
 }
