@@ -45,6 +45,11 @@ public enum CoordinatorProcess {
         }
     }
 
+    /// Runs another program (a script of the repository) the same way: waiting off the cooperative pool.
+    public static func run(program: URL, _ arguments: [String], environment: [String: String] = [:]) async throws -> Result {
+        try await offThePool { try runBlocking(program, arguments, input: nil, directory: nil, environment: environment) }
+    }
+
     private static func runBlocking(
         _ url: URL, _ arguments: [String], input: Data?, directory: String?, environment: [String: String]
     ) throws -> Result {

@@ -222,6 +222,16 @@ struct PolicyListCommand: AsyncParsableCommand {
         }
         print("placement  \(body.placement ?? "none")")
         print("shadow     \(body.shadow ?? "none")")
+        if let shadow = body.shadow, let (name, _) = try? parseLabel(shadow) {
+            let record = try await api.client.get("/v1/policies/\(name)", as: PolicyResponse.self).shadowRecords.first {
+                $0.shadow == shadow
+            }
+            if let record {
+                print(
+                    "           \(record.agreements) agree, \(record.disagreements) disagree, \(record.failures) fail against \(record.placement) (this coordinator)"
+                )
+            }
+        }
         for version in body.versions {
             let role = version.role.map { "  [\($0)]" } ?? ""
             let params =

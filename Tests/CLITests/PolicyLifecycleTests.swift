@@ -177,4 +177,15 @@ import Testing
         #expect((report["agreements"]?.int64 ?? 0) + (report["disagreements"]?.int64 ?? 0) + (report["failures"]?.int64 ?? 0) == decisions)
         #expect(report["disagreeing"]?.array?.count == Int(report["disagreements"]?.int64 ?? -1))
     }
+
+    @Test func theWalkthroughRunsToAPassingAudit() async throws {
+        let script = repositoryRoot.appendingPathComponent("examples/policy-walkthrough.sh")
+        let result = try await CoordinatorProcess.run(
+            program: script, [], environment: ["DSDN_COORDINATOR": CoordinatorProcess.executableURL.path])
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        for step in 1...6 { #expect(result.stdout.contains("\n== \(step). "), "step \(step) missing") }
+        #expect(result.stdout.contains("activated zone-spread@2 for placement"))
+        #expect(result.stdout.contains("params set on weighted-score@2"))
+        #expect(result.stdout.contains("decisions   6 checked, 6 matching, 0 mismatching"), "\(result.stdout)")
+    }
 }
