@@ -188,4 +188,65 @@ import Testing
         #expect(result.stdout.contains("params set on weighted-score@2"))
         #expect(result.stdout.contains("decisions   6 checked, 6 matching, 0 mismatching"), "\(result.stdout)")
     }
+
+    @Test func twoCoordinatorsSwitchAtTheSameEventAndEveryDecisionReExecutes() async throws {
+        let directory = try TemporaryDirectory()
+        let da = "file:" + directory.path("da")
+        let nodes = directory.path("nodes.jsonl")
+        try EventJSON.encodeLines((0..<9).map { Fixtures.register("n\($0)", zone: "z\($0 % 3)") })
+            .write(toFile: nodes, atomically: true, encoding: .utf8)
+        let imported = try await CoordinatorProcess.run(["events", "import", nodes, "--da", da])
+        #expect(imported.status == 0, "\(imported.stderr)")
+        let arguments = ["--da", da, "--batch-interval-ms", "50"]
+        let first = try await ServeProcess(dataDirectory: directory.path("a"), arguments: arguments + ["--publisher-id", "coord-a"])
+        let second = try await ServeProcess(dataDirectory: directory.path("b"), arguments: arguments + ["--publisher-id", "coord-b"])
+        let clients = [APITestClient(baseURL: first.baseURL), APITestClient(baseURL: second.baseURL)]
+        for client in clients {
+            try await client.waitUntilReady()
+            _ = try await client.waitFor("/v1/policies") { $0["placement"]?.string == "weighted-score@2" }
+        }
+        let switched = try await Self.client(["policy", "publish", Self.pack + "/zone-spread.lua", "--activate", "--wait"], first)
+        #expect(switched.status == 0, "\(switched.stderr)")
+        let chunks = (0..<10).map { Fixtures.declare(Fixtures.hash(UInt8(0x40 + $0)), replicationFactor: 3) }
+        let declared = try await clients[1].post("/v1/events?wait=true", body: EventJSON.encodeLines(chunks), token: second.token)
+        #expect(declared.status == 200, "\(declared.body)")
+        for client in clients {
+            _ = try await client.waitFor("/v1/state") {
+                ($0["under_replicated_chunks"]?.int64) == 0 && ($0["lag"]?.int64) == 0 && ($0["publish_backlog"]?.int64) == 0
+            }
+        }
+        let head = try await clients.asyncMax { try await $0.get("/v1/state").json["applied_height"]?.int64 ?? 0 }
+        var histories: [String] = []
+        var checksums: [String] = []
+        for client in clients {
+            let state = try await client.waitFor("/v1/state") { ($0["applied_height"]?.int64 ?? 0) >= head }
+            checksums.append(state.json["checksum"]?.string ?? "")
+            let changes = try await client.get("/v1/policies/zone-spread").json["history"]?.array ?? []
+            histories.append(
+                changes.map { change in
+                    ["kind", "name", "version", "role", "digest", "height"].map { key in
+                        change[key].map { $0.string ?? $0.int64.map(String.init) ?? "?" } ?? "-"
+                    }.joined(separator: " ")
+                }.joined(separator: "\n"))
+        }
+        // The same registry history, with the same DA heights, and the same state in both.
+        #expect(histories[0] == histories[1] && histories[0].contains("activated"))
+        #expect(checksums[0] == checksums[1])
+        #expect(await first.terminate() == 0)
+        #expect(await second.terminate() == 0)
+        // Whichever coordinator placed a chunk, its decision re-executes as recorded (twice, identically).
+        let audits = [try await CoordinatorProcess.run(["audit", "--da", da]), try await CoordinatorProcess.run(["audit", "--da", da])]
+        #expect(audits[0].status == 0, "\(audits[0].stdout)\(audits[0].stderr)")
+        #expect(audits[0].stdout == audits[1].stdout)
+        #expect(audits[0].stdout.contains(" 0 mismatching"))
+    }
+}
+
+extension Array where Element == APITestClient {
+    /// The largest value `body` gives for the clients.
+    func asyncMax(_ body: (APITestClient) async throws -> Int64) async throws -> Int64 {
+        var best = Int64.min
+        for client in self { best = Swift.max(best, try await body(client)) }
+        return best
+    }
 }
