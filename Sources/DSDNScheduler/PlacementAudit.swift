@@ -19,7 +19,7 @@ public struct PlacementAudit: Sendable {
     }
 
     /// A decision that re-executed differently, or could not be re-executed as recorded.
-    public struct Mismatch: Sendable, Hashable, CustomStringConvertible {
+    public struct Mismatch: Error, Sendable, Hashable, CustomStringConvertible {
         /// The recorded decision.
         public var decision: Decision
         /// What the recorded version chose when re-executed (when it ran).
@@ -111,17 +111,61 @@ public struct PlacementAudit: Sendable {
     /// `height` was applied). Compiles each version once through `library`.
     public mutating func check(height: UInt64, state: DerivedState, library: PolicyLibrary) {
         guard let decisions = pending.removeValue(forKey: height) else { return }
-        let inputs = DecisionInputs(nodes: state.allNodes(), zones: state.zones())
+        // Every decision that names the version active here re-executes in one batch: one warm state
+        // per snapshot, as the scheduling loop decided them.
+        var runnable: [(decision: Decision, request: ChunkRequest)] = []
+        var resolved: Result<ResolvedPolicy, PolicyError>?
         for decision in decisions {
             report.decisionsChecked += 1
-            if let reason = mismatch(decision, state: state, inputs: inputs, library: library) {
-                report.mismatchCount += 1
-                if decision.provenance.context?.engine != engine { report.mismatchesWithOtherEngine += 1 }
-                if report.firstMismatches.count < Self.keptMismatches { report.firstMismatches.append(reason) }
-            } else {
-                report.matching += 1
+            switch precheck(decision, state: state) {
+            case let .failure(mismatch): record(mismatch)
+            case let .success((info, request)):
+                if resolved == nil { resolved = Result { () throws(PolicyError) in try library.resolve(info) } }
+                runnable.append((decision, request))
             }
         }
+        guard let resolved, !runnable.isEmpty else { return }
+        let policy: ResolvedPolicy
+        switch resolved {
+        case let .success(value): policy = value
+        case let .failure(error):
+            for item in runnable { record(Mismatch(decision: item.decision, expected: nil, reason: "\(policyLabel(item.decision)) cannot decide: \(error)")) }
+            return
+        }
+        let inputs = DecisionInputs(nodes: state.allNodes(), zones: state.zones())
+        let outcomes: [Result<PlacementDecision, PolicyError>]
+        do {
+            outcomes = try Scheduler.place(
+                runnable.map(\.request), inputs: inputs, policy: policy.policy, overrides: policy.overrides, explain: false)
+        } catch {
+            for item in runnable { record(Mismatch(decision: item.decision, expected: nil, reason: "re-executing failed: \(error)")) }
+            return
+        }
+        for (item, outcome) in zip(runnable, outcomes) {
+            let decision = item.decision
+            switch outcome {
+            case let .failure(error):
+                record(Mismatch(decision: decision, expected: nil, reason: "re-executing failed: \(error)"))
+            case let .success(result):
+                if result.inputDigest != decision.provenance.inputDigest {
+                    record(Mismatch(decision: decision, expected: result.chosen, reason: "its input digest differs from the inputs at its snapshot"))
+                } else if decision.nodes.count > result.chosen.count || Array(result.chosen.prefix(decision.nodes.count)) != decision.nodes {
+                    record(Mismatch(decision: decision, expected: result.chosen, reason: "other nodes than the recorded version chooses"))
+                } else {
+                    report.matching += 1
+                }
+            }
+        }
+    }
+
+    private mutating func record(_ mismatch: Mismatch) {
+        report.mismatchCount += 1
+        if mismatch.decision.provenance.context?.engine != engine { report.mismatchesWithOtherEngine += 1 }
+        if report.firstMismatches.count < Self.keptMismatches { report.firstMismatches.append(mismatch) }
+    }
+
+    private func policyLabel(_ decision: Decision) -> String {
+        "\(decision.provenance.policyName)@\(decision.provenance.policyVersion)"
     }
 
     /// Decisions whose snapshot height was never reached (beyond the audited range): counted as
@@ -140,17 +184,16 @@ public struct PlacementAudit: Sendable {
         pending = [:]
     }
 
-    private func mismatch(
-        _ decision: Decision, state: DerivedState, inputs: DecisionInputs, library: PolicyLibrary
-    ) -> Mismatch? {
+    /// What a decision needs before it can run: its version active and as recorded at its snapshot,
+    /// and its chunk declared there.
+    private func precheck(_ decision: Decision, state: DerivedState) -> Result<(PolicyVersionInfo, ChunkRequest), Mismatch> {
         let recorded = decision.provenance
-        func failure(_ reason: String, expected: [String]? = nil) -> Mismatch {
-            Mismatch(decision: decision, expected: expected, reason: reason)
+        func failure(_ reason: String) -> Result<(PolicyVersionInfo, ChunkRequest), Mismatch> {
+            .failure(Mismatch(decision: decision, expected: nil, reason: reason))
         }
-        let label = "\(recorded.policyName)@\(recorded.policyVersion)"
+        let label = policyLabel(decision)
         guard let active = state.placementPolicy, active.name == recorded.policyName, active.version == recorded.policyVersion else {
-            return failure(
-                "\(label) was not the active placement policy at its snapshot (active: \(state.placementPolicy?.label ?? "none"))")
+            return failure("\(label) was not the active placement policy at its snapshot (active: \(state.placementPolicy?.label ?? "none"))")
         }
         guard let info = state.policyVersion(recorded.policyName, recorded.policyVersion) else {
             return failure("\(label) is not published at its snapshot")
@@ -164,24 +207,6 @@ public struct PlacementAudit: Sendable {
         guard let request = ChunkRequest(chunk: decision.chunk, in: state) else {
             return failure("the chunk was not declared at its snapshot")
         }
-        let resolved: ResolvedPolicy
-        do {
-            resolved = try library.resolve(info)
-        } catch {
-            return failure("\(label) cannot decide: \(error)")
-        }
-        let outcome: PlacementDecision
-        do {
-            outcome = try Scheduler.place(request, inputs: inputs, policy: resolved.policy, overrides: resolved.overrides, explain: false)
-        } catch {
-            return failure("re-executing failed: \(error)")
-        }
-        guard outcome.inputDigest == recorded.inputDigest else {
-            return failure("its input digest differs from the inputs at its snapshot", expected: outcome.chosen)
-        }
-        guard decision.nodes.count <= outcome.chosen.count, Array(outcome.chosen.prefix(decision.nodes.count)) == decision.nodes else {
-            return failure("other nodes than the recorded version chooses", expected: outcome.chosen)
-        }
-        return nil
+        return .success((info, request))
     }
 }
