@@ -7,7 +7,7 @@ import Foundation
 
 // Benchmarks with ratios against baselines measured in the same run (docs/architecture.md §3).
 // Build in release: swift run -c release dsdn-bench [--events N] [--chunks N] [--blobs N] [--health-nodes N]
-// [--health-chunks N] [--policy FILE] [--only memory,replay,publish,sandbox,jsonl,placement,repair,health]; run from the repository root (the health scenario loads --policy).
+// [--health-chunks N] [--policy FILE] [--only memory,replay,publish,sandbox,jsonl,placement,audit,repair,health]; run from the repository root (the health scenario loads --policy).
 
 struct Options {
     var events = 1_000_000
@@ -54,7 +54,7 @@ struct Options {
             default:
                 FileHandle.standardError.write(
                     Data(
-                        "error: unknown argument \(argument) (use --events N, --chunks N, --blobs N, --health-nodes N, --health-chunks N, --policy FILE, --placement-nodes N,N, --placement-policies A,B, --placement-decisions N, --json, --smoke, --only memory,replay,publish,sandbox,jsonl,placement,repair,health)\n"
+                        "error: unknown argument \(argument) (use --events N, --chunks N, --blobs N, --health-nodes N, --health-chunks N, --policy FILE, --placement-nodes N,N, --placement-policies A,B, --placement-decisions N, --json, --smoke, --only memory,replay,publish,sandbox,jsonl,placement,audit,repair,health)\n"
                             .utf8))
                 exit(64)
             }
@@ -227,6 +227,13 @@ if options.runs("jsonl") { try jsonLinesReading(events: min(options.events, 300_
 if options.runs("placement") {
     try placementThroughput(
         nodeCounts: options.placementNodes, policies: options.placementPolicies, decisions: options.placementDecisions,
+        policyDirectory: (options.policy as NSString).deletingLastPathComponent)
+}
+
+// 8b. Audit: every recorded placement of a history re-executed at its snapshot. Baseline: the replay alone.
+if options.runs("audit") {
+    try auditReplay(
+        events: min(options.events, 200_000), nodes: options.smoke ? 100 : 1_000,
         policyDirectory: (options.policy as NSString).deletingLastPathComponent)
 }
 

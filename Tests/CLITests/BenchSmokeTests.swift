@@ -14,10 +14,12 @@ import Testing
         let document = try JSONDecoder().decode(JSONValue.self, from: Data(result.stdout.utf8))
         #expect(document["schema"] == .uint(1) || document["schema"] == .int(1))
         let scenarios = try #require(document["scenarios"])
-        for scenario in ["memory", "replay", "publish", "rebuild", "sandbox", "jsonl", "placement", "repair", "health"] {
+        for scenario in ["memory", "replay", "publish", "rebuild", "sandbox", "jsonl", "placement", "audit", "repair", "health"] {
             #expect(scenarios[scenario] != nil, "no figures for \(scenario)")
         }
         // Every lost replica of the storms was decided, at both failures, by both policies.
+        // Every decision of the audit's generated history re-executes as recorded.
+        #expect((scenarios["audit"]?["decisions"]?.double ?? 0) > 0)
         for failure in ["node", "zone"] {
             for name in ["weighted-score", "zone-spread"] {
                 let figures = try #require(scenarios["repair"]?[failure]?[name])
