@@ -24,6 +24,8 @@ struct Options {
     var json = false
     /// Run every scenario at a small size, to check that they run (figures mean nothing).
     var smoke = false
+    /// Events in the audit scenario's history.
+    var auditEvents = 200_000
     /// The scenarios to run (all when empty): memory, replay, publish, sandbox, jsonl, placement, repair, health.
     var only: Set<String> = []
 
@@ -42,6 +44,7 @@ struct Options {
             case "--placement-decisions": placementDecisions = iterator.next().flatMap(Int.init) ?? placementDecisions
             case "--only": only = Set((iterator.next() ?? "").split(separator: ",").map(String.init))
             case "--json": json = true
+            case "--audit-events": auditEvents = iterator.next().flatMap(Int.init) ?? auditEvents
             case "--smoke":
                 smoke = true
                 events = 20_000
@@ -51,10 +54,11 @@ struct Options {
                 healthChunks = 8
                 placementNodes = [100, 1_000]
                 placementDecisions = 20
+                auditEvents = 20_000
             default:
                 FileHandle.standardError.write(
                     Data(
-                        "error: unknown argument \(argument) (use --events N, --chunks N, --blobs N, --health-nodes N, --health-chunks N, --policy FILE, --placement-nodes N,N, --placement-policies A,B, --placement-decisions N, --json, --smoke, --only memory,replay,publish,sandbox,jsonl,placement,audit,repair,health)\n"
+                        "error: unknown argument \(argument) (use --events N, --chunks N, --blobs N, --health-nodes N, --health-chunks N, --policy FILE, --placement-nodes N,N, --placement-policies A,B, --placement-decisions N, --audit-events N, --json, --smoke, --only memory,replay,publish,sandbox,jsonl,placement,audit,repair,health)\n"
                             .utf8))
                 exit(64)
             }
@@ -233,7 +237,7 @@ if options.runs("placement") {
 // 8b. Audit: every recorded placement of a history re-executed at its snapshot. Baseline: the replay alone.
 if options.runs("audit") {
     try auditReplay(
-        events: min(options.events, 200_000), nodes: options.smoke ? 100 : 1_000,
+        events: options.auditEvents, nodes: options.smoke ? 100 : 1_000,
         policyDirectory: (options.policy as NSString).deletingLastPathComponent)
 }
 
