@@ -707,3 +707,69 @@ public struct PolicyResponse: Codable, Sendable, Hashable {
         self.shadowRecords = shadowRecords
     }
 }
+
+/// The body of `POST /v1/policies`: a policy's source, checked as `policy check` does, then published;
+/// with `role`, also activated (`placement` or `shadow`). Unknown fields are refused.
+public struct PolicyPublishRequest: Codable, Sendable, Hashable {
+    public var source: String
+    public var role: String?
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case source, role }
+
+    public init(source: String, role: String? = nil) {
+        self.source = source
+        self.role = role
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.refuseUnknownKeys(CodingKeys.self)
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        source = try container.decode(String.self, forKey: .source)
+        role = try container.decodeIfPresent(String.self, forKey: .role)
+    }
+}
+
+/// The body of `POST /v1/policies/{name}/activate`: a version (0 with role `shadow` clears the shadow)
+/// and a role (`placement` by default). Unknown fields are refused.
+public struct PolicyActivateRequest: Codable, Sendable, Hashable {
+    public var version: UInt32
+    public var role: String?
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case version, role }
+
+    public init(version: UInt32, role: String? = nil) {
+        self.version = version
+        self.role = role
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.refuseUnknownKeys(CodingKeys.self)
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        guard let version = try container.decodeIntegerIfPresent(UInt32.self, forKey: .version) else {
+            throw DecodingError.keyNotFound(CodingKeys.version, .init(codingPath: [], debugDescription: "version is required"))
+        }
+        self.version = version
+        role = try container.decodeIfPresent(String.self, forKey: .role)
+    }
+}
+
+/// The body of `POST /v1/policies/{name}/params`: new values, read as the declared types, for `version`
+/// (by default the version of that name active for placement, else in shadow, else the newest).
+public struct PolicyParamsRequest: Codable, Sendable, Hashable {
+    public var version: UInt32?
+    public var params: [String: JSONValue]
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case version, params }
+
+    public init(version: UInt32? = nil, params: [String: JSONValue]) {
+        self.version = version
+        self.params = params
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.refuseUnknownKeys(CodingKeys.self)
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        version = try container.decodeIntegerIfPresent(UInt32.self, forKey: .version)
+        params = try container.decode([String: JSONValue].self, forKey: .params)
+    }
+}

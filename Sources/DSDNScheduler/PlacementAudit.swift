@@ -129,7 +129,9 @@ public struct PlacementAudit: Sendable {
         switch resolved {
         case let .success(value): policy = value
         case let .failure(error):
-            for item in runnable { record(Mismatch(decision: item.decision, expected: nil, reason: "\(policyLabel(item.decision)) cannot decide: \(error)")) }
+            for item in runnable {
+                record(Mismatch(decision: item.decision, expected: nil, reason: "\(policyLabel(item.decision)) cannot decide: \(error)"))
+            }
             return
         }
         let inputs = DecisionInputs(nodes: state.allNodes(), zones: state.zones())
@@ -148,8 +150,12 @@ public struct PlacementAudit: Sendable {
                 record(Mismatch(decision: decision, expected: nil, reason: "re-executing failed: \(error)"))
             case let .success(result):
                 if result.inputDigest != decision.provenance.inputDigest {
-                    record(Mismatch(decision: decision, expected: result.chosen, reason: "its input digest differs from the inputs at its snapshot"))
-                } else if decision.nodes.count > result.chosen.count || Array(result.chosen.prefix(decision.nodes.count)) != decision.nodes {
+                    record(
+                        Mismatch(
+                            decision: decision, expected: result.chosen, reason: "its input digest differs from the inputs at its snapshot")
+                    )
+                } else if decision.nodes.count > result.chosen.count || Array(result.chosen.prefix(decision.nodes.count)) != decision.nodes
+                {
                     record(Mismatch(decision: decision, expected: result.chosen, reason: "other nodes than the recorded version chooses"))
                 } else {
                     report.matching += 1
@@ -193,7 +199,8 @@ public struct PlacementAudit: Sendable {
         }
         let label = policyLabel(decision)
         guard let active = state.placementPolicy, active.name == recorded.policyName, active.version == recorded.policyVersion else {
-            return failure("\(label) was not the active placement policy at its snapshot (active: \(state.placementPolicy?.label ?? "none"))")
+            return failure(
+                "\(label) was not the active placement policy at its snapshot (active: \(state.placementPolicy?.label ?? "none"))")
         }
         guard let info = state.policyVersion(recorded.policyName, recorded.policyVersion) else {
             return failure("\(label) is not published at its snapshot")

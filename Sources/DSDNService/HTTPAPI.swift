@@ -77,6 +77,15 @@ public enum CoordinatorAPI {
         Route(path: "/v1/policies/:name", method: .get) { handlers, _, context in
             await handlers.policy(context.parameters.get("name") ?? "")
         },
+        Route(path: "/v1/policies", method: .post) { handlers, request, context in
+            await handlers.publishPolicy(request, client: context.clientKey)
+        },
+        Route(path: "/v1/policies/:name/activate", method: .post) { handlers, request, context in
+            await handlers.activatePolicy(context.parameters.get("name") ?? "", request, client: context.clientKey)
+        },
+        Route(path: "/v1/policies/:name/params", method: .post) { handlers, request, context in
+            await handlers.setPolicyParameters(context.parameters.get("name") ?? "", request, client: context.clientKey)
+        },
         Route(path: "/v1/events", method: .post) { handlers, request, context in
             await handlers.postEvents(request, client: context.clientKey)
         },
@@ -382,6 +391,142 @@ struct Handlers: Sendable {
         return jsonResponse(.ok, ZonesResponse(zones: zones))
     }
 
+    /// `POST /v1/policies`: checks a source as `policy check` does (on an evaluation thread), then
+    /// publishes it, and with `role` activates it.
+    func publishPolicy(_ request: Request, client: String) async -> Response {
+        if let refusal = admitSubmission(request, client: client) { return refusal }
+        let body: PolicyPublishRequest
+        switch await decodeBody(PolicyPublishRequest.self, request) {
+        case let .success(value): body = value
+        case let .failure(response): return response
+        }
+        let role: PolicyRole?
+        switch body.role {
+        case nil: role = nil
+        case let name?:
+            guard let parsed = PolicyRole(name: name) else {
+                return jsonError(.badRequest, "invalid_request", "role must be placement or shadow, got \(name.debugDescription)")
+            }
+            role = parsed
+        }
+        let source = body.source
+        let checked: Result<Policy, PolicyError>
+        do throws(PolicyEvaluationError) {
+            checked = try await node.previewEvaluator.run {
+                Result { () throws(PolicyError) in
+                    let policy = try Policy.load(source: source, fileName: "policy.lua")
+                    let results = policy.runExamples()
+                    guard !results.isEmpty else {
+                        throw PolicyError(
+                            .invalidResult, "\(policy.label): the policy has no examples (policy check runs them; add at least one)")
+                    }
+                    if let failed = results.first(where: { !$0.passed }) {
+                        throw PolicyError(
+                            .invalidResult,
+                            "\(policy.label): example \(failed.name.debugDescription) failed: \(failed.failures.joined(separator: "; "))")
+                    }
+                    return policy
+                }
+            }
+        } catch {
+            return jsonError(.serviceUnavailable, "stopping", "the coordinator is stopping")
+        }
+        let policy: Policy
+        switch checked {
+        case let .success(value): policy = value
+        case let .failure(error): return jsonError(.unprocessableContent, "policy_refused", "not published: \(error)")
+        }
+        var events: [Event] = [.policyPublished(policy.release)]
+        if let role { events.append(.policyActivated(name: policy.name, version: policy.version, role: role)) }
+        return await submit(events, request: request)
+    }
+
+    /// `POST /v1/policies/{name}/activate`.
+    func activatePolicy(_ name: String, _ request: Request, client: String) async -> Response {
+        if let refusal = admitSubmission(request, client: client) { return refusal }
+        let body: PolicyActivateRequest
+        switch await decodeBody(PolicyActivateRequest.self, request) {
+        case let .success(value): body = value
+        case let .failure(response): return response
+        }
+        guard let role = PolicyRole(name: body.role ?? "placement") else {
+            return jsonError(.badRequest, "invalid_request", "role must be placement or shadow, got \((body.role ?? "").debugDescription)")
+        }
+        return await submit([.policyActivated(name: name, version: body.version, role: role)], request: request)
+    }
+
+    /// `POST /v1/policies/{name}/params`: each value read as the declared type.
+    func setPolicyParameters(_ name: String, _ request: Request, client: String) async -> Response {
+        if let refusal = admitSubmission(request, client: client) { return refusal }
+        let body: PolicyParamsRequest
+        switch await decodeBody(PolicyParamsRequest.self, request) {
+        case let .success(value): body = value
+        case let .failure(response): return response
+        }
+        let wanted = body.version
+        let info = await node.consumer.read { state -> PolicyVersionInfo? in
+            let versions = state.policyVersions().filter { $0.release.name == name }
+            let active = [state.placementPolicy, state.shadowPolicy].compactMap { $0 }.first { $0.name == name }?.version
+            let chosen = wanted ?? active ?? versions.map(\.release.version).max()
+            return versions.first { $0.release.version == chosen }
+        }
+        guard let info else {
+            return jsonError(.notFound, "not_found", "policy \(name)\(wanted.map { "@\($0)" } ?? "") is not published")
+        }
+        var parameters: [PolicyParameter] = []
+        for (key, value) in body.params.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }) {
+            guard let declared = info.release.parameters.first(where: { $0.name == key }) else {
+                let known = info.release.parameters.map(\.name).joined(separator: ", ")
+                return jsonError(
+                    .badRequest, "invalid_request",
+                    "unknown parameter \(key) of \(info.release.label) (known: \(known.isEmpty ? "none" : known))")
+            }
+            guard let typed = Self.parameterValue(value, as: declared.value) else {
+                return jsonError(
+                    .badRequest, "invalid_request",
+                    "params.\(key) must be \(declared.value.typeName == "integer" ? "an" : "a") \(declared.value.typeName)")
+            }
+            parameters.append(PolicyParameter(name: key, value: typed))
+        }
+        return await submit([.policyParamsSet(name: name, version: info.release.version, parameters: parameters)], request: request)
+    }
+
+    /// A JSON value as a parameter of the declared type (a `number` parameter takes integers too).
+    private static func parameterValue(_ value: JSONValue, as declared: PolicyParameterValue) -> PolicyParameterValue? {
+        switch (declared, value) {
+        case let (.integer, .int(number)): .integer(number)
+        case let (.integer, .uint(number)): Int64(exactly: number).map { .integer($0) }
+        case let (.number, .double(number)): PolicyParameterValue.number(number)
+        case let (.number, .int(number)): PolicyParameterValue.number(Double(number))
+        case let (.number, .uint(number)): PolicyParameterValue.number(Double(number))
+        case let (.boolean, .bool(flag)): .boolean(flag)
+        case let (.string, .string(text)): .string(text)
+        default: nil
+        }
+    }
+
+    /// A decoded body, or the answer to give instead.
+    enum Decoded<T> {
+        case success(T)
+        case failure(Response)
+    }
+
+    /// Reads and decodes a JSON body, answering 400 with one line naming the field when it is wrong.
+    private func decodeBody<T: Decodable>(_ type: T.Type, _ request: Request) async -> Decoded<T> {
+        let text: String
+        switch await body(of: request) {
+        case let .success(value): text = value
+        case let .failure(response): return .failure(response)
+        }
+        do {
+            return .success(try APIJSON.decode(type, from: text))
+        } catch {
+            let message = APIJSON.describe(error)
+            return .failure(
+                jsonError(.badRequest, message == "the body must be a JSON object" ? "invalid_json" : "invalid_request", message))
+        }
+    }
+
     func policies() async -> Response {
         let body = await node.consumer.read { state in
             PoliciesResponse(
@@ -417,21 +562,7 @@ struct Handlers: Sendable {
     }
 
     func postEvents(_ request: Request, client: String) async -> Response {
-        if let milliseconds = submissionLimit.admit(client) {
-            var response = jsonError(
-                .tooManyRequests, "rate_limited",
-                "too many submissions from this client (at most \(submissionLimit.summary)); retry in \(milliseconds) ms")
-            response.headers[.retryAfter] = "\((milliseconds + 999) / 1_000)"
-            return response
-        }
-        guard let token = api.token else {
-            return jsonError(.unauthorized, "unauthorized", "event submission is disabled: the coordinator has no API token configured")
-        }
-        guard let presented = request.headers[.authorization].flatMap(bearerToken(in:)), constantTimeEquals(presented, token) else {
-            var response = jsonError(.unauthorized, "unauthorized", "a valid bearer token is required (Authorization: Bearer <token>)")
-            response.headers[.wwwAuthenticate] = "Bearer"
-            return response
-        }
+        if let refusal = admitSubmission(request, client: client) { return refusal }
         let text: String
         switch await body(of: request) {
         case let .success(value): text = value
@@ -449,6 +580,31 @@ struct Handlers: Sendable {
             return jsonError(
                 .contentTooLarge, "too_large", "\(events.count) events in one request; the limit is \(api.maxEventsPerRequest)")
         }
+        return await submit(events, request: request)
+    }
+
+    /// The rate limit and the bearer token of a submission; `nil` when it may proceed.
+    private func admitSubmission(_ request: Request, client: String) -> Response? {
+        if let milliseconds = submissionLimit.admit(client) {
+            var response = jsonError(
+                .tooManyRequests, "rate_limited",
+                "too many submissions from this client (at most \(submissionLimit.summary)); retry in \(milliseconds) ms")
+            response.headers[.retryAfter] = "\((milliseconds + 999) / 1_000)"
+            return response
+        }
+        guard let token = api.token else {
+            return jsonError(.unauthorized, "unauthorized", "event submission is disabled: the coordinator has no API token configured")
+        }
+        guard let presented = request.headers[.authorization].flatMap(bearerToken(in:)), constantTimeEquals(presented, token) else {
+            var response = jsonError(.unauthorized, "unauthorized", "a valid bearer token is required (Authorization: Bearer <token>)")
+            response.headers[.wwwAuthenticate] = "Bearer"
+            return response
+        }
+        return nil
+    }
+
+    /// Submits events (waiting for inclusion with `?wait=true`) and answers as `POST /v1/events` does.
+    private func submit(_ events: [Event], request: Request) async -> Response {
         let wait = request.uri.queryParameters.get("wait").map { $0 == "true" || $0 == "1" || $0 == "inclusion" } ?? false
         do {
             let acceptance = try await node.submit(events, waitForInclusion: wait)

@@ -92,7 +92,9 @@ func auditReplay(events target: Int, nodes nodeCount: Int, policyDirectory: Stri
     let auditTime = collectTime + checkTime
     let report = audit.report
     precondition(report.mismatchCount == 0 && report.matching == report.decisionsChecked, "the generated history must audit clean")
-    say("audit       \(eventCount) events in \(blobs.count) blobs on \(nodeCount) nodes, \(report.decisionsChecked) decisions (generated in \(String(format: "%.1f", generation)) s)")
+    say(
+        "audit       \(eventCount) events in \(blobs.count) blobs on \(nodeCount) nodes, \(report.decisionsChecked) decisions (generated in \(String(format: "%.1f", generation)) s)"
+    )
     say("  replay only          \(String(format: "%.2f", replayTime)) s   (baseline)")
     say(
         "  audit (two passes)   \(String(format: "%.2f", auditTime)) s   ratio to baseline \(String(format: "%.1f", auditTime / replayTime)), \(Int(Double(report.decisionsChecked) / auditTime)) decisions/s, \(Int(Double(eventCount) / auditTime)) events/s"
