@@ -19,7 +19,7 @@ struct PolicyCommand: ParsableCommand {
         subcommands: [
             PolicyCheckCommand.self, PolicyTestCommand.self, PolicyProbeCommand.self, PolicyDigestCommand.self, PolicyPublishCommand.self,
             PolicyActivateCommand.self, PolicySetCommand.self, PolicyListCommand.self, PolicyShowCommand.self, PolicyHistoryCommand.self,
-            PolicyShadowCommand.self,
+            PolicyShadowCommand.self, PolicyWatchCommand.self,
         ]
     )
 }

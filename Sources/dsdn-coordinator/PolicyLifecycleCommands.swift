@@ -451,3 +451,82 @@ struct PolicyShadowCommand: ParsableCommand {
         if let failure = tally.lastFailure { print("failure    \(failure)") }
     }
 }
+
+/// `policy watch DIR`: for development, publish and activate each policy file as it changes.
+struct PolicyWatchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "watch",
+        abstract: "For development: check, publish and activate each *.lua of a directory when it changes.",
+        discussion: """
+            Watches DIR (its *.lua files, compared by content every --interval-ms) and, for each file that \
+            changes or appears after the start, does what `policy publish FILE --activate --wait` does: the \
+            file is checked, published and activated through the DA, never applied only locally. A file \
+            that fails the checks, or a version already published with other bytes (bump `version`), is \
+            reported in one line and the active policy stays. Runs until interrupted.
+
+            Example:
+              dsdn-coordinator policy watch my-policies/
+            """
+    )
+
+    @Argument(help: "The directory of *.lua policies.")
+    var directory: String
+
+    @Option(help: "Milliseconds between two looks at the directory.")
+    var intervalMs: Int = 500
+
+    @OptionGroup var api: APIOptions
+
+    func validate() throws {
+        guard (50...60_000).contains(intervalMs) else { throw ValidationError("--interval-ms must be from 50 to 60000") }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ValidationError("\(directory) is not a directory")
+        }
+    }
+
+    /// The content digest of every *.lua file in the directory, by path.
+    private func scan() -> [String: Hash256] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        var digests: [String: Hash256] = [:]  // lookup only; visited sorted
+        for name in names where name.hasSuffix(".lua") {
+            let path = (directory as NSString).appendingPathComponent(name)
+            if let data = FileManager.default.contents(atPath: path) { digests[path] = sha256(Array(data)) }
+        }
+        return digests
+    }
+
+    func run() async throws {
+        let token = try api.token()
+        var known = scan()
+        emit("watching \(directory) (\(known.count) policy files); a changed file is checked, published and activated")
+        while true {
+            try await Task.sleep(for: .milliseconds(intervalMs))
+            let now = scan()
+            for (path, digest) in now.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }) where known[path] != digest {
+                known[path] = digest
+                let report = PolicyReport(path: path)
+                guard report.failureLine == nil, let policy = report.policy else {
+                    emit("\(path): not published: \(report.failureLine ?? "did not load")")
+                    continue
+                }
+                do {
+                    let acceptance = try await api.client.postEvents(
+                        [
+                            .policyPublished(policy.release),
+                            .policyActivated(name: policy.name, version: policy.version, role: .placement),
+                        ], token: token, wait: true)
+                    emit("\(path): \(policy.label) published and activated at height \(acceptance.height.map(String.init) ?? "?")")
+                } catch {
+                    emit("\(path): \(policy.label) not published: \(error)")
+                }
+            }
+            known = now
+        }
+    }
+}
+
+/// One line on standard output at once (unbuffered, also into a pipe): a watcher reports as it goes.
+private func emit(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}

@@ -240,6 +240,59 @@ import Testing
         #expect(audits[0].stdout == audits[1].stdout)
         #expect(audits[0].stdout.contains(" 0 mismatching"))
     }
+
+    @Test func watchPublishesAndActivatesAChangedFile() async throws {
+        let directory = try TemporaryDirectory()
+        let coordinator = try await ServeProcess(
+            dataDirectory: directory.path("coordinator"), arguments: ["--da", "file:" + directory.path("da"), "--batch-interval-ms", "50"])
+        let api = APITestClient(baseURL: coordinator.baseURL)
+        try await api.waitUntilReady()
+        _ = try await api.waitFor("/v1/policies") { $0["placement"]?.string == "weighted-score@2" }
+        let watched = directory.path("watched")
+        try FileManager.default.createDirectory(atPath: watched, withIntermediateDirectories: true)
+
+        let watch = Process()
+        watch.executableURL = CoordinatorProcess.executableURL
+        watch.arguments = [
+            "policy", "watch", watched, "--interval-ms", "50", "--api", coordinator.baseURL, "--token-file",
+            (coordinator.dataDirectory as NSString).appendingPathComponent("test-api-token"),
+        ]
+        let output = Pipe()
+        watch.standardOutput = output
+        watch.standardError = output
+        let (lines, continuation) = AsyncStream<String>.makeStream()
+        output.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            if data.isEmpty {
+                continuation.finish()
+            } else {
+                continuation.yield(String(decoding: data, as: UTF8.self))
+            }
+        }
+        try watch.run()
+        defer { if watch.isRunning { watch.terminate() } }
+        var seen = ""
+        var iterator = lines.makeAsyncIterator()
+        // Wait for the watcher's first look at the directory before changing it.
+        while !seen.contains("watching"), let chunk = await iterator.next() { seen += chunk }
+        #expect(seen.contains("watching \(watched) (0 policy files)"), "\(seen)")
+
+        try String(contentsOfFile: Self.pack + "/zone-spread.lua", encoding: .utf8)
+            .write(toFile: watched + "/zone-spread.lua", atomically: true, encoding: .utf8)
+        while !seen.contains("activated at height"), !seen.contains("not published"), let chunk = await iterator.next() { seen += chunk }
+        #expect(seen.contains("zone-spread@2 published and activated at height"), "\(seen)")
+        #expect(try await api.get("/v1/policies").json["placement"]?.string == "zone-spread@2")
+
+        // A file that fails the checks is reported and changes nothing.
+        try "return { name = \"zone-spread\", version = 3, api = 2 }\n".write(
+            toFile: watched + "/zone-spread.lua", atomically: true, encoding: .utf8)
+        while !seen.contains("not published"), let chunk = await iterator.next() { seen += chunk }
+        #expect(seen.contains("zone-spread.lua: not published: invalid_result"), "\(seen)")
+        #expect(try await api.get("/v1/policies").json["placement"]?.string == "zone-spread@2")
+        watch.terminate()
+        watch.waitUntilExit()
+        #expect(await coordinator.terminate() == 0)
+    }
 }
 
 extension Array where Element == APITestClient {
