@@ -160,6 +160,16 @@ public struct ExampleResult: Hashable, Sendable {
 
     /// Whether it passed.
     public var passed: Bool { failures.isEmpty }
+
+    /// Why `policy check` refuses a policy whose examples gave `results` (one line starting with
+    /// `file`); `nil` when it passes. Publishing refuses the same.
+    public static func refusal(_ results: [ExampleResult], file: String) -> String? {
+        if results.isEmpty { return "\(file): the policy has no examples (policy check runs them; add at least one)" }
+        if let failed = results.first(where: { !$0.passed }) {
+            return "\(file): example \(failed.name.debugDescription) failed: \(failed.failures.joined(separator: "; "))"
+        }
+        return nil
+    }
 }
 
 extension Policy {

@@ -415,15 +415,8 @@ struct Handlers: Sendable {
             checked = try await node.previewEvaluator.run {
                 Result { () throws(PolicyError) in
                     let policy = try Policy.load(source: source, fileName: "policy.lua")
-                    let results = policy.runExamples()
-                    guard !results.isEmpty else {
-                        throw PolicyError(
-                            .invalidResult, "\(policy.label): the policy has no examples (policy check runs them; add at least one)")
-                    }
-                    if let failed = results.first(where: { !$0.passed }) {
-                        throw PolicyError(
-                            .invalidResult,
-                            "\(policy.label): example \(failed.name.debugDescription) failed: \(failed.failures.joined(separator: "; "))")
+                    if let refusal = ExampleResult.refusal(policy.runExamples(), file: policy.label) {
+                        throw PolicyError(.invalidResult, refusal)
                     }
                     return policy
                 }

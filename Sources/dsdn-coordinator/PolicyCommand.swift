@@ -95,11 +95,7 @@ struct PolicyReport {
         if let readError { return readError }
         // The message starts with the file's path.
         if let loadError { return "\(loadError.outcome.rawValue): \(loadError.message)" }
-        if examples.isEmpty { return "\(path): the policy has no examples (policy check runs them; add at least one)" }
-        if let failed = examples.first(where: { !$0.passed }) {
-            return "\(path): example \(failed.name.debugDescription) failed: \(failed.failures.joined(separator: "; "))"
-        }
-        return nil
+        return ExampleResult.refusal(examples, file: path)
     }
 
     func printHuman() {
