@@ -17,6 +17,32 @@ public enum PolicyParameterValue: Hashable, Sendable, CustomStringConvertible {
         value.isFinite ? .number(bitPattern: value.bitPattern) : nil
     }
 
+    /// A number written in decimal as JSON writes numbers (`-1.5`, `2`, `1e-3`; no `+`, hex, leading or
+    /// trailing point, or spaces); `nil` for any other text or a value that is not finite.
+    public static func number(decimal text: String) -> PolicyParameterValue? {
+        var bytes = text.utf8[...]
+        func digits() -> Int {
+            let count = bytes.prefix { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }.count
+            bytes = bytes.dropFirst(count)
+            return count
+        }
+        if bytes.first == UInt8(ascii: "-") { bytes = bytes.dropFirst() }
+        let leading = bytes.first
+        let integer = digits()
+        guard integer > 0, integer == 1 || leading != UInt8(ascii: "0") else { return nil }
+        if bytes.first == UInt8(ascii: ".") {
+            bytes = bytes.dropFirst()
+            guard digits() > 0 else { return nil }
+        }
+        if bytes.first == UInt8(ascii: "e") || bytes.first == UInt8(ascii: "E") {
+            bytes = bytes.dropFirst()
+            if bytes.first == UInt8(ascii: "+") || bytes.first == UInt8(ascii: "-") { bytes = bytes.dropFirst() }
+            guard digits() > 0 else { return nil }
+        }
+        guard bytes.isEmpty, let value = Double(text) else { return nil }
+        return number(value)
+    }
+
     /// `integer`, `number`, `boolean` or `string`.
     public var typeName: String {
         switch self {

@@ -378,10 +378,10 @@ private struct EventFields {
                 }
                 value = .integer(integer)
             case ("number", .string):
-                guard let number = Double(parser.string(slot)), let finite = PolicyParameterValue.number(number) else {
+                guard let number = PolicyParameterValue.number(decimal: parser.string(slot)) else {
                     throw Self.failure("parameter \(shown) must be a finite number written as a string, such as \"0.5\"")
                 }
-                value = finite
+                value = number
             case ("boolean", .boolean): value = .boolean(parser.bytes[parser.members[slot].valueStart] == UInt8(ascii: "t"))
             case ("string", .string): value = .string(parser.string(slot))
             default:

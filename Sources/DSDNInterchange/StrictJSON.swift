@@ -55,6 +55,8 @@ struct StrictJSON {
 
     /// Deeper nesting than any event needs is refused before it can exhaust the stack.
     static let maxDepth = 64
+    /// Whether numbers may have a fraction and an exponent (API bodies); events take plain integers only.
+    var allowsFractions = false
 
     init(bytes: [UInt8]) { self.bytes = bytes }
 
@@ -426,6 +428,10 @@ struct StrictJSON {
             throw error("a number must not have a leading zero")
         }
         while let digit = peek, digit >= UInt8(ascii: "0"), digit <= UInt8(ascii: "9") { offset += 1 }
+        if allowsFractions {
+            try fractionAndExponent()
+            return
+        }
         if let next = peek, next == UInt8(ascii: ".") || next == UInt8(ascii: "e") || next == UInt8(ascii: "E") {
             offset = numberStart
             throw error("numbers must be plain decimal integers (no fraction or exponent)")
@@ -436,11 +442,42 @@ struct StrictJSON {
         }
     }
 
+    /// RFC 8259's `[ "." 1*DIGIT ] [ ("e" / "E") [ "+" / "-" ] 1*DIGIT ]`.
+    private mutating func fractionAndExponent() throws(SyntaxError) {
+        func digits() throws(SyntaxError) {
+            guard let first = peek, first >= UInt8(ascii: "0"), first <= UInt8(ascii: "9") else { throw error("expected a digit") }
+            while let digit = peek, digit >= UInt8(ascii: "0"), digit <= UInt8(ascii: "9") { offset += 1 }
+        }
+        if peek == UInt8(ascii: ".") {
+            offset += 1
+            try digits()
+        }
+        if let next = peek, next == UInt8(ascii: "e") || next == UInt8(ascii: "E") {
+            offset += 1
+            if let sign = peek, sign == UInt8(ascii: "+") || sign == UInt8(ascii: "-") { offset += 1 }
+            try digits()
+        }
+    }
+
     private mutating func literal(_ word: StaticString) throws(SyntaxError) {
         let count = word.utf8CodeUnitCount
         guard offset + count <= end else { throw error("unexpected character") }
         let matches = word.withUTF8Buffer { expected in bytes[offset..<offset + count].elementsEqual(expected) }
         guard matches else { throw error("unexpected character") }
         offset += count
+    }
+}
+
+/// The first way `text` is not exactly one strict JSON object (RFC 8259: no duplicate keys, no trailing
+/// commas, no leading zeros, valid escapes; numbers may have fractions), as `invalid JSON at column C:
+/// …`; `nil` when it is one. For API bodies that Foundation's decoder would read leniently.
+public func strictJSONObjectError(_ text: String) -> String? {
+    var parser = StrictJSON(bytes: Array(text.utf8))
+    parser.allowsFractions = true
+    do throws(StrictJSON.SyntaxError) {
+        try parser.parse(0..<parser.bytes.count, topLevel: .object)
+        return nil
+    } catch {
+        return error.description
     }
 }

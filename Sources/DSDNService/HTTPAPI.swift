@@ -511,6 +511,8 @@ struct Handlers: Sendable {
         case let .success(value): text = value
         case let .failure(response): return .failure(response)
         }
+        // Strict first: duplicate keys, leading zeros or bad escapes are refused, not read leniently.
+        if let syntax = strictJSONObjectError(text) { return .failure(jsonError(.badRequest, "invalid_json", syntax)) }
         do {
             return .success(try APIJSON.decode(type, from: text))
         } catch {

@@ -67,18 +67,23 @@ struct AuditCommand: AsyncParsableCommand {
             ProgressBar.clear()
             throw CommandFailure("\(da.address): \(error)", cause: error)
         }
-        // Pass 2: each decision at its snapshot.
+        guard first <= max(last, 1) else {
+            throw CommandFailure("\(da.address): future_height: from height \(first) is beyond the DA head \(last)")
+        }
+        // Pass 2: each decision at its snapshot (an empty history has none).
         let library = PolicyLibrary()
         var replaying = StateMachine()
-        do {
-            _ = try await rebuilder.rebuild(into: &replaying, to: last, progress: ProgressBar.rebuildCallback(label: "audit 2/2")) {
-                height, _, state in
-                audit.check(height: height, state: state, library: library)
+        if last > 0 {
+            do {
+                _ = try await rebuilder.rebuild(into: &replaying, to: last, progress: ProgressBar.rebuildCallback(label: "audit 2/2")) {
+                    height, _, state in
+                    audit.check(height: height, state: state, library: library)
+                }
+                ProgressBar.clear()
+            } catch {
+                ProgressBar.clear()
+                throw CommandFailure("\(da.address): \(error)", cause: error)
             }
-            ProgressBar.clear()
-        } catch {
-            ProgressBar.clear()
-            throw CommandFailure("\(da.address): \(error)", cause: error)
         }
         audit.finish()
         let report = audit.report

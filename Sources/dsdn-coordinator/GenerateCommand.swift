@@ -1,6 +1,7 @@
 import ArgumentParser
 import DSDNCore
 import DSDNInterchange
+import DSDNScheduler
 import DSDNSimulation
 
 /// `dsdn-coordinator generate`: write a synthetic, valid event history as JSON Lines.
@@ -13,8 +14,12 @@ struct GenerateCommand: ParsableCommand {
             machine. Nodes join, report stats, change status, move zones and leave; chunks are declared,
             replicated, lost, repaired and removed.
 
+            With --policy, the history starts with that policy published and activated for placement \
+            (PolicyPublished, PolicyActivated), as a coordinator's first start does.
+
             Example:
               dsdn-coordinator generate --seed 7 --events 10000 --nodes 60 --zones 6 > history.jsonl
+              dsdn-coordinator generate --seed 7 --events 10000 --policy zone-spread > history.jsonl
             """
     )
 
@@ -30,6 +35,9 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "How many zones the nodes are spread over.")
     var zones: Int = 5
 
+    @Option(help: "Start with this policy published and activated: a pack name or a Lua file.")
+    var policy: String?
+
     func validate() throws {
         guard (0...100_000_000).contains(events) else { throw ValidationError("--events must be from 0 to 100000000, got \(events)") }
         guard (1...1_000_000).contains(nodes) else { throw ValidationError("--nodes must be from 1 to 1000000, got \(nodes)") }
@@ -37,7 +45,14 @@ struct GenerateCommand: ParsableCommand {
     }
 
     func run() throws {
-        let history = SyntheticHistory.events(.init(seed: seed, eventCount: events, nodeCount: nodes, zoneCount: zones))
+        var history = SyntheticHistory.events(.init(seed: seed, eventCount: events, nodeCount: nodes, zoneCount: zones))
+        if let policy {
+            let loaded = try loadPolicy(nameOrPath: policy)
+            history.insert(
+                contentsOf: [
+                    .policyPublished(loaded.release), .policyActivated(name: loaded.name, version: loaded.version, role: .placement),
+                ], at: 0)
+        }
         var buffer = ""
         for event in history {
             buffer += EventJSON.encode(event)

@@ -54,7 +54,13 @@ func loadPolicy(_ path: String) throws -> Policy {
 
 /// A pack policy by name (`weighted-score`), built into the executable, or else a Lua file.
 func loadPolicy(nameOrPath: String) throws -> Policy {
-    guard let source = PolicyPack.source(named: nameOrPath) else { return try loadPolicy(nameOrPath) }
+    guard let source = PolicyPack.source(named: nameOrPath) else {
+        guard FileManager.default.fileExists(atPath: nameOrPath) else {
+            let names = PolicyPack.sources.map(\.name).joined(separator: ", ")
+            throw CommandFailure("no pack policy or file named \(nameOrPath) (the pack: \(names))")
+        }
+        return try loadPolicy(nameOrPath)
+    }
     do {
         return try Policy.load(source: source, fileName: "\(nameOrPath).lua")
     } catch {

@@ -150,6 +150,7 @@ struct PolicySetCommand: AsyncParsableCommand {
             guard let equals = assignment.firstIndex(of: "=") else { continue }
             let key = String(assignment[..<equals])
             let text = String(assignment[assignment.index(after: equals)...])
+            guard !key.isEmpty else { throw CommandFailure("expects KEY=VALUE, got \(assignment.debugDescription)") }
             guard let declared = info.declared.first(where: { $0.name == key }) else {
                 let known = info.declared.map(\.name).joined(separator: ", ")
                 throw CommandFailure("unknown parameter \(key) of \(info.name)@\(info.version) (known: \(known.isEmpty ? "none" : known))")
@@ -168,8 +169,8 @@ struct PolicySetCommand: AsyncParsableCommand {
             guard let value = Int64(text) else { throw CommandFailure("\(key) is an integer parameter, got \(text.debugDescription)") }
             return .integer(value)
         case "number":
-            guard let number = Double(text), let value = PolicyParameterValue.number(number) else {
-                throw CommandFailure("\(key) is a number parameter, got \(text.debugDescription)")
+            guard let value = PolicyParameterValue.number(decimal: text) else {
+                throw CommandFailure("\(key) is a number parameter (decimal, such as 2.5 or 1e-3), got \(text.debugDescription)")
             }
             return value
         case "boolean":

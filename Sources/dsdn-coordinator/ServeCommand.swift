@@ -93,6 +93,9 @@ struct ServeCommand: AsyncParsableCommand {
         guard (1...1_000_000).contains(submissionBurst) else { throw ValidationError("--submission-burst must be from 1 to 1000000") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \(logLevel) is not a level") }
         if let publisherID { try validateIdentifier(publisherID, "--publisher-id") }
+        if noPolicy && policy != PolicyPack.defaultName {
+            throw ValidationError("--no-policy publishes no policy: drop --policy \(policy), or drop --no-policy")
+        }
     }
 
     func run() async throws {

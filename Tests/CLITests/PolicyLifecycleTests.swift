@@ -137,6 +137,42 @@ import Testing
         #expect(caught.stderr.contains("audit: 2 of 4 decisions do not match their record"))
     }
 
+    @Test func auditOfAnEmptyHistoryAndOfARangeBeyondTheHead() async throws {
+        let directory = try TemporaryDirectory()
+        let empty = "file:" + directory.path("empty")
+        try FileManager.default.createDirectory(atPath: directory.path("empty"), withIntermediateDirectories: true)
+        let nothing = try await CoordinatorProcess.run(["audit", "--da", empty])
+        #expect(nothing.status == 0, "\(nothing.stderr)")
+        #expect(nothing.stdout.contains("decisions   0 checked, 0 matching, 0 mismatching"))
+        let beyond = try await CoordinatorProcess.run(["audit", "--da", empty, "--from", "5"])
+        #expect(beyond.status != 0)
+        #expect(beyond.stderr == "Error: \(empty): future_height: from height 5 is beyond the DA head 0\n", "\(beyond.stderr)")
+        let conflicting = try await CoordinatorProcess.run(["serve", "--policy", "zone-spread", "--no-policy", "--da", empty])
+        #expect(conflicting.status != 0)
+        #expect(conflicting.stderr.hasPrefix("Error: --no-policy publishes no policy: drop --policy zone-spread, or drop --no-policy"))
+        let unknown = try await CoordinatorProcess.run([
+            "policy", "shadow", "--events", "/dev/null", "--policy", "nope", "--shadow", "zone-spread",
+        ])
+        #expect(unknown.stderr.hasPrefix("Error: no pack policy or file named nope (the pack: balanced, bin-pack"), "\(unknown.stderr)")
+    }
+
+    @Test func generateCanStartWithAPolicyPublishedAndActivated() async throws {
+        let generated = try await CoordinatorProcess.run(["generate", "--seed", "3", "--events", "50", "--policy", "zone-spread"])
+        #expect(generated.status == 0, "\(generated.stderr)")
+        let events = try EventJSON.decodeLines(generated.stdout)
+        #expect(events.count == 52)
+        guard case let .policyPublished(release) = events.first, case .policyActivated("zone-spread", 2, .placement) = events[1] else {
+            Issue.record("the history does not start with the policy: \(events.prefix(2))")
+            return
+        }
+        #expect(release.label == "zone-spread@2")
+        let directory = try TemporaryDirectory()
+        let file = directory.path("h.jsonl")
+        try generated.stdout.write(toFile: file, atomically: true, encoding: .utf8)
+        let state = try await CoordinatorProcess.run(["state", "--json", file])
+        #expect(state.status == 0, "\(state.stderr)")
+    }
+
     @Test func publishRefusesWhatCheckRefuses() async throws {
         let directory = try TemporaryDirectory()
         let broken = directory.path("broken.lua")

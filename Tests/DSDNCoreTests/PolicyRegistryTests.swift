@@ -89,6 +89,15 @@ import Testing
         #expect(size?.message == "policy source is 1048577 bytes, over the limit of 1048576")
     }
 
+    @Test func parameterNumbersAreReadAsDecimalOnly() {
+        for text in ["0", "-0", "2", "-1.5", "0.25", "1e-3", "2E+10", "123456789.125"] {
+            #expect(PolicyParameterValue.number(decimal: text) == PolicyParameterValue.number(Double(text) ?? .nan), "\(text)")
+        }
+        for text in ["", "-", "0x10", "+1", ".5", "5.", " 1", "1 ", "01", "1e", "1e+", "inf", "nan", "1e999", "1_000"] {
+            #expect(PolicyParameterValue.number(decimal: text) == nil, "\(text.debugDescription)")
+        }
+    }
+
     // MARK: Publishing
 
     @Test func publishingRecordsTheVersionAndRepublishingTheSameBytesIsANoOp() throws {

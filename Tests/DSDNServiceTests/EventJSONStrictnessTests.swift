@@ -134,6 +134,14 @@ import Testing
             "line 1: parameter \"w\" must be an integer in -9223372036854775808...9223372036854775807"
         ),
         (
+            #"{"name":"t","params":{"w":{"number":"0x10"}},"type":"PolicyParamsSet","version":1}"#,
+            #"line 1: parameter "w" must be a finite number written as a string, such as "0.5""#
+        ),
+        (
+            #"{"name":"t","params":{"w":{"number":"+1"}},"type":"PolicyParamsSet","version":1}"#,
+            #"line 1: parameter "w" must be a finite number written as a string, such as "0.5""#
+        ),
+        (
             #"{"name":"t","role":"primary","type":"PolicyActivated","version":1}"#,
             #"line 1: role must be placement or shadow, got "primary""#
         ),

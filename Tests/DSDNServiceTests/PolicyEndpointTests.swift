@@ -68,6 +68,17 @@ import Testing
             #expect(try APIHandlerTests.error(unknownField) == APIErrorBody.Detail(code: "invalid_request", message: "unknown field rol"))
             let noPolicy = try await APIHandlerTests.post(client, "/v1/policies/nothing/params", #"{"params": {"a": 1}}"#)
             #expect(noPolicy.status == .notFound)
+
+            // Strict JSON: a duplicate key or a leading zero is refused, never read leniently.
+            let duplicate = try await APIHandlerTests.post(client, "/v1/policies/weighted-score/activate", #"{"version":2,"version":9}"#)
+            #expect(
+                try APIHandlerTests.error(duplicate)
+                    == APIErrorBody.Detail(code: "invalid_json", message: #"invalid JSON at column 14: duplicate key "version""#))
+            let leadingZero = try await APIHandlerTests.post(client, "/v1/policies/weighted-score/params", #"{"params":{"min_cpu":01}}"#)
+            #expect(try APIHandlerTests.error(leadingZero).message == "invalid JSON at column 23: a number must not have a leading zero")
+            let fraction = try await APIHandlerTests.post(
+                client, "/v1/policies/weighted-score/params?wait=true", #"{"params":{"w_io":2.25e0}}"#)
+            #expect(fraction.status == .ok, "\(String(buffer: fraction.body))")
         }
     }
 }
