@@ -101,7 +101,7 @@ import Testing
             name: "tiny", version: 2, apiLevel: 2, source: Array("return {}\n-- \"quoted\" \\ é\n".utf8),
             parameters: [
                 PolicyParameter(name: "w", value: .number(bitPattern: (0.1).bitPattern)),
-                PolicyParameter(name: "tiny", value: .number(bitPattern: (5e-324).bitPattern)),
+                PolicyParameter(name: "tiny", value: .number(bitPattern: Double.leastNonzeroMagnitude.bitPattern)),
                 PolicyParameter(name: "n", value: .integer(.min)), PolicyParameter(name: "b", value: .boolean(false)),
                 PolicyParameter(name: "s", value: .string("a\"b")),
             ], instructionBudget: 10_000, memoryBudget: 65_536)
