@@ -50,7 +50,7 @@ public enum ParameterValue: Hashable, Sendable, CustomStringConvertible {
     /// A number value (a Lua float); `nil` for infinities and NaN.
     public static func float(_ value: Double) -> ParameterValue? { value.isFinite ? .number(.number(value)) : nil }
 
-    /// Parses an operator's override `name=value` (`serve --param`, `place --param`): the name before the
+    /// Parses an operator's override `name=value` (`place --param`): the name before the
     /// first `=`, the value read by `init(parsing:)`. Overrides given as JSON (the preview's `params`) map
     /// their typed values directly, without this text form.
     public static func override(parsing text: String) throws(ParameterOverrideError) -> (name: String, value: ParameterValue) {

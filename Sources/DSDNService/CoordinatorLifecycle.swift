@@ -83,7 +83,7 @@ public final class CoordinatorLifecycle: Sendable {
 }
 
 /// The first service told to stop (it is the last in the group): it moves the coordinator to
-/// `stopping` and answers every caller still waiting for inclusion, before the API, the seeder, the
+/// `stopping` and answers every caller still waiting for inclusion, before the API, the first start, the
 /// scheduling loop and the publisher wind down.
 struct ShutdownGate: Service {
     let lifecycle: CoordinatorLifecycle

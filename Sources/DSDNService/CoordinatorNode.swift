@@ -15,7 +15,8 @@ import UnixSignals
 /// | publisher | ``EventPublisher`` with the ``FileOutbox`` as its journal; a bounded final flush on stop |
 /// | intake | start-up (catch up, drain the outbox), submissions, inclusion, recovery of refused own blobs |
 /// | placement | the scheduling loop (``PlacementLoop``) after every applied height |
-/// | others | the HTTP API and whatever the caller adds (a seeder) |
+/// | first start | publishes the default policy and the seed history once (`FirstStartService`) |
+/// | others | the HTTP API and whatever the caller adds |
 /// | shutdown gate | on graceful shutdown, first: refuse submissions, answer callers waiting for inclusion |
 ///
 /// A group shuts its services down in reverse order: the gate refuses submissions, the API stops taking
@@ -100,7 +101,7 @@ public final class CoordinatorNode: Sendable {
 
     // MARK: - Composition
 
-    /// The coordinator's services in start order, then `others` (the HTTP API, a seeder), in one group
+    /// The coordinator's services in start order, then the first start and `others` (the HTTP API), in one group
     /// (see the type's documentation). Run it once; the data directory's lock is released when it ends.
     public func serviceGroup(
         with others: [any Service] = [], gracefulShutdownSignals: [UnixSignal] = []
