@@ -19,7 +19,6 @@ struct ChunkTable: Sendable {
     private var bucketBits = 0
 
     var count: Int { entries.count }
-    var isEmpty: Bool { entries.isEmpty }
 
     /// The record in `slot`.
     subscript(slot: Int) -> ChunkRecord {

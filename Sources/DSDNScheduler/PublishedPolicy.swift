@@ -99,7 +99,4 @@ public final class PolicyLibrary: Sendable {
             policy: policy, overrides: info.values.map { ($0.name, ParameterValue($0.value)) },
             parametersDigest: info.parametersDigest)
     }
-
-    /// How many sources were compiled (for tests and metrics).
-    public var compiledCount: Int { compiled.withLock { $0.count } }
 }

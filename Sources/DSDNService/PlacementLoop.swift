@@ -16,10 +16,6 @@ public struct PlacementCounters: Hashable, Sendable {
     public var unplaceable: UInt64 = 0
     /// The last policy error, for `/health`.
     public var lastPolicyError: String?
-    /// Rounds that found chunks to place but no placement policy active in the registry.
-    public var withoutPolicy: UInt64 = 0
-    /// The version that decided the last round, `name@version`.
-    public var lastPolicy: String?
     /// Under-replicated chunks the last round saw left to the coordinator that ranks first for them.
     public var deferred: UInt64 = 0
 }
@@ -129,7 +125,8 @@ public actor PlacementLoop {
         }
         guard !work.isEmpty else { return [] }
         guard let active else {
-            counters.withoutPolicy += 1
+            // Shown by `/health`: chunks wait until a version is published and activated.
+            counters.lastPolicyError = "no placement policy is active: \(work.count) chunks wait (policy publish FILE --activate)"
             return []
         }
         let library = library
@@ -151,16 +148,10 @@ public actor PlacementLoop {
             return []
         }
         let policy = resolved.policy
-        counters.lastPolicy = resolved.label
         let context = PlacementContext(
             parametersDigest: resolved.parametersDigest, snapshotHeight: snapshotHeight, engine: configuration.engine)
         guard let inputs = try? await evaluator.run({ DecisionInputs(nodes: registry.allNodes(), zones: registry.zones()) }) else {
             return []
-        }
-        // A shadow version decides the same chunks on the same inputs; nothing it decides is published.
-        var shadow: Result<ResolvedPolicy, PolicyError>?
-        if let shadowVersion {
-            shadow = try? await evaluator.run { Result { () throws(PolicyError) in try library.resolve(shadowVersion) } }
         }
         var published: [Published] = []
         // API level 1 decides one chunk per evaluation (each is a full pass over the nodes): this actor
@@ -168,6 +159,9 @@ public actor PlacementLoop {
         // soon as it is decided. Level 2 decides the round in one evaluation, in one warm sandbox.
         let batchSize = policy.apiLevel >= 2 ? work.count : 1
         var offset = 0
+        // The shadow decides the same batches after the round's placements are published, so it never
+        // delays them.
+        var decided: [(batch: [Work], results: [Result<PlacementDecision, PolicyError>])] = []
         while offset < work.count {
             guard !Task.isCancelled, lifecycle.phase == .ready else { break }
             let batch = Array(work[offset..<min(work.count, offset + batchSize)])
@@ -183,11 +177,7 @@ public actor PlacementLoop {
                 guard case let .policy(failure) = error else { break }
                 results = batch.map { _ in .failure(failure) }
             }
-            if let shadow, let shadowVersion {
-                await compareShadow(
-                    shadow, label: shadowVersion.release.label, placement: resolved.label, batch: batch, results: results, inputs: inputs,
-                    snapshotHeight: snapshotHeight)
-            }
+            decided.append((batch, results))
             // The batch's placements are made durable together: one journal write (and fsync) per
             // evaluation, not one per chunk.
             var placements: [(request: ChunkRequest, decision: PlacementDecision, events: [Event])] = []
@@ -234,6 +224,16 @@ public actor PlacementLoop {
                         "policy": "\(placement.decision.policyName)@\(placement.decision.policyVersion)",
                     ])
                 if let last = tickets.last { published.append(Published(chunk: request.hash, ticket: last, intakeID: intakeID)) }
+            }
+        }
+        // A shadow version decides the same chunks on the same inputs; nothing it decides is published.
+        if let shadowVersion, !decided.isEmpty,
+            let shadow = try? await evaluator.run({ Result { () throws(PolicyError) in try library.resolve(shadowVersion) } })
+        {
+            for (batch, results) in decided {
+                await compareShadow(
+                    shadow, label: shadowVersion.release.label, placement: resolved.label, batch: batch, results: results, inputs: inputs,
+                    snapshotHeight: snapshotHeight)
             }
         }
         return published

@@ -203,13 +203,24 @@ struct SubmitOptions: ParsableArguments {
 
 /// Posts one command-built event and prints the acknowledgement (`node …`, `chunk …`).
 func submitSingleEvent(_ event: Event, describing what: String, api: APIOptions, options: SubmitOptions) async throws {
+    try await submitEvents([event], describing: what, api: api, options: options)
+}
+
+/// Posts command-built events in one request and prints the acknowledgement (`node …`, `chunk …`,
+/// `policy …`).
+func submitEvents(_ events: [Event], describing what: String, api: APIOptions, options: SubmitOptions) async throws {
     let token = try api.token()
-    let acceptance = try await api.client.postEvents([event], token: token, wait: options.wait)
+    let acceptance = try await api.client.postEvents(events, token: token, wait: options.wait)
     if options.json {
         printJSON(acceptance)
         return
     }
-    let id = acceptance.ids.first.map { "event id \($0)" } ?? "no event id"
+    let id =
+        switch (acceptance.ids.first, acceptance.ids.last) {
+        case let (first?, last?) where first != last: "event ids \(first)–\(last)"
+        case let (first?, _): "event id \(first)"
+        default: "no event id"
+        }
     if let height = acceptance.height {
         print("\(what): included at height \(height) (\(id)\(acceptance.sequence.map { ", publisher sequence \($0)" } ?? ""))")
     } else {

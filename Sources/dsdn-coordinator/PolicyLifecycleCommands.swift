@@ -352,21 +352,6 @@ func fetchVersion(_ text: String, api: APIOptions) async throws -> (PolicyVersio
     return (info, body)
 }
 
-/// Posts command-built events and prints the acknowledgement.
-func submitEvents(_ events: [Event], describing what: String, api: APIOptions, options: SubmitOptions) async throws {
-    let token = try api.token()
-    let acceptance = try await api.client.postEvents(events, token: token, wait: options.wait)
-    if options.json {
-        printJSON(acceptance)
-        return
-    }
-    if let height = acceptance.height {
-        print("\(what): included at height \(height)")
-    } else {
-        print("\(what): accepted (durable in the coordinator's outbox; --wait waits for the DA)")
-    }
-}
-
 private func display(_ value: JSONValue) -> String {
     switch value {
     case let .int(number): "\(number)"
