@@ -67,6 +67,13 @@ let package = Package(
             dependencies: ["DSDNCore"],
             swiftSettings: strictSettings
         ),
+        // Policy experiments: a recorded history replayed under several policies, each in its own
+        // counterfactual state, with reports (docs/experiments.md).
+        .target(
+            name: "DSDNExperiment",
+            dependencies: ["DSDNCore", "DSDNScheduler", "DSDNSimulation"],
+            swiftSettings: strictSettings
+        ),
         // The DA protocol and its in-memory backend (with seeded fault injection).
         .target(
             name: "DSDNDA",
@@ -223,6 +230,7 @@ let package = Package(
             name: "dsdn-coordinator",
             dependencies: [
                 "DSDNPolicyPack",
+                "DSDNExperiment",
                 "DSDNSimulation",
                 "DSDNAPI", "DSDNJSON",
                 "DSDNCore",
@@ -247,7 +255,9 @@ let package = Package(
         .executableTarget(
             name: "dsdn-bench",
             dependencies: [
-                "DSDNSimulation", "DSDNCore", "DSDNDA", "DSDNFileLog", "DSDNJSON", "DSDNRuntime", "DSDNScheduler", "DSDNService",
+                "DSDNSimulation", "DSDNExperiment", "DSDNPolicyPack", "DSDNCore", "DSDNDA", "DSDNFileLog", "DSDNJSON", "DSDNRuntime",
+                "DSDNScheduler",
+                "DSDNService",
                 "LuaSandbox",
                 "DSDNInterchange",
                 .product(name: "Logging", package: "swift-log"),
@@ -311,6 +321,7 @@ let package = Package(
         .testTarget(
             name: "CLITests",
             dependencies: [
+                "DSDNExperiment", "DSDNScheduler", "DSDNPolicyPack",
                 "DSDNSimulation",
                 "DSDNAPI", "DSDNJSON",
                 "dsdn-coordinator", "celestia-test-server", "DSDNCore", "DSDNInterchange", "DSDNTestSupport",

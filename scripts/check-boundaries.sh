@@ -33,6 +33,8 @@ allow_only DSDNFileLog DSDNDA DSDNCore SystemPackage Glibc Synchronization
 allow_only LuaSandbox CDSDNLua CDSDNSandbox Crypto
 allow_only DSDNScheduler DSDNCore LuaSandbox Synchronization
 allow_only DSDNRuntime DSDNCore DSDNDA Logging Synchronization
+# Experiments replay and decide (no DA, no I/O of their own); JSON through FoundationEssentials.
+allow_only DSDNExperiment DSDNCore DSDNScheduler DSDNSimulation FoundationEssentials
 # The running service composes the runtime with the scheduler, metrics and the HTTP server; the
 # Celestia backend keeps its HTTP client to itself.
 allow_only DSDNService DSDNAPI DSDNJSON DSDNCore DSDNDA DSDNFileLog DSDNRuntime DSDNScheduler DSDNInterchange Foundation Glibc Synchronization SystemPackage Logging Metrics CoreMetrics Prometheus ServiceLifecycle UnixSignals Hummingbird HummingbirdCore NIOCore NIOPosix NIOHTTP1 NIOHTTPTypes

@@ -280,7 +280,8 @@ struct PolicyRegistry: Sendable, Equatable {
             return false
         }
         versions[key] = PolicyVersionInfo(
-            release: canonical, values: canonical.parameters, parametersDigest: Self.digest(of: canonical.parameters),
+            release: canonical, values: canonical.parameters,
+            parametersDigest: PolicyVersionInfo.parametersDigest(of: canonical.parameters),
             parameterSets: 0)
         history.append(
             PolicyHistoryEntry(kind: .published, name: release.name, version: release.version, digest: release.sourceHash, height: height))
@@ -349,7 +350,7 @@ struct PolicyRegistry: Sendable, Equatable {
         }
         guard values != info.values else { return false }
         info.values = values
-        info.parametersDigest = Self.digest(of: values)
+        info.parametersDigest = PolicyVersionInfo.parametersDigest(of: values)
         info.parameterSets += 1
         versions[key] = info
         history.append(
@@ -390,10 +391,12 @@ struct PolicyRegistry: Sendable, Equatable {
         case .integer, .boolean: break
         }
     }
+}
 
+extension PolicyVersionInfo {
     /// SHA-256 of `DSDN-PARAMS`, a u16 count, then each parameter (sorted by name) as it is written in a
-    /// blob (docs/events.md, parameter digest).
-    static func digest(of values: [PolicyParameter]) -> Hash256 {
+    /// blob (docs/events.md, parameter digest): what a version's `parametersDigest` is for `values`.
+    public static func parametersDigest(of values: [PolicyParameter]) -> Hash256 {
         var writer = ByteWriter()
         writer.bytes.append(contentsOf: Array("DSDN-PARAMS".utf8))
         let sorted = values.sorted { utf8Precedes($0.name, $1.name) }

@@ -72,6 +72,18 @@ public struct ResolvedPolicy: Sendable {
 
     /// `name@version`.
     public var label: String { policy.label }
+
+    /// A policy with `overrides` of its declared values and the digest of the values in force.
+    public init(policy: Policy, overrides: [(String, ParameterValue)], parametersDigest: Hash256) {
+        self.policy = policy
+        self.overrides = overrides
+        self.parametersDigest = parametersDigest
+    }
+
+    /// A policy with its declared values, as publishing it would put them in force.
+    public init(defaultsOf policy: Policy) {
+        self.init(policy: policy, overrides: [], parametersDigest: PolicyVersionInfo.parametersDigest(of: policy.release.parameters))
+    }
 }
 
 /// Published versions compiled once each. Compiling runs the source's top level, so call `resolve` on

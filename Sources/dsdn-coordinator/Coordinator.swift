@@ -20,6 +20,7 @@ struct Coordinator: AsyncParsableCommand {
         subcommands: [
             StateCommand.self, GenerateCommand.self, EventsCommand.self, RebuildCommand.self, PolicyCommand.self, PlaceCommand.self,
             ServeCommand.self, DACommand.self, VerifyCommand.self, NodeCommand.self, ChunkCommand.self, AuditCommand.self,
+            SimulateCommand.self, ExperimentCommand.self,
         ]
     )
 }
