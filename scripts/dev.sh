@@ -44,6 +44,21 @@ ensure_test_venv() {
     cp "$requirements" "$venv/requirements.txt"
 }
 
+# Installs Chromium, which the headless report tests render HTML with (Tests/CLITests/HeadlessChromiumTests.swift),
+# when no chromium, chromium-browser or google-chrome is on PATH. A failed install only warns: those tests then skip.
+ensure_chromium() {
+    if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || command -v google-chrome >/dev/null 2>&1; then
+        return
+    fi
+    echo "==> installing chromium (headless report tests)" >&2
+    local sudo=""
+    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+    export DEBIAN_FRONTEND=noninteractive
+    if ! { $sudo apt-get update -qq && $sudo apt-get install -y -qq chromium >/dev/null; }; then
+        echo "warning: could not install chromium; the headless Chromium tests will be skipped" >&2
+    fi
+}
+
 # One formatting configuration (.swift-format), checked with the toolchain's swift-format.
 check_format() {
     echo "==> checking formatting (swift format lint; fix with: scripts/dev.sh format)" >&2
@@ -66,6 +81,7 @@ test_all() {
     scripts/check-boundaries.sh
     check_format
     ensure_test_venv
+    ensure_chromium
     # Warnings are errors in the project's own targets (see Package.swift).
     export DSDN_WERROR=1
     echo "==> building (warnings are errors)" >&2

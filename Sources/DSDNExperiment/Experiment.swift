@@ -188,7 +188,7 @@ public final class Experiment {
         for edit in whatIfs where edit.height == height { try apply(edit) }
         try round(height: height)
         while nextSample < sampleHeights.count, sampleHeights[nextSample] <= height {
-            for arm in [recorded] + deciding { arm.samples.append(sample(of: arm, at: height)) }
+            takeSamples(at: height)
             nextSample += 1
         }
     }
@@ -406,11 +406,34 @@ public final class Experiment {
             bChose: bChose, aExplanation: explanation(a, chose: aChose), bExplanation: explanation(b, chose: bChose))
     }
 
-    private func sample(of arm: PlacementArm, at height: UInt64) -> ArmSample {
+    private func sample(of arm: PlacementArm, at height: UInt64, recorded: [[String]]) -> ArmSample {
         let state = arm.machine.state
+        let holders = arm === self.recorded ? recorded : Self.holders(of: state)
         return ArmSample(
             height: height, fill: FillFigures.of(state.allNodes()), underReplicated: state.underReplicatedCount,
+            zoneSpreadViolations: Self.zoneSpreadViolations(state: state, holders: holders),
+            differsFromRecorded: zip(holders, recorded).count { $0 != $1 }, unplaceable: arm.counters.unplaceable,
             repairBytes: arm.counters.repairBytes, replicasPlaced: arm.counters.replicasPlaced)
+    }
+
+    private func takeSamples(at height: UInt64) {
+        let recordedHolders = Self.holders(of: recorded.machine.state)
+        for arm in [recorded] + deciding { arm.samples.append(sample(of: arm, at: height, recorded: recordedHolders)) }
+    }
+
+    /// Chunks whose live replicas (`holders`, in chunk hash order) span fewer zones than they could: d
+    /// distinct zones < min(live replicas, zones with an active node).
+    static func zoneSpreadViolations(state: DerivedState, holders: [[String]]) -> Int {
+        var zoneOf: [String: String] = [:]  // lookup only
+        var activeZones = Set<String>()  // counted only
+        for node in state.allNodes() {
+            zoneOf[node.id] = node.zone ?? ""
+            if node.status == .active { activeZones.insert(node.zone ?? "") }
+        }
+        return holders.count { live in
+            guard live.count > 1 else { return false }
+            return Set(live.map { zoneOf[$0] ?? "" }).count < min(live.count, activeZones.count)
+        }
     }
 
     /// The report and the timings, after the last height was fed.
@@ -419,7 +442,7 @@ public final class Experiment {
             throw ExperimentError(.beyondEnd, "the history ends at height \(lastHeight), before --to \(to)")
         }
         while nextSample < sampleHeights.count {
-            for arm in [recorded] + deciding { arm.samples.append(sample(of: arm, at: lastHeight)) }
+            takeSamples(at: lastHeight)
             nextSample += 1
         }
         let recordedHolders = Self.holders(of: recorded.machine.state)
@@ -484,16 +507,7 @@ public final class Experiment {
             let utilization = Double(node.storedBytes) / Double(node.capacityBytes)
             histogram[min(19, max(0, Int((utilization * 20).rounded(.down))))] += 1
         }
-        var zoneOf: [String: String] = [:]  // lookup only
-        var activeZones = Set<String>()  // counted only
-        for node in nodes {
-            zoneOf[node.id] = node.zone ?? ""
-            if node.status == .active { activeZones.insert(node.zone ?? "") }
-        }
-        let violations = holders.count { live in
-            let zones = Set(live.map { zoneOf[$0] ?? "" })
-            return zones.count < min(live.count, activeZones.count)
-        }
+        let violations = Self.zoneSpreadViolations(state: state, holders: holders)
         var resolved: ResolvedPolicy?
         if case let .policy(policy) = arm.decider { resolved = policy }
         let counters = arm.counters

@@ -51,6 +51,13 @@ public struct ArmSample: Codable, Hashable, Sendable {
     public var fill: FillFigures
     /// Chunks under-replicated then.
     public var underReplicated: Int
+    /// Zone-spread violations then.
+    public var zoneSpreadViolations: Int
+    /// Chunks whose live holders differ from the recorded history's then (the recorded placements of a
+    /// round land one height later, so the latest round's chunks can count here).
+    public var differsFromRecorded: Int
+    /// Decisions that placed fewer replicas than wanted, so far.
+    public var unplaceable: UInt64
     /// Bytes placed by repairs so far.
     public var repairBytes: UInt64
     /// Replicas placed so far.
@@ -85,6 +92,20 @@ public struct DecisionFigures: Codable, Hashable, Sendable {
     public var repairs: UInt64
     /// Bytes those repairs placed (what they move over the network).
     public var repairBytes: UInt64
+
+    /// Creates figures.
+    public init(
+        decisions: UInt64, replicasPlaced: UInt64, bytesPlaced: UInt64, unplaceable: UInt64, failed: UInt64, repairs: UInt64,
+        repairBytes: UInt64
+    ) {
+        self.decisions = decisions
+        self.replicasPlaced = replicasPlaced
+        self.bytesPlaced = bytesPlaced
+        self.unplaceable = unplaceable
+        self.failed = failed
+        self.repairs = repairs
+        self.repairBytes = repairBytes
+    }
 }
 
 /// One arm of an experiment: the recorded history, the random reference or a policy.

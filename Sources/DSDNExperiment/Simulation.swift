@@ -66,7 +66,15 @@ public struct Simulation {
     /// The next height's events, or `nil` once the history has its events. Throws when the policy
     /// cannot be compiled or a state refuses an event (a defect).
     public mutating func nextHeight() throws(ExperimentError) -> [Event]? {
-        guard written < target else { return nil }
+        // Once the history has its events, one last height lands the last round's placements, so every
+        // decision made is in the history.
+        guard written < target else {
+            guard !pending.isEmpty else { return nil }
+            height += 1
+            defer { pending = [] }
+            written += pending.count
+            return pending
+        }
         height += 1
         var events = pending
         if height == 1 {
@@ -74,10 +82,9 @@ public struct Simulation {
         }
         let workloadEvents = workload.nextHeight()
         events += workloadEvents
-        if events.count > target - written { events.removeLast(events.count - (target - written)) }
         written += events.count
         // The round's placements are applied by the arm as it makes them; the rest applies here.
-        let toApply = height == 1 ? events : Array(events.dropFirst(min(pending.count, events.count)))
+        let toApply = height == 1 ? events : workloadEvents
         do {
             if let arm {
                 try arm.apply(toApply, withReplicas: true)
@@ -100,7 +107,7 @@ public struct Simulation {
             }
             arm = PlacementArm(label: release.label, decider: .policy(resolved.unsafelyUnwrapped), state: machine)
         }
-        guard let arm, let resolved, written < target else { return events }
+        guard let arm, let resolved else { return events }
         let work = arm.work()
         guard !work.isEmpty else { return events }
         let decisions = PlacementSession.onEvaluationThread { Experiment.decide(work, arm: arm, resolved: resolved).1 }

@@ -43,7 +43,7 @@ public struct Workload: Sendable {
     public static let minimumChunkBytes: UInt64 = 64 << 20
     /// About how many bytes of replicas each event of a history adds, net of removals (for sizing
     /// capacities so the fill ends near a target).
-    public static let storedBytesPerEvent: UInt64 = 100 << 20
+    public static let storedBytesPerEvent: UInt64 = 200 << 20
     /// Replication factors in proportion: 2 (15 %), 3 (65 %), 5 (20 %).
     static let replicationFactors: [UInt8] = Array(repeating: 2, count: 3) + Array(repeating: 3, count: 13) + Array(repeating: 5, count: 4)
     /// Capacity multipliers of the node classes (mean 1).
