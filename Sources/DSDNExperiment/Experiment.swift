@@ -107,6 +107,10 @@ public struct ExperimentError: Error, Hashable, Sendable, CustomStringConvertibl
 public final class Experiment {
     /// How many disagreements are explained.
     public let explainLimit: Int
+    /// The most chunks one round decides (the rest wait for the next height), as `serve`'s default.
+    public let roundLimit: Int
+    /// `serve`'s round limit (`SchedulingOptions.maxChunksPerRound`'s default).
+    public static let defaultRoundLimit = 256
     private let policies: [ExperimentPolicy]
     private let whatIfs: [WhatIf]
     private let from: UInt64
@@ -129,7 +133,7 @@ public final class Experiment {
     /// An experiment of `policies` over heights `from…to` of a history (`source` names it in the report).
     public init(
         policies: [ExperimentPolicy], whatIfs: [WhatIf], from: UInt64, to: UInt64, seed: UInt64, source: String, engine: String,
-        samples: Int = 40, explainLimit: Int = 10
+        samples: Int = 40, explainLimit: Int = 10, roundLimit: Int = Experiment.defaultRoundLimit
     ) throws(ExperimentError) {
         guard from >= 1, from <= to else { throw ExperimentError(.beyondEnd, "--from \(from) is after the last height \(to)") }
         for edit in whatIfs where edit.height < from || edit.height > to {
@@ -155,6 +159,7 @@ public final class Experiment {
         self.source = source
         self.engine = engine
         self.explainLimit = max(0, explainLimit)
+        self.roundLimit = max(1, roundLimit)
         let count = UInt64(max(1, min(samples, Int(clamping: to - from + 1))))
         sampleHeights =
             count == 1 ? [to] : Array(Set((0..<count).map { from + (to - from) * $0 / (count - 1) })).sorted()
@@ -285,7 +290,8 @@ public final class Experiment {
     /// arms that decided the same chunk are compared, and the first disagreements explained.
     private func round(height: UInt64) throws(ExperimentError) {
         let arms = deciding
-        let work = arms.map { $0.work() }
+        let limit = roundLimit
+        let work = arms.map { $0.work(limit: limit) }
         guard work.contains(where: { !$0.isEmpty }) else { return }
         let seed = seed
         let explainLimit = explainLimit

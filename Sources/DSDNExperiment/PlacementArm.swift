@@ -76,11 +76,16 @@ final class PlacementArm {
         }
     }
 
-    /// The chunks this round decides: every under-replicated chunk not blocked, in hash order.
-    func work() -> [ArmWork] {
+    /// The chunks this round decides: the first `limit` under-replicated chunks not blocked, in hash
+    /// order (a coordinator's round takes at most `maxChunksPerRound` the same way).
+    func work(limit: Int) -> [ArmWork] {
         let state = machine.state
-        return state.underReplicatedChunks().compactMap { hash -> ArmWork? in
-            guard !blocked.contains(hash), let chunk = state.chunk(hash) else { return nil }
+        var taken = 0
+        return state.underReplicatedChunks().lazy.filter { !self.blocked.contains($0) }.prefix { _ in
+            taken += 1
+            return taken <= limit
+        }.compactMap { hash -> ArmWork? in
+            guard let chunk = state.chunk(hash) else { return nil }
             let live = chunk.replicas.filter { !$0.isLost }
             let request = ChunkRequest(
                 hash: hash, sizeBytes: chunk.sizeBytes, replicationFactor: chunk.replicationFactor, holders: live.map(\.nodeID))

@@ -108,7 +108,7 @@ public struct Simulation {
             arm = PlacementArm(label: release.label, decider: .policy(resolved.unsafelyUnwrapped), state: machine)
         }
         guard let arm, let resolved else { return events }
-        let work = arm.work()
+        let work = arm.work(limit: Experiment.defaultRoundLimit)
         guard !work.isEmpty else { return events }
         let decisions = PlacementSession.onEvaluationThread { Experiment.decide(work, arm: arm, resolved: resolved).1 }
         do {

@@ -122,12 +122,12 @@ public struct Workload: Sendable {
         for _ in 0..<parameters.eventsPerHeight {
             let roll = random.below(1000)
             switch roll {
-            case 0..<420: events.append(declareChunk())
-            case 420..<880: if let event = reportStats() { events.append(event) }
-            case 880..<960: if let event = removeChunk() { events.append(event) }
-            case 960..<975: if let event = failNode() { events.append(event) }
-            case 975..<985: if let event = drainNode() { events.append(event) }
-            default: if let event = joinNode() { events.append(event) }
+            case 0..<430: events.append(declareChunk())
+            case 900..<970: if let event = removeChunk() { events.append(event) }
+            case 970..<972: if let event = failNode() { events.append(event) }
+            case 972..<973: if let event = drainNode() { events.append(event) }
+            case 973..<978: if let event = joinNode() { events.append(event) }
+            default: if let event = reportStats() { events.append(event) }
             }
         }
         return events

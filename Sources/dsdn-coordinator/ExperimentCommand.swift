@@ -63,11 +63,17 @@ struct ExperimentCommand: AsyncParsableCommand {
     @Option(help: "How many disagreements are listed with both explanations.")
     var explain: Int = 10
 
+    @Option(help: "The most chunks one round decides; the rest wait for the next height (serve's round size).")
+    var roundLimit: Int = Experiment.defaultRoundLimit
+
     @Option(help: "JSON Lines only: events per height.")
     var eventsPerHeight: Int = 100
 
-    @Option(help: "The namespace of a DA history.")
+    @Option(help: "The namespace of a DA history (a celestia:// address may name its own).")
     var namespace: String = "dsdn"
+
+    @Option(name: .customLong("da-token-file"), help: "With a celestia:// history, a file holding the node's auth token.")
+    var daTokenFile: String?
 
     @Flag(help: "Print report.json instead of the table.")
     var json = false
@@ -80,6 +86,7 @@ struct ExperimentCommand: AsyncParsableCommand {
         guard (1...1_000).contains(samples) else { throw ValidationError("--samples must be from 1 to 1000") }
         guard (0...1_000).contains(explain) else { throw ValidationError("--explain must be from 0 to 1000") }
         guard (1...1_000_000).contains(eventsPerHeight) else { throw ValidationError("--events-per-height must be from 1 to 1000000") }
+        guard (1...1_000_000).contains(roundLimit) else { throw ValidationError("--round-limit must be from 1 to 1000000") }
     }
 
     private var isDA: Bool { history.hasPrefix("file:") || history.hasPrefix("celestia://") || history.hasPrefix("memory:") }
@@ -172,6 +179,7 @@ struct ExperimentCommand: AsyncParsableCommand {
         var options = DAOptions()
         options.address = history
         options.namespace = namespace
+        options.daTokenFile = daTokenFile
         do {
             try options.validate()
         } catch let error as ValidationError {
@@ -235,7 +243,7 @@ struct ExperimentCommand: AsyncParsableCommand {
         do {
             return try Experiment(
                 policies: policies, whatIfs: whatIfs, from: from, to: end, seed: seed, source: history, engine: engine, samples: samples,
-                explainLimit: explain)
+                explainLimit: explain, roundLimit: roundLimit)
         } catch {
             throw CommandFailure(error.message, cause: error)
         }

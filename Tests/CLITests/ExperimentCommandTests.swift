@@ -201,3 +201,39 @@ extension JSONDecoder {
         #expect(FileManager.default.fileExists(atPath: directory.path("report/report.html")))
     }
 }
+
+/// A history on a Celestia node (the test server): the experiment reads it like a file log. The node
+/// groups blobs into heights by its own clock, so only what does not depend on the grouping is compared
+/// with the same events in a file: the recorded history's figures.
+@Suite struct ExperimentOnCelestiaTests {
+    @Test func celestiaHistoryReplaysAsTheJSONLinesFile() async throws {
+        let directory = try TemporaryDirectory()
+        let node = try await CelestiaServerProcess(directory: directory)
+        let da = ["--da", node.address(namespace: "experiment"), "--da-token-file", node.tokenFile]
+        let example = repositoryRoot.appendingPathComponent("examples/recorded-history.jsonl").path
+        let imported = try await CoordinatorProcess.run(["events", "import", example, "--batch", "40"] + da)
+        #expect(imported.status == 0, "\(imported.stderr)")
+
+        let policies = ["--policy", "weighted-score@2", "--policy", "zone-spread", "--json"]
+        let onNode = try await CoordinatorProcess.run(
+            ["experiment", "--history", node.address(namespace: "experiment"), "--da-token-file", node.tokenFile] + policies)
+        #expect(onNode.status == 0, "\(onNode.stderr)")
+        let inFile = try await CoordinatorProcess.run(["experiment", "--history", example, "--events-per-height", "40"] + policies)
+        #expect(inFile.status == 0, "\(inFile.stderr)")
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        let one = try decoder.decode(ExperimentReport.self, from: Data(onNode.stdout.utf8))
+        let two = try decoder.decode(ExperimentReport.self, from: Data(inFile.stdout.utf8))
+        #expect(one.arms.map(\.label) == ["recorded", "random", "weighted-score@2", "zone-spread@2"])
+        #expect(one.history.events == two.history.events)
+        #expect(one.history.recordedPlacements == two.history.recordedPlacements)
+        #expect(one.arms[0].fill == two.arms[0].fill)
+        #expect(one.arms[0].chunks == two.arms[0].chunks)
+        #expect(one.arms[0].zoneSpreadViolations == two.arms[0].zoneSpreadViolations)
+        #expect(one.arms[0].zones == two.arms[0].zones)
+        for arm in one.arms.dropFirst() {
+            #expect(arm.decisions.decisions > 0, "\(arm.label)")
+            #expect(arm.chunks == two.arms[0].chunks, "\(arm.label)")
+        }
+    }
+}

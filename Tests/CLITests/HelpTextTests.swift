@@ -8,6 +8,7 @@ import Testing
         ["events", "export"], ["rebuild"], ["verify"], ["serve"], ["node"], ["node", "register"], ["node", "unregister"],
         ["node", "stats"], ["chunk"], ["chunk", "declare"], ["chunk", "remove"], ["policy"], ["policy", "check"],
         ["policy", "test"], ["policy", "probe"], ["policy", "digest"], ["place"], ["da"], ["da", "commitment"],
+        ["audit"], ["simulate"], ["experiment"],
     ]
 
     @Test(arguments: commands)
