@@ -163,7 +163,7 @@ public final class Experiment {
         let count = UInt64(max(1, min(samples, Int(clamping: to - from + 1))))
         sampleHeights =
             count == 1 ? [to] : Array(Set((0..<count).map { from + (to - from) * $0 / (count - 1) })).sorted()
-        recorded = PlacementArm(label: "recorded", decider: .random(seed: seed), state: StateMachine())
+        recorded = PlacementArm(label: "recorded", decider: .recorded, state: StateMachine())
         for (index, policy) in self.policies.enumerated() {
             for other in self.policies[(index + 1)...] {
                 pairs.append(
@@ -302,6 +302,9 @@ public final class Experiment {
             var decided: [[ArmDecision]] = []
             for (arm, items) in zip(arms, work) {
                 switch arm.decider {
+                case .recorded:
+                    sessions.append(nil)
+                    decided.append([])
                 case .random:
                     sessions.append(nil)
                     decided.append(arm.decideRandomly(items, seed: seed, height: height))
@@ -458,6 +461,7 @@ public final class Experiment {
         ]
         for (arm, holders) in zip(deciding, armHolders) {
             switch arm.decider {
+            case .recorded: break
             case let .random(seed):
                 reports.append(report(of: arm, kind: "random", origin: "seed \(seed)", holders: holders, recorded: recordedHolders))
             case .policy:

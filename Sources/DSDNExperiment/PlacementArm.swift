@@ -3,6 +3,8 @@ import DSDNScheduler
 
 /// What decides an arm's placements.
 public enum ArmDecider: Sendable {
+    /// Nothing: the history's own placements, as recorded.
+    case recorded
     /// A uniformly random choice among the active nodes with room, seeded: the reference every policy
     /// is measured against.
     case random(seed: UInt64)

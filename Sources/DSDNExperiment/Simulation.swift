@@ -119,7 +119,8 @@ public struct Simulation {
         return events
     }
 
-    /// The state of the history written so far, with the placements of the last round applied.
+    /// The placing policy's decisions so far: all of them, those that placed fewer replicas than
+    /// wanted, and those that failed.
     public var decisionCounts: (decisions: UInt64, unplaceable: UInt64, failed: UInt64) {
         guard let counters = arm?.counters else { return (0, 0, 0) }
         return (counters.decisions, counters.unplaceable, counters.failed)
