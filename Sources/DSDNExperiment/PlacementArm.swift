@@ -99,23 +99,36 @@ final class PlacementArm {
         }
     }
 
-    /// Decides `work` with a random choice (no sandbox needed).
+    /// Decides `work` with a random choice (no sandbox needed): each replica uniformly among the active
+    /// nodes that do not hold the chunk, are not chosen yet and have its size free. Rejection sampling
+    /// over the active nodes first (the same distribution), the eligible list when that keeps failing.
     func decideRandomly(_ work: [ArmWork], seed: UInt64, height: UInt64) -> [ArmDecision] {
-        let nodes = machine.state.allNodes()
+        let active = machine.state.allNodes().filter { $0.status == .active }
+        let ids = active.map(\.id)
+        let free = active.map { $0.capacityBytes - min($0.storedBytes, $0.capacityBytes) }
         return work.map { item in
             let started = ContinuousClock.now
             var random = SeededGenerator(seed: seed ^ item.request.hash.w0 ^ (height &* 0x9E37_79B9_7F4A_7C15))
-            let holders = Set(item.request.holders)
-            var candidates = nodes.filter { node in
-                node.status == .active && !holders.contains(node.id)
-                    && node.capacityBytes - min(node.storedBytes, node.capacityBytes) >= item.request.sizeBytes
-            }.map(\.id)
+            let holders = Set(item.request.holders)  // lookup only
             var chosen: [String] = []
-            while chosen.count < item.request.want, !candidates.isEmpty {
-                let pick = Int(random.below(UInt64(candidates.count)))
-                chosen.append(candidates[pick])
-                candidates.swapAt(pick, candidates.count - 1)
-                candidates.removeLast()
+            var taken = Set<Int>()  // lookup only
+            func eligible(_ index: Int) -> Bool {
+                !taken.contains(index) && free[index] >= item.request.sizeBytes && !holders.contains(ids[index])
+            }
+            picking: while chosen.count < item.request.want, !ids.isEmpty {
+                for _ in 0..<32 {
+                    let index = Int(random.below(UInt64(ids.count)))
+                    if eligible(index) {
+                        taken.insert(index)
+                        chosen.append(ids[index])
+                        continue picking
+                    }
+                }
+                let candidates = ids.indices.filter(eligible)
+                guard !candidates.isEmpty else { break }
+                let index = candidates[Int(random.below(UInt64(candidates.count)))]
+                taken.insert(index)
+                chosen.append(ids[index])
             }
             decisionSeconds.append(Self.seconds(since: started))
             return ArmDecision(work: item, chosen: chosen)

@@ -7,7 +7,8 @@ import Foundation
 
 // Benchmarks with ratios against baselines measured in the same run (docs/architecture.md §3).
 // Build in release: swift run -c release dsdn-bench [--events N] [--chunks N] [--blobs N] [--health-nodes N]
-// [--health-chunks N] [--policy FILE] [--only memory,replay,publish,sandbox,jsonl,placement,audit,repair,health]; run from the repository root (the health scenario loads --policy).
+// [--health-chunks N] [--policy FILE] [--experiment-preset small|medium|large]
+// [--only memory,replay,publish,sandbox,jsonl,placement,audit,repair,health,experiment]; run from the repository root (the health scenario loads --policy).
 
 struct Options {
     var events = 1_000_000
@@ -26,7 +27,10 @@ struct Options {
     var smoke = false
     /// Events in the audit scenario's history.
     var auditEvents = 200_000
-    /// The scenarios to run (all when empty): memory, replay, publish, sandbox, jsonl, placement, repair, health.
+    /// The simulated preset the experiment scenario runs (small, medium or large).
+    var experimentPreset = "large"
+    /// The scenarios to run (all when empty): memory, replay, publish, sandbox, jsonl, placement, audit, repair, health,
+    /// experiment.
     var only: Set<String> = []
 
     init(_ arguments: [String]) {
@@ -45,6 +49,7 @@ struct Options {
             case "--only": only = Set((iterator.next() ?? "").split(separator: ",").map(String.init))
             case "--json": json = true
             case "--audit-events": auditEvents = iterator.next().flatMap(Int.init) ?? auditEvents
+            case "--experiment-preset": experimentPreset = iterator.next() ?? experimentPreset
             case "--smoke":
                 smoke = true
                 events = 20_000
@@ -55,10 +60,11 @@ struct Options {
                 placementNodes = [100, 1_000]
                 placementDecisions = 20
                 auditEvents = 20_000
+                experimentPreset = "small"
             default:
                 FileHandle.standardError.write(
                     Data(
-                        "error: unknown argument \(argument) (use --events N, --chunks N, --blobs N, --health-nodes N, --health-chunks N, --policy FILE, --placement-nodes N,N, --placement-policies A,B, --placement-decisions N, --audit-events N, --json, --smoke, --only memory,replay,publish,sandbox,jsonl,placement,audit,repair,health)\n"
+                        "error: unknown argument \(argument) (use --events N, --chunks N, --blobs N, --health-nodes N, --health-chunks N, --policy FILE, --placement-nodes N,N, --placement-policies A,B, --placement-decisions N, --audit-events N, --experiment-preset small|medium|large, --json, --smoke, --only memory,replay,publish,sandbox,jsonl,placement,audit,repair,health,experiment)\n"
                             .utf8))
                 exit(64)
             }
@@ -253,5 +259,9 @@ if options.runs("repair") {
 if options.runs("health") {
     try await healthUnderLoad(nodes: options.healthNodes, chunks: options.healthChunks, policyPath: options.policy)
 }
+
+// 10. The experiment: a simulated preset history (seed 1, placed by weighted-score) under two pack policies
+//     and the random reference. Baseline: replaying the same heights.
+if options.runs("experiment") { try experimentRun(preset: options.experimentPreset) }
 
 if options.json { print(try benchReport.document(arguments: Array(CommandLine.arguments.dropFirst()))) }
