@@ -36,7 +36,7 @@ public enum WhatIf: Sendable, Hashable, CustomStringConvertible {
     /// As written on the command line.
     public var description: String {
         switch self {
-        case let .fail(target, height): "fail \(target)@\(height)"
+        case let .fail(target, height): "fail \(WhatIf.shortened(target))@\(height)"
         case let .addNodes(count, height): "add-nodes \(count)@\(height)"
         }
     }
@@ -46,7 +46,8 @@ public enum WhatIf: Sendable, Hashable, CustomStringConvertible {
         let (target, height) = try split(text, flag: "--fail", what: "NODE|ZONE")
         let name = target.hasPrefix("node:") || target.hasPrefix("zone:") ? String(target.dropFirst(5)) : target
         guard !name.isEmpty, (try? Validation.identifier(name, field: "name")) != nil else {
-            throw ExperimentError(.invalidWhatIf, "--fail \(text): \(target.debugDescription) is not a node or zone id")
+            throw ExperimentError(
+                .invalidWhatIf, "--fail \(shortened(text)): \(shortened(target).debugDescription) is not a node or zone id")
         }
         return .fail(target, height: height)
     }
@@ -55,17 +56,25 @@ public enum WhatIf: Sendable, Hashable, CustomStringConvertible {
     public static func parse(addNodes text: String) throws(ExperimentError) -> WhatIf {
         let (count, height) = try split(text, flag: "--add-nodes", what: "COUNT")
         guard let number = Int(count), (1...100_000).contains(number) else {
-            throw ExperimentError(.invalidWhatIf, "--add-nodes \(text): the count must be from 1 to 100000")
+            throw ExperimentError(.invalidWhatIf, "--add-nodes \(shortened(text)): the count must be from 1 to 100000")
         }
         return .addNodes(number, height: height)
     }
 
     private static func split(_ text: String, flag: String, what: String) throws(ExperimentError) -> (String, UInt64) {
-        guard let at = text.lastIndex(of: "@"), let height = UInt64(text[text.index(after: at)...]), height >= 1 else {
-            throw ExperimentError(.invalidWhatIf, "\(flag) \(text): expected \(what)@HEIGHT with a height of at least 1")
+        let shown = shortened(text)
+        guard let at = text.lastIndex(of: "@") else {
+            throw ExperimentError(.invalidWhatIf, "\(flag) \(shown): expected \(what)@HEIGHT with a height of at least 1")
+        }
+        let digits = text[text.index(after: at)...]
+        guard digits.utf8.allSatisfy({ (0x30...0x39).contains($0) }), digits.first != "0", let height = UInt64(digits) else {
+            throw ExperimentError(.invalidWhatIf, "\(flag) \(shown): expected \(what)@HEIGHT with a height of at least 1")
         }
         return (String(text[..<at]), height)
     }
+
+    /// `text` quoted for a message: cut after 100 characters.
+    static func shortened(_ text: String) -> String { text.count > 100 ? String(text.prefix(100)) + "…" : text }
 }
 
 /// Why an experiment cannot run. One line each.
@@ -128,6 +137,8 @@ public final class Experiment {
     private var deciding: [PlacementArm] = []
     private var pairs: [PairReport] = []
     private var disagreements: [Disagreement] = []
+    /// Nodes added so far at each height (several `--add-nodes` at one height number on).
+    private var addedAt: [UInt64: Int] = [:]  // lookup only
     private let started = ContinuousClock.now
 
     /// An experiment of `policies` over heights `from…to` of a history (`source` names it in the report).
@@ -172,6 +183,9 @@ public final class Experiment {
         }
     }
 
+    /// Events fed so far (a history whose heights hold none has nothing to compare).
+    public var eventsReplayed: UInt64 { events }
+
     /// The heights whose figures the report samples.
     public var samplingHeights: [UInt64] { sampleHeights }
 
@@ -190,7 +204,9 @@ public final class Experiment {
                 throw ExperimentError(.refused, "height \(height): \(arm.label)'s state refused a recorded event: \(error.message)")
             }
         }
-        for edit in whatIfs where edit.height == height { try apply(edit) }
+        // At one height, nodes join before failures apply (so an added node can be failed).
+        for edit in whatIfs where edit.height == height { if case .addNodes = edit { try apply(edit) } }
+        for edit in whatIfs where edit.height == height { if case .fail = edit { try apply(edit) } }
         try round(height: height)
         while nextSample < sampleHeights.count, sampleHeights[nextSample] <= height {
             takeSamples(at: height)
@@ -267,7 +283,9 @@ public final class Experiment {
             let nodes = state.allNodes()
             let zones = state.zones().map(\.id)
             let offset = zones.isEmpty ? 0 : Int(random.below(UInt64(zones.count)))
-            for number in 1...count {
+            let first = addedAt[height, default: 0]
+            addedAt[height] = first + count
+            for number in (first + 1)...(first + count) {
                 let id = "whatif-\(height)-\(number)"
                 guard state.node(id) == nil else {
                     throw ExperimentError(.invalidWhatIf, "\(edit): node \(id) is already registered")

@@ -82,6 +82,7 @@ struct ExperimentCommand: AsyncParsableCommand {
         guard !policies.isEmpty else { throw ValidationError("name at least one --policy (a pack name, a Lua file or NAME@VERSION)") }
         guard policies.count <= 8 else { throw ValidationError("at most 8 policies, got \(policies.count)") }
         guard from >= 1 else { throw ValidationError("--from must be at least 1 (heights start at 1)") }
+        if let to, to < 1 { throw ValidationError("--to must be at least 1 (heights start at 1)") }
         if let to, from > to { throw ValidationError("--from \(from) is after --to \(to)") }
         guard (1...1_000).contains(samples) else { throw ValidationError("--samples must be from 1 to 1000") }
         guard (0...1_000).contains(explain) else { throw ValidationError("--explain must be from 0 to 1000") }
@@ -100,6 +101,7 @@ struct ExperimentCommand: AsyncParsableCommand {
         } catch {
             throw CommandFailure(error.message, cause: error)
         }
+        if let out { try prepareOutputDirectory(out) }
         let engine = "dsdn-coordinator \(Coordinator.version); \(Scheduler.luaRelease)"
         if isDA {
             try await runOnDA(whatIfs: whatIfs, engine: engine)
@@ -162,8 +164,8 @@ struct ExperimentCommand: AsyncParsableCommand {
                 do {
                     try experiment.feed(height: height, events: slice.map(\.event))
                 } catch {
-                    let line = slice.first?.line ?? 0
-                    throw CommandFailure("\(history): height \(height) (from line \(line)): \(error)", cause: error)
+                    let lines = "lines \(slice.first?.line ?? 0)–\(slice.last?.line ?? 0)"
+                    throw CommandFailure("\(history): \(lines): \(error.message)", cause: error)
                 }
                 ProgressBar.draw(label: "experiment", done: height, total: end, height: height, events: UInt64(start + slice.count))
             }
@@ -225,6 +227,9 @@ struct ExperimentCommand: AsyncParsableCommand {
             }
             throw CommandFailure("\(history): \(error)", cause: error)
         }
+        guard experiment.eventsReplayed > 0 else {
+            throw CommandFailure("\(history) has no events in namespace \(namespace) up to height \(end)")
+        }
         try finish(experiment)
     }
 
@@ -257,26 +262,35 @@ struct ExperimentCommand: AsyncParsableCommand {
             throw CommandFailure("\(history): \(error)", cause: error)
         }
         if let out { try write(report: report, timings: timings, to: out) }
-        if json {
-            print(report.json(), terminator: "")
+        var text = json ? report.json() : ExperimentRendering.table(report, timings: timings)
+        if !json, let out { text += "wrote \(out)/report.json, \(out)/report.html, \(out)/timings.json\n" }
+        try writeAll(1, Array(text.utf8), to: "standard output")
+    }
+
+    /// Creates `--out` (and its parents) before anything runs, so a place that cannot be written is
+    /// refused at once rather than after the experiment.
+    private func prepareOutputDirectory(_ directory: String) throws {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else { throw CommandFailure("--out \(directory) is not a directory") }
         } else {
-            print(ExperimentRendering.table(report, timings: timings), terminator: "")
-            if let out { print("wrote \(out)/report.json, \(out)/report.html, \(out)/timings.json") }
+            do {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            } catch {
+                throw CommandFailure("cannot create the directory \(directory) (--out): a parent is not a directory or not writable")
+            }
+        }
+        guard access(directory, W_OK) == 0 else {
+            throw CommandFailure("cannot write in \(directory) (--out): \(String(cString: strerror(errno)))")
         }
     }
 
     private func write(report: ExperimentReport, timings: ExperimentTimings, to directory: String) throws {
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            for (name, text) in [
-                ("report.json", report.json()), ("report.html", ExperimentRendering.html(report, timings: timings)),
-                ("timings.json", timings.json()),
-            ] {
-                let path = (directory as NSString).appendingPathComponent(name)
-                try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
-            }
-        } catch {
-            throw CommandFailure("cannot write the report to \(directory): \(error.localizedDescription)")
+        for (name, text) in [
+            ("report.json", report.json()), ("report.html", ExperimentRendering.html(report, timings: timings)),
+            ("timings.json", timings.json()),
+        ] {
+            try writeFileAtomically((directory as NSString).appendingPathComponent(name), Array(text.utf8))
         }
     }
 }

@@ -128,35 +128,84 @@ struct SimulateCommand: AsyncParsableCommand {
 
     private func writeJSONLines(_ simulation: inout Simulation) throws {
         let path = out
-        var output = ""
-        let handle: FileHandle
         let partial = path + ".partial"
-        if path == "-" {
-            handle = FileHandle.standardOutput
-        } else {
-            guard FileManager.default.createFile(atPath: partial, contents: nil), let opened = FileHandle(forWritingAtPath: partial) else {
-                throw CommandFailure("cannot write \(partial)")
+        var descriptor: Int32 = 1
+        if path != "-" {
+            var status = stat()
+            guard lstat(path, &status) != 0 else {
+                throw CommandFailure("\(path) already exists; simulate writes a new history (remove it or choose another name)")
             }
-            handle = opened
+            descriptor = open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            guard descriptor >= 0 else { throw CommandFailure("cannot write \(partial): \(String(cString: strerror(errno)))") }
         }
-        while let events = try next(&simulation) {
-            for event in events {
-                output += EventJSON.encode(event)
-                output += "\n"
-            }
-            if output.utf8.count > 1 << 20 {
-                handle.write(Data(output.utf8))
-                output = ""
-            }
+        func abandon() {
+            guard path != "-" else { return }
+            close(descriptor)
+            unlink(partial)
         }
-        handle.write(Data(output.utf8))
-        guard path != "-" else { return }
-        try? handle.close()
+        var output: [UInt8] = []
         do {
-            if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
-            try FileManager.default.moveItem(atPath: partial, toPath: path)
+            while let events = try next(&simulation) {
+                for event in events {
+                    output += EventJSON.encode(event).utf8
+                    output.append(UInt8(ascii: "\n"))
+                }
+                if output.count > 1 << 20 {
+                    try writeAll(descriptor, output, to: path == "-" ? "standard output" : partial)
+                    output.removeAll(keepingCapacity: true)
+                }
+            }
+            try writeAll(descriptor, output, to: path == "-" ? "standard output" : partial)
         } catch {
-            throw CommandFailure("cannot move \(partial) to \(path): \(error.localizedDescription)")
+            abandon()
+            throw error
         }
+        guard path != "-" else { return }
+        guard fsync(descriptor) == 0 else {
+            let reason = String(cString: strerror(errno))
+            abandon()
+            throw CommandFailure("cannot write \(partial): \(reason)")
+        }
+        close(descriptor)
+        guard rename(partial, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(partial)
+            throw CommandFailure("cannot move \(partial) to \(path): \(reason)")
+        }
+    }
+}
+
+/// Writes every byte to `descriptor`, or fails with one line naming `what` and the system's reason.
+func writeAll(_ descriptor: Int32, _ bytes: [UInt8], to what: String) throws {
+    var offset = 0
+    while offset < bytes.count {
+        let written = bytes[offset...].withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        if written < 0 {
+            if errno == EINTR { continue }
+            throw CommandFailure("cannot write to \(what): \(String(cString: strerror(errno)))")
+        }
+        offset += written
+    }
+}
+
+/// Writes `bytes` to `path` through `path.partial`, fsync and rename: the file is whole or absent.
+func writeFileAtomically(_ path: String, _ bytes: [UInt8]) throws {
+    let partial = path + ".partial"
+    let descriptor = open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    guard descriptor >= 0 else { throw CommandFailure("cannot write \(partial): \(String(cString: strerror(errno)))") }
+    do {
+        try writeAll(descriptor, bytes, to: partial)
+    } catch {
+        close(descriptor)
+        unlink(partial)
+        throw error
+    }
+    let synced = fsync(descriptor) == 0
+    let reason = String(cString: strerror(errno))
+    close(descriptor)
+    guard synced, rename(partial, path) == 0 else {
+        let failure = synced ? String(cString: strerror(errno)) : reason
+        unlink(partial)
+        throw CommandFailure("cannot write \(path): \(failure)")
     }
 }

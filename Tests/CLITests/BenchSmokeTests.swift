@@ -14,7 +14,9 @@ import Testing
         let document = try JSONDecoder().decode(JSONValue.self, from: Data(result.stdout.utf8))
         #expect(document["schema"] == .uint(1) || document["schema"] == .int(1))
         let scenarios = try #require(document["scenarios"])
-        for scenario in ["memory", "replay", "publish", "rebuild", "sandbox", "jsonl", "placement", "audit", "repair", "health"] {
+        for scenario in [
+            "memory", "replay", "publish", "rebuild", "sandbox", "jsonl", "placement", "audit", "repair", "health", "experiment",
+        ] {
             #expect(scenarios[scenario] != nil, "no figures for \(scenario)")
         }
         // Every lost replica of the storms was decided, at both failures, by both policies.
@@ -31,6 +33,11 @@ import Testing
             for name in ["weighted-score", "zone-spread", "rendezvous"] {
                 #expect((scenarios["placement"]?[nodes]?[name]?["decisions_per_second"]?.double ?? 0) > 0, "\(nodes) \(name)")
             }
+        }
+        // The experiment ran its two policies and the random reference over the small preset.
+        #expect((scenarios["experiment"]?["events"]?.double ?? 0) >= 5_000)
+        for arm in ["random", "weighted-score@2", "zone-spread@2"] {
+            #expect((scenarios["experiment"]?["arms"]?[arm]?["decisions"]?.double ?? 0) > 0, "\(arm)")
         }
         // The human-readable lines went to standard error.
         #expect(result.stderr.contains("repair      5000 nodes in 10 zones"))

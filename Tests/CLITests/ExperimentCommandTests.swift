@@ -95,6 +95,14 @@ import Testing
             (["--history", da, "--policy", "zone-spread", "--fail", "zone-1"], "expected NODE|ZONE@HEIGHT"),
             (["--history", da, "--policy", "zone-spread", "--add-nodes", "0@3"], "the count must be from 1"),
             (["--history", "file:" + directory.path("empty"), "--policy", "zone-spread"], "does not exist"),
+            (["--history", da, "--policy", "zone-spread", "--namespace", "other"], "has no events in namespace other"),
+            (["--history", da, "--policy", "zone-spread", "--out", garbage], "is not a directory"),
+            (["--history", da, "--policy", "zone-spread", "--fail", "zone-1@05"], "expected NODE|ZONE@HEIGHT"),
+            (["--history", da, "--policy", "zone-spread", "--fail", "zone-1@+5"], "expected NODE|ZONE@HEIGHT"),
+            (
+                ["--history", da, "--policy", "zone-spread", "--fail", String(repeating: "x", count: 5_000) + "@3"],
+                "is not a node or zone id"
+            ),
             (["--history", da], "at least one --policy"),
         ]
         for (arguments, expected) in cases {
@@ -107,11 +115,22 @@ import Testing
             }
             #expect(result.stderr.contains(expected), "\(arguments): \(result.stderr)")
             #expect(!result.stderr.contains("Fatal error"), "\(arguments)")
+            #expect(result.stderr.utf8.count < 1_000, "\(arguments): a long value is cut in the message")
         }
-        // simulate refuses to write over a history.
+        // simulate refuses to write over a history, a file or a directory.
         let again = try await CoordinatorProcess.run(["simulate", "--preset", "small", "--out", da])
         #expect(again.status != 0)
         #expect(again.stderr.contains("already holds"), "\(again.stderr)")
+        let folder = directory.path("kept.jsonl")
+        try FileManager.default.createDirectory(atPath: folder + "/sub", withIntermediateDirectories: true)
+        try "precious".write(toFile: folder + "/sub/data.txt", atomically: true, encoding: .utf8)
+        for target in [folder, garbage] {
+            let refused = try await CoordinatorProcess.run(["simulate", "--preset", "small", "--events", "10", "--out", target])
+            #expect(refused.status != 0)
+            #expect(refused.stderr.contains("already exists"), "\(refused.stderr)")
+        }
+        #expect(try String(contentsOfFile: folder + "/sub/data.txt", encoding: .utf8) == "precious")
+        #expect(try String(contentsOfFile: garbage, encoding: .utf8).hasPrefix("{\"type\""))
     }
 
     /// The HTML report opens with no network and its charts are drawn: Chromium renders it and every
