@@ -146,7 +146,8 @@ public final class Experiment {
         policies: [ExperimentPolicy], whatIfs: [WhatIf], from: UInt64, to: UInt64, seed: UInt64, source: String, engine: String,
         samples: Int = 40, explainLimit: Int = 10, roundLimit: Int = Experiment.defaultRoundLimit
     ) throws(ExperimentError) {
-        guard from >= 1, from <= to else { throw ExperimentError(.beyondEnd, "--from \(from) is after the last height \(to)") }
+        guard from >= 1 else { throw ExperimentError(.beyondEnd, "--from must be at least 1 (heights start at 1)") }
+        guard from <= to else { throw ExperimentError(.beyondEnd, "--from \(from) is after the last height \(to)") }
         for edit in whatIfs where edit.height < from || edit.height > to {
             throw ExperimentError(.invalidWhatIf, "\(edit): height \(edit.height) is outside the heights replayed, \(from)…\(to)")
         }
@@ -279,11 +280,11 @@ public final class Experiment {
             }
             events = failing.filter { $0.status != .down }.map { .nodeStatusChanged(nodeID: $0.id, status: .down) }
         case let .addNodes(count, height):
-            var random = SeededGenerator(seed: seed ^ (height &* 0x9E37_79B9_7F4A_7C15) ^ 0xADD)
+            let first = addedAt[height, default: 0]
+            var random = SeededGenerator(seed: seed ^ (height &* 0x9E37_79B9_7F4A_7C15) ^ 0xADD ^ (UInt64(first) << 32))
             let nodes = state.allNodes()
             let zones = state.zones().map(\.id)
             let offset = zones.isEmpty ? 0 : Int(random.below(UInt64(zones.count)))
-            let first = addedAt[height, default: 0]
             addedAt[height] = first + count
             for number in (first + 1)...(first + count) {
                 let id = "whatif-\(height)-\(number)"
@@ -342,6 +343,8 @@ public final class Experiment {
                     for item in decided[first] {
                         guard let offset = byChunk[item.work.request.hash] else { continue }
                         let other = decided[second][offset]
+                        // Only the same request is comparable (the arms' states can differ in holders).
+                        guard other.work.request == item.work.request else { continue }
                         pairs[pairIndex].decisionsCompared += 1
                         guard item.chosen != other.chosen else { continue }
                         pairs[pairIndex].disagreements += 1
@@ -452,7 +455,7 @@ public final class Experiment {
     /// distinct zones < min(live replicas, zones with an active node).
     static func zoneSpreadViolations(state: DerivedState, holders: [[String]]) -> Int {
         var zoneOf: [String: String] = [:]  // lookup only
-        var activeZones = Set<String>()  // counted only
+        var activeZones = Set<String>()  // lookup only (its count)
         for node in state.allNodes() {
             zoneOf[node.id] = node.zone ?? ""
             if node.status == .active { activeZones.insert(node.zone ?? "") }
@@ -549,7 +552,9 @@ public final class Experiment {
                 unplaceable: counters.unplaceable, failed: counters.failed, repairs: counters.repairs, repairBytes: counters.repairBytes),
             instructions: counters.instructions, peakMemoryBytes: counters.peakMemory, utilizationHistogram: histogram,
             zones: state.zones().map {
-                ZoneFigures(zone: $0.id, capacityBytes: $0.capacityBytes, storedBytes: $0.storedBytes, utilization: $0.utilization)
+                ZoneFigures(
+                    zone: $0.id, capacityBytes: $0.capacityBytes, storedBytes: $0.storedBytes,
+                    utilization: $0.capacityBytes == 0 ? 0 : Double($0.storedBytes) / Double($0.capacityBytes))
             }, samples: arm.samples, lastFailure: counters.lastFailure)
     }
 }

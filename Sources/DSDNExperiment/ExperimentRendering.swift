@@ -66,6 +66,7 @@ public enum ExperimentRendering {
         row("unplaceable") { $0.kind == "recorded" ? "-" : "\($0.decisions.unplaceable)" }
         row("failed") { $0.kind == "recorded" ? "-" : "\($0.decisions.failed)" }
         row("replicas placed") { "\($0.decisions.replicasPlaced)" }
+        row("bytes placed") { bytes($0.decisions.bytesPlaced) }
         row("repairs") { "\($0.decisions.repairs)" }
         row("repair bytes") { bytes($0.decisions.repairBytes) }
         row("differs from recorded") { $0.kind == "recorded" ? "-" : "\($0.differsFromRecorded)" }

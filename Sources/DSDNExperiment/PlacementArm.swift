@@ -140,6 +140,7 @@ final class PlacementArm {
         var applied: [Event] = []
         for item in decisions {
             counters.decisions += 1
+            if item.work.isRepair { counters.repairs += 1 }
             if let decision = item.decision {
                 counters.instructions &+= decision.instructions
                 counters.peakMemory = max(counters.peakMemory, decision.peakMemory)
@@ -169,10 +170,7 @@ final class PlacementArm {
             let bytes = item.work.request.sizeBytes &* UInt64(chosen.count)
             counters.replicasPlaced += UInt64(chosen.count)
             counters.bytesPlaced &+= bytes
-            if item.work.isRepair {
-                counters.repairs += 1
-                counters.repairBytes &+= bytes
-            }
+            if item.work.isRepair { counters.repairBytes &+= bytes }
         }
         return applied
     }

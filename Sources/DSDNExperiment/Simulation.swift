@@ -30,8 +30,8 @@ public struct Simulation {
         public static let all = [small, medium, large]
     }
 
-    /// Fill the capacities are sized for if nothing failed or left.
-    public static let targetFill = 0.6
+    /// Fill, in percent, the capacities are sized for if nothing failed or left.
+    public static let targetPercent: UInt64 = 60
 
     private var workload: Workload
     private let target: Int
@@ -48,9 +48,11 @@ public struct Simulation {
 
     /// A history of `preset`'s shape (its size overridable) placed by `release`.
     public init(preset: Preset, seed: UInt64, release: PolicyRelease, engine: String) {
-        let workloadEvents = max(1, preset.events * 10 / 23)
-        let stored = Double(preset.events) * Double(Workload.storedBytesPerEvent)
-        let meanCapacity = UInt64(stored / (Double(preset.nodes) * 0.8 * Self.targetFill))
+        let share = Workload.workloadShare
+        let workloadEvents = max(1, preset.events * share.numerator / share.denominator)
+        // Capacity for the stored bytes at `targetPercent` on the 80 % of nodes that register first.
+        let stored = UInt64(preset.events) * Workload.storedBytesPerEvent
+        let meanCapacity = stored / UInt64(preset.nodes) * 100 / Self.targetPercent * 10 / 8
         workload = Workload(
             .init(
                 seed: seed, nodes: preset.nodes, zones: preset.zones, eventsPerHeight: preset.eventsPerHeight,

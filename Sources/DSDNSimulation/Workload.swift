@@ -41,9 +41,13 @@ public struct Workload: Sendable {
 
     /// The smallest chunk: sizes are this times 2^k times 1–2, k geometric (a Pareto-like tail).
     public static let minimumChunkBytes: UInt64 = 64 << 20
-    /// About how many bytes of replicas each event of a history adds, net of removals (for sizing
-    /// capacities so the fill ends near a target).
-    public static let storedBytesPerEvent: UInt64 = 200 << 20
+    /// About how many bytes of live replicas each history event leaves, net of removals: a mean chunk
+    /// of about 207 MiB, 3.25 replicas, 0.43 uploads less 0.07 removals per workload event, and 10
+    /// workload events per 23 history events (placements make up the rest): 207 × 3.25 × 0.36 × 10/23
+    /// ≈ 105 MiB.
+    public static let storedBytesPerEvent: UInt64 = 105 << 20
+    /// Workload events per history event, as a fraction (placements make up the rest of a history).
+    public static let workloadShare = (numerator: 10, denominator: 23)
     /// Replication factors in proportion: 2 (15 %), 3 (65 %), 5 (20 %).
     static let replicationFactors: [UInt8] = Array(repeating: 2, count: 3) + Array(repeating: 3, count: 13) + Array(repeating: 5, count: 4)
     /// Capacity multipliers of the node classes (mean 1).
@@ -150,7 +154,7 @@ public struct Workload: Sendable {
 
     private mutating func declareChunk() -> Event {
         var exponent: UInt64 = 0
-        // P(k) halves a little faster than 2^-k: a tail like a Pareto's with exponent about 1.5.
+        // P(k+1)/P(k) = 0.354 ≈ 2^-1.5: a tail like a Pareto's with exponent about 1.5.
         while exponent < 9 && random.chance(354, in: 1000) { exponent += 1 }
         let base = Self.minimumChunkBytes << exponent
         let size = base + random.below(base)

@@ -16,19 +16,20 @@ struct ExperimentCommand: AsyncParsableCommand {
         discussion: """
             Node, stats, chunk and policy events replay as recorded; the recorded placements are the \
             baseline. From --from on, each policy (and a seeded random placement, the reference) decides \
-            every under-replicated chunk after each height, in its own state: every declaration, and every \
-            repair after a failure. What-if edits apply to every deciding arm. Prints a table; with --out, \
+            the under-replicated chunks after each height in its own state, up to --round-limit a round as \
+            a coordinator does: declarations, and repairs after failures. What-if edits apply to every deciding arm. Prints a table; with --out, \
             writes report.json (the same inputs give the same bytes), report.html (charts, no network \
             needed) and timings.json (decision speed, the only figures that vary). See docs/experiments.md.
 
             HISTORY is a DA address (file:DIR, celestia://…) or a JSON Lines file; a JSON Lines file has no \
-            heights, so every --events-per-height events are one height. A policy is a pack name, a Lua file, \
-            or NAME@VERSION published in the history (with the values in force at --to).
+            heights, so every --events-per-height events are one height. A policy is a pack name or a Lua file \
+            (deciding with its declared parameter values), or NAME@VERSION published in the history (with \
+            the values in force at --to).
 
             Examples:
               dsdn-coordinator simulate --preset small --out file:sim/da
               dsdn-coordinator experiment --history file:sim/da --policy weighted-score --policy zone-spread --out report/
-              dsdn-coordinator experiment --history file:sim/da --policy weighted-score@1 --policy zone-spread \\
+              dsdn-coordinator experiment --history file:sim/da --policy weighted-score@2 --policy zone-spread \\
                   --fail zone-2@40 --add-nodes 10@60
             """
     )
@@ -66,8 +67,8 @@ struct ExperimentCommand: AsyncParsableCommand {
     @Option(help: "The most chunks one round decides; the rest wait for the next height (serve's round size).")
     var roundLimit: Int = Experiment.defaultRoundLimit
 
-    @Option(help: "JSON Lines only: events per height.")
-    var eventsPerHeight: Int = 100
+    @Option(help: "JSON Lines only: events per height (default 100).")
+    var eventsPerHeight: Int?
 
     @Option(help: "The namespace of a DA history (a celestia:// address may name its own).")
     var namespace: String = "dsdn"
@@ -86,7 +87,12 @@ struct ExperimentCommand: AsyncParsableCommand {
         if let to, from > to { throw ValidationError("--from \(from) is after --to \(to)") }
         guard (1...1_000).contains(samples) else { throw ValidationError("--samples must be from 1 to 1000") }
         guard (0...1_000).contains(explain) else { throw ValidationError("--explain must be from 0 to 1000") }
-        guard (1...1_000_000).contains(eventsPerHeight) else { throw ValidationError("--events-per-height must be from 1 to 1000000") }
+        if let eventsPerHeight, !(1...1_000_000).contains(eventsPerHeight) {
+            throw ValidationError("--events-per-height must be from 1 to 1000000")
+        }
+        if eventsPerHeight != nil, isDA {
+            throw ValidationError("--events-per-height is for a JSON Lines history; a DA has its own heights")
+        }
         guard (1...1_000_000).contains(roundLimit) else { throw ValidationError("--round-limit must be from 1 to 1000000") }
     }
 
@@ -101,7 +107,6 @@ struct ExperimentCommand: AsyncParsableCommand {
         } catch {
             throw CommandFailure(error.message, cause: error)
         }
-        if let out { try prepareOutputDirectory(out) }
         let engine = "dsdn-coordinator \(Coordinator.version); \(Scheduler.luaRelease)"
         if isDA {
             try await runOnDA(whatIfs: whatIfs, engine: engine)
@@ -143,7 +148,7 @@ struct ExperimentCommand: AsyncParsableCommand {
 
     private func runOnFile(whatIfs: [WhatIf], engine: String) async throws {
         let input = try HistoryInput(path: history)
-        let perHeight = eventsPerHeight
+        let perHeight = eventsPerHeight ?? 100
         let lastHeight = UInt64((input.events.count + perHeight - 1) / perHeight)
         guard lastHeight > 0 else { throw CommandFailure("\(history) has no events") }
         let end = try checkedEnd(lastHeight)
@@ -195,7 +200,8 @@ struct ExperimentCommand: AsyncParsableCommand {
         } catch {
             throw CommandFailure("\(history): \(error)", cause: error)
         }
-        guard head > 0 else { throw CommandFailure("\(history) has no history (namespace \(namespace) is empty)") }
+        let space = options.isCelestia ? "its namespace" : "namespace \(namespace)"
+        guard head > 0 else { throw CommandFailure("\(history) has no history (\(space) is empty)") }
         let end = try checkedEnd(head)
         let rebuilder = StateRebuilder(da: log.layer, namespace: options.daNamespace)
         let policies = try await resolvePolicies {
@@ -228,7 +234,7 @@ struct ExperimentCommand: AsyncParsableCommand {
             throw CommandFailure("\(history): \(error)", cause: error)
         }
         guard experiment.eventsReplayed > 0 else {
-            throw CommandFailure("\(history) has no events in namespace \(namespace) up to height \(end)")
+            throw CommandFailure("\(history) has no events in \(space) up to height \(end)")
         }
         try finish(experiment)
     }
@@ -244,7 +250,9 @@ struct ExperimentCommand: AsyncParsableCommand {
         return to ?? last
     }
 
+    /// The experiment, once the policies are resolved; `--out` is prepared here, before the replay.
     private func makeExperiment(policies: [ExperimentPolicy], whatIfs: [WhatIf], end: UInt64, engine: String) throws -> Experiment {
+        if let out { try prepareOutputDirectory(out) }
         do {
             return try Experiment(
                 policies: policies, whatIfs: whatIfs, from: from, to: end, seed: seed, source: history, engine: engine, samples: samples,

@@ -135,8 +135,13 @@ struct SimulateCommand: AsyncParsableCommand {
             guard lstat(path, &status) != 0 else {
                 throw CommandFailure("\(path) already exists; simulate writes a new history (remove it or choose another name)")
             }
-            descriptor = open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-            guard descriptor >= 0 else { throw CommandFailure("cannot write \(partial): \(String(cString: strerror(errno)))") }
+            descriptor = open(partial, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            guard descriptor >= 0 else {
+                if errno == EEXIST {
+                    throw CommandFailure("\(partial) exists (left by a run that stopped?); remove it and run again")
+                }
+                throw CommandFailure("cannot write \(partial): \(String(cString: strerror(errno)))")
+            }
         }
         func abandon() {
             guard path != "-" else { return }
@@ -167,11 +172,13 @@ struct SimulateCommand: AsyncParsableCommand {
             throw CommandFailure("cannot write \(partial): \(reason)")
         }
         close(descriptor)
-        guard rename(partial, path) == 0 else {
-            let reason = String(cString: strerror(errno))
+        // A link never replaces: a file that appeared at `path` meanwhile is kept and this one refused.
+        guard link(partial, path) == 0 else {
+            let reason = errno == EEXIST ? "it appeared meanwhile and is kept" : String(cString: strerror(errno))
             unlink(partial)
-            throw CommandFailure("cannot move \(partial) to \(path): \(reason)")
+            throw CommandFailure("cannot write \(path): \(reason)")
         }
+        unlink(partial)
     }
 }
 
