@@ -418,7 +418,7 @@ public final class Experiment {
                 guard let verdict = byNode[node] else {
                     return NodeExplanation(node: node, verdict: "excluded", rank: nil, score: nil, terms: [], reason: "not in this state")
                 }
-                let terms = verdict.terms.map { "\($0.name)=\($0.value)" }
+                let terms = verdict.terms.map { NodeExplanation.Term(name: $0.name, value: $0.value) }
                 if chose.contains(node) {
                     return NodeExplanation(
                         node: node, verdict: "chosen", rank: verdict.rank, score: verdict.score, terms: terms, reason: nil)

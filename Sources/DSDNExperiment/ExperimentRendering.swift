@@ -110,7 +110,9 @@ public enum ExperimentRendering {
             var text = explanation.verdict
             if let rank = explanation.rank { text += " rank \(rank)" }
             if let score = explanation.score { text += " score \(fixed(score, 4))" }
-            if !explanation.terms.isEmpty { text += " [\(explanation.terms.joined(separator: " "))]" }
+            if !explanation.terms.isEmpty {
+                text += " [\(explanation.terms.map { "\($0.name)=\(fixed($0.value, 3))" }.joined(separator: " "))]"
+            }
             return text
         }
     }

@@ -175,8 +175,16 @@ public struct NodeExplanation: Codable, Hashable, Sendable {
     public var rank: Int?
     /// Its score.
     public var score: Double?
-    /// The score's terms, `name=value`.
-    public var terms: [String]
+    /// One term of a score, as the policy explained it.
+    public struct Term: Codable, Hashable, Sendable {
+        /// Its name.
+        public var name: String
+        /// Its value.
+        public var value: Double
+    }
+
+    /// The score's terms, sorted by name.
+    public var terms: [Term]
     /// Why it was excluded.
     public var reason: String?
 }

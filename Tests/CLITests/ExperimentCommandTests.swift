@@ -221,6 +221,26 @@ extension JSONDecoder {
     }
 }
 
+extension ExperimentWalkthroughTests {
+    /// `examples/experiments.sh` end to end at the small preset: simulate, audit, experiment, reports.
+    @Test func experimentsScriptRunsTheSmallPreset() async throws {
+        let directory = try TemporaryDirectory()
+        let script = repositoryRoot.appendingPathComponent("examples/experiments.sh")
+        let result = try await CoordinatorProcess.run(
+            program: script, ["small", directory.path("run")], environment: ["DSDN_COORDINATOR": CoordinatorProcess.executableURL.path])
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        #expect(result.stdout.contains("0 mismatching"), "\(result.stdout)")
+        #expect(result.stdout.contains("what-if    fail zone-1@30, add-nodes 20@40"), "\(result.stdout)")
+        for name in ["report.json", "report.html", "timings.json"] {
+            #expect(FileManager.default.fileExists(atPath: directory.path("run/report/\(name)")), "\(name)")
+        }
+        let bad = try await CoordinatorProcess.run(
+            program: script, ["huge"], environment: ["DSDN_COORDINATOR": CoordinatorProcess.executableURL.path])
+        #expect(bad.status == 2)
+        #expect(bad.stderr.contains("must be small, medium or large"))
+    }
+}
+
 /// A history on a Celestia node (the test server): the experiment reads it like a file log. The node
 /// groups blobs into heights by its own clock, so only what does not depend on the grouping is compared
 /// with the same events in a file: the recorded history's figures.
