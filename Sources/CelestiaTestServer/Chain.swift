@@ -92,6 +92,13 @@ actor Chain {
     }
 
     /// Takes one injected sequence mismatch, if any is left.
+    /// Takes one injected execution rejection, if any is left, with its code.
+    func takeExecutionRejection() -> UInt32? {
+        guard faults.executionRejections > 0 else { return nil }
+        faults.executionRejections -= 1
+        return faults.executionCode
+    }
+
     func takeSequenceMismatch() -> Bool {
         guard faults.sequenceMismatches > 0 else { return false }
         faults.sequenceMismatches -= 1

@@ -42,6 +42,14 @@ public struct CelestiaFaults: Sendable, Hashable {
     public var stallDuration: Duration = .seconds(600)
     /// The next this-many submits fail with `incorrect account sequence` (nothing lands).
     public var sequenceMismatches = 0
+    /// The node's signing key has no account on chain (never funded): every submit answers
+    /// `account for signer <address> not found`, as celestia-node's `state/core_access.go` does.
+    public var unfundedKey = false
+    /// The next this-many submits are rejected after execution: `tx with hash H was rejected by the node
+    /// with execution code: C and log: L` (celestia-app's `pkg/user/tx_client.go`); nothing lands.
+    public var executionRejections = 0
+    /// The execution code of those rejections (11: out of gas, 13: insufficient fee, 5: insufficient funds).
+    public var executionCode: UInt32 = 11
 
     /// No faults.
     public init() {}
@@ -50,7 +58,8 @@ public struct CelestiaFaults: Sendable, Hashable {
     public init(
         seed: UInt64 = 0, failurePerMillion: UInt64 = 0, latency: Duration = .zero, tail: UInt64? = nil,
         unauthorized: Bool = false, submitTimeouts: Int = 0, submitTimeoutMode: SubmitTimeoutMode = .stall,
-        stallDuration: Duration = .seconds(600), sequenceMismatches: Int = 0
+        stallDuration: Duration = .seconds(600), sequenceMismatches: Int = 0, unfundedKey: Bool = false,
+        executionRejections: Int = 0, executionCode: UInt32 = 11
     ) {
         precondition(failurePerMillion <= Self.perMillion, "failurePerMillion must not exceed one million")
         self.seed = seed
@@ -62,6 +71,9 @@ public struct CelestiaFaults: Sendable, Hashable {
         self.submitTimeoutMode = submitTimeoutMode
         self.stallDuration = stallDuration
         self.sequenceMismatches = sequenceMismatches
+        self.unfundedKey = unfundedKey
+        self.executionRejections = executionRejections
+        self.executionCode = executionCode
     }
 
     /// A failure rate given as a fraction in 0…1 (e.g. 0.5), in parts per million.
@@ -84,6 +96,10 @@ public struct CelestiaServerStatistics: Sendable, Hashable {
     public var sequenceMismatches = 0
     /// Requests answered with HTTP 401.
     public var unauthorizedResponses = 0
+    /// Submits refused because the signing key has no account (``CelestiaFaults/unfundedKey``).
+    public var unfundedSubmits = 0
+    /// Submits rejected with an execution code (``CelestiaFaults/executionRejections``).
+    public var executionRejections = 0
     /// Reads refused because the height is below the tail.
     public var prunedReads = 0
     /// Blobs included in blocks.

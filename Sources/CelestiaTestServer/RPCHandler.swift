@@ -429,6 +429,23 @@ struct RPCHandler: Sendable {
                 httpStatus: 500)
         }
         let valid = try await validate(blobs)
+        if await chain.faults.unfundedKey {
+            await chain.record { $0.unfundedSubmits += 1 }
+            throw .app("account for signer \(Self.signerAddress) not found")
+        }
+        if let code = await chain.takeExecutionRejection() {
+            await chain.record { $0.executionRejections += 1 }
+            let log: String
+            switch code {
+            case 5: log = "insufficient funds"
+            case 11: log = "out of gas in location: blob; gasWanted: 65000, gasUsed: 71240: out of gas"
+            case 13: log = "insufficient fee"
+            default: log = "execution failed"
+            }
+            throw .app(
+                "tx with hash \(Self.hex(valid[0].commitment[...]).uppercased()) was rejected by the node with execution code: \(code) and log: \(log)"
+            )
+        }
         if await chain.takeSequenceMismatch() {
             await chain.record { $0.sequenceMismatches += 1 }
             throw sequenceMismatch()
@@ -570,6 +587,9 @@ struct RPCHandler: Sendable {
         return text
     }
 
+    /// The signer address an unfunded key reports (a bech32 account address of the test chain).
+    static let signerAddress = "celestia1qyqszqgpqyqszqgpqyqszqgpqyqszqgp4m6v2x"
+
     static func hex(_ bytes: ArraySlice<UInt8>) -> String {
         bytes.map { byte in
             let text = String(byte, radix: 16)
@@ -612,9 +632,12 @@ struct RPCHandler: Sendable {
                 guard let ms = number(value), ms >= 0 else { throw .app("stallMs must be ≥ 0") }
                 faults.stallDuration = .milliseconds(Int64(ms))
             case let ("sequenceMismatches", .uint(count)): faults.sequenceMismatches = Int(count)
+            case let ("unfundedKey", .bool(flag)): faults.unfundedKey = flag
+            case let ("executionRejections", .uint(count)): faults.executionRejections = Int(count)
+            case let ("executionCode", .uint(code)) where code <= UInt64(UInt32.max): faults.executionCode = UInt32(code)
             default:
                 throw .app(
-                    "unknown or mistyped fault \(key.debugDescription) (known: seed, failRate, latencyMs, tail, unauthorized, submitTimeouts, submitTimeoutMode, stallMs, sequenceMismatches)"
+                    "unknown or mistyped fault \(key.debugDescription) (known: seed, failRate, latencyMs, tail, unauthorized, submitTimeouts, submitTimeoutMode, stallMs, sequenceMismatches, unfundedKey, executionRejections, executionCode)"
                 )
             }
         }

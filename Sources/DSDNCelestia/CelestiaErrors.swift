@@ -133,6 +133,25 @@ struct ErrorClassifier: Sendable {
         {
             return Classified(error: DAError(.invalidNamespace, "\(quoted) refused the namespace: \(message)"), ambiguous: false)
         }
+        // Definite refusals: nothing landed, and resubmitting the same transaction fails the same way.
+        // celestia-node `state/core_access.go`: "account for signer %s not found" (the key was never funded).
+        if has("account for signer") && has("not found") {
+            return Classified(
+                error: DAError(
+                    .unauthorized,
+                    "\(quoted): the node's signing key has no account on chain (\(message)); fund that address (see `celestia state account-address`), then publish again"
+                ), ambiguous: false)
+        }
+        // celestia-app `pkg/user/tx_client.go`: "tx with hash %s was rejected by the node with execution code:
+        // %d and log: %s" (rejected) and "tx execution failed with code %d: %s" (executed and failed).
+        if has("was rejected by the node with execution code") || has("tx execution failed with code") {
+            let code = Self.executionCode(in: message).map { " \($0)" } ?? ""
+            return Classified(
+                error: DAError(
+                    .invalidRequest,
+                    "\(quoted): the transaction failed with execution code\(code) and nothing landed (\(message)); fix the cause (gas, fee, balance) before publishing again"
+                ), ambiguous: false)
+        }
         if has("incorrect account sequence") || has("account sequence mismatch") {
             return Classified(
                 error: DAError(
@@ -178,6 +197,18 @@ struct ErrorClassifier: Sendable {
         let millis = seconds * 1000 + attoseconds / 1_000_000_000_000_000
         if millis % 1000 == 0 { return "\(millis / 1000) s" }
         return "\(millis) ms"
+    }
+
+    /// The code in `… execution code: N …` or `… failed with code N: …`.
+    static func executionCode(in message: String) -> UInt32? {
+        let text = Array(message.utf8)
+        for marker in ["execution code: ", "failed with code "].map({ Array($0.utf8) }) where text.count >= marker.count {
+            for start in 0...(text.count - marker.count) where Array(text[start..<(start + marker.count)]) == marker {
+                let digits = text[(start + marker.count)...].prefix { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
+                if let code = UInt32(String(decoding: digits, as: UTF8.self)) { return code }
+            }
+        }
+        return nil
     }
 
     /// The tail height in a `requested header (H) is below Tail (T)` message.

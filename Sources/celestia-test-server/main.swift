@@ -64,6 +64,17 @@ struct CelestiaTestServerCommand: AsyncParsableCommand {
     @Flag(help: "Answer every request with HTTP 401 and an empty body.")
     var unauthorized = false
 
+    @Flag(help: "The signing key has no account on chain: every submit answers `account for signer … not found`.")
+    var unfundedKey = false
+
+    @Option(name: .customLong("execution-rejections"), help: "The next N submits are rejected with an execution code.")
+    var executionRejections = 0
+
+    @Option(
+        name: .customLong("execution-code"),
+        help: "The code of those rejections (11 out of gas, 13 insufficient fee, 5 insufficient funds).")
+    var executionCode: UInt32 = 11
+
     @Option(name: .customLong("max-body-bytes"), help: "The largest request body.")
     var maxBodyBytes = 16 * 1024 * 1024
 
@@ -83,8 +94,8 @@ struct CelestiaTestServerCommand: AsyncParsableCommand {
         guard latencyMs >= 0, stallMs >= 0, maxWaitMs > 0 else {
             throw ValidationError("--latency-ms and --stall-ms must not be negative; --max-wait-ms must be positive")
         }
-        guard submitTimeouts >= 0, sequenceMismatches >= 0 else {
-            throw ValidationError("--submit-timeouts and --sequence-mismatches must not be negative")
+        guard submitTimeouts >= 0, sequenceMismatches >= 0, executionRejections >= 0 else {
+            throw ValidationError("--submit-timeouts, --sequence-mismatches and --execution-rejections must not be negative")
         }
         guard CelestiaFaults.SubmitTimeoutMode(rawValue: submitTimeoutMode) != nil else {
             throw ValidationError("--submit-timeout-mode must be stall or error")
@@ -107,7 +118,8 @@ struct CelestiaTestServerCommand: AsyncParsableCommand {
             // validate() checked the mode.
             submitTimeoutMode: CelestiaFaults.SubmitTimeoutMode(rawValue: submitTimeoutMode) ?? .stall,
             stallDuration: .milliseconds(stallMs),
-            sequenceMismatches: sequenceMismatches)
+            sequenceMismatches: sequenceMismatches, unfundedKey: unfundedKey, executionRejections: executionRejections,
+            executionCode: executionCode)
         let configuration = CelestiaTestServer.Configuration(
             host: host, port: port, blockTime: .milliseconds(blockTimeMs), token: token, readToken: readToken,
             maxBodyBytes: maxBodyBytes, maxWait: .milliseconds(maxWaitMs), chainID: chainID, faults: faults,

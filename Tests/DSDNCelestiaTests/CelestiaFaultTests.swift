@@ -127,6 +127,72 @@ import Testing
         }
     }
 
+    /// An unfunded signing key and an execution-code rejection are definite: nothing landed and the same
+    /// transaction fails the same way, so the client reports each in one line with what to fix, and the
+    /// publisher stops at once, never waiting a block and scanning for the blob.
+    @Test func unfundedKeyAndExecutionRejectionsAreDefinite() async throws {
+        try await withServer { server in
+            await server.updateFaults { $0.unfundedKey = true }
+            try await withClient(server) { da in
+                let error = await daError { try await da.submit(sampleBlob(8), to: celestiaTestNamespace) }
+                #expect(error?.code == .unauthorized)
+                #expect(error?.isRetryable == false)
+                #expect(error?.message.contains("has no account on chain") == true, "\(String(describing: error))")
+                #expect(error?.message.contains("fund that address") == true)
+                #expect(error?.message.contains("\n") == false)
+                #expect(await da.counters.ambiguousFailures == 0)
+            }
+            await server.updateFaults {
+                $0.unfundedKey = false
+                $0.executionRejections = 1
+                $0.executionCode = 13
+            }
+            try await withClient(server) { da in
+                let error = await daError { try await da.submit(sampleBlob(8), to: celestiaTestNamespace) }
+                #expect(error?.code == .invalidRequest)
+                #expect(error?.isRetryable == false)
+                #expect(error?.message.contains("execution code 13") == true, "\(String(describing: error))")
+                #expect(error?.message.contains("nothing landed") == true)
+                #expect(await da.counters.ambiguousFailures == 0)
+            }
+            // Through the publisher: one submit, a definite failure, no scan for the blob.
+            await server.updateFaults { $0.executionRejections = 1 }
+            let before = await server.statistics()
+            try await withClient(server) { da in
+                let publisher = try EventPublisher(
+                    da: da, namespace: celestiaTestNamespace, publisherID: "coordinator-1",
+                    options: .init(
+                        batchSize: 50, flushInterval: .seconds(5), maxBlobBytes: 2 * 1024 * 1024, maxAttempts: nil,
+                        backoff: .standard, sleeper: immediateSleeper, landingTimeout: .seconds(10)))
+                let ticket = try await publisher.enqueue(self.events[0])
+                await publisher.flush()
+                await #expect(throws: (any Error).self) { _ = try await ticket.inclusion() }
+                #expect(await publisher.counters.submitAttempts == 1)
+            }
+            let after = await server.statistics()
+            #expect(after.executionRejections == before.executionRejections + 1)
+            #expect(after.calls("blob.GetAll") == before.calls("blob.GetAll"))
+            #expect(after.calls("blob.Get") == before.calls("blob.Get"))
+            #expect(await server.storedBlobs(of: celestiaTestNamespace).isEmpty)
+        }
+    }
+
+    @Test func definiteMessagesAreClassifiedFromTheNodesOwnWords() {
+        let classifier = ErrorClassifier(endpoint: "node:26658", hasToken: true)
+        let unfunded = classifier.classify(
+            .rpc(code: 1, message: "account for signer celestia1abc not found"), method: "blob.Submit")
+        #expect(unfunded.error.code == .unauthorized && !unfunded.ambiguous)
+        for (message, code) in [
+            ("tx with hash 0AB1 was rejected by the node with execution code: 11 and log: out of gas", "11"),
+            ("tx execution failed with code 13: insufficient fee", "13"),
+        ] {
+            let classified = classifier.classify(.rpc(code: 1, message: message), method: "blob.Submit")
+            #expect(classified.error.code == .invalidRequest, "\(message)")
+            #expect(!classified.ambiguous, "\(message)")
+            #expect(classified.error.message.contains("execution code \(code)"), "\(classified.error.message)")
+        }
+    }
+
     // MARK: - Random failures
 
     /// Half of all JSON-RPC calls fail (seeded): sequence mismatches, `timed out waiting for tx` after
