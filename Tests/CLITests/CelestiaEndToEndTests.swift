@@ -115,4 +115,21 @@ import Testing
         #expect(result.stderr.split(separator: "\n").count == 1, "\(result.stderr)")
         #expect(await pruned.terminate() == 0)
     }
+
+    /// An unfunded key and an execution-code rejection end `events import` with one definite line each.
+    @Test func definiteSubmitRefusalsEndInOneLine() async throws {
+        let example = repositoryRoot.appendingPathComponent("examples/small-cluster.jsonl").path
+        for (arguments, expected) in [
+            (["--unfunded-key"], "fund that address"), (["--execution-rejections", "5", "--execution-code", "13"], "execution code 13"),
+        ] {
+            let directory = try TemporaryDirectory()
+            let node = try await CelestiaServerProcess(directory: directory, arguments: arguments)
+            let da = ["--da", node.address(namespace: "refusals"), "--da-token-file", node.tokenFile]
+            let imported = try await CoordinatorProcess.run(["events", "import", example] + da)
+            #expect(imported.status != 0, "\(arguments)")
+            let lines = imported.stderr.split(separator: "\n").filter { !$0.isEmpty }
+            #expect(lines.count == 1, "\(arguments): \(imported.stderr)")
+            #expect(imported.stderr.contains(expected), "\(arguments): \(imported.stderr)")
+        }
+    }
 }
