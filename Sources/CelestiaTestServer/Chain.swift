@@ -59,6 +59,14 @@ actor Chain {
 
     var head: UInt64 { UInt64(blocks.count) }
 
+    /// The light node's own head: the chain's less ``CelestiaFaults/localHeadLag``.
+    var localHead: UInt64 { head > faults.localHeadLag ? head - faults.localHeadLag : 0 }
+
+    /// Waits until the light node's own head reaches `height`.
+    func waitForLocalHeight(_ height: UInt64, timeout: Duration) async -> Bool {
+        await waitForHeight(height + faults.localHeadLag, timeout: timeout)
+    }
+
     func block(at height: UInt64) -> Block? {
         guard height >= 1, height <= head else { return nil }
         return blocks[Int(height - 1)]

@@ -50,6 +50,10 @@ public struct CelestiaFaults: Sendable, Hashable {
     public var executionRejections = 0
     /// The execution code of those rejections (11: out of gas, 13: insufficient fee, 5: insufficient funds).
     public var executionCode: UInt32 = 11
+    /// A light node behind the consensus node: its own head (`header.LocalHead`, the heights its reads and
+    /// `header.WaitForHeight` serve) is this many heights below the chain's, which `blob.Submit` and
+    /// `header.NetworkHead` report.
+    public var localHeadLag: UInt64 = 0
 
     /// No faults.
     public init() {}
@@ -59,7 +63,7 @@ public struct CelestiaFaults: Sendable, Hashable {
         seed: UInt64 = 0, failurePerMillion: UInt64 = 0, latency: Duration = .zero, tail: UInt64? = nil,
         unauthorized: Bool = false, submitTimeouts: Int = 0, submitTimeoutMode: SubmitTimeoutMode = .stall,
         stallDuration: Duration = .seconds(600), sequenceMismatches: Int = 0, unfundedKey: Bool = false,
-        executionRejections: Int = 0, executionCode: UInt32 = 11
+        executionRejections: Int = 0, executionCode: UInt32 = 11, localHeadLag: UInt64 = 0
     ) {
         precondition(failurePerMillion <= Self.perMillion, "failurePerMillion must not exceed one million")
         self.seed = seed
@@ -74,6 +78,7 @@ public struct CelestiaFaults: Sendable, Hashable {
         self.unfundedKey = unfundedKey
         self.executionRejections = executionRejections
         self.executionCode = executionCode
+        self.localHeadLag = localHeadLag
     }
 
     /// A failure rate given as a fraction in 0…1 (e.g. 0.5), in parts per million.

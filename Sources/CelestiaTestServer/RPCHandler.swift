@@ -387,7 +387,10 @@ struct RPCHandler: Sendable {
                 result += block.blobs.filter { $0.namespace == namespace }.map(Self.blobJSON)
             }
             return result.isEmpty ? .null : .array(result)
-        case ("header.LocalHead", _), ("header.NetworkHead", _):
+        case ("header.LocalHead", _):
+            guard let block = await chain.block(at: await chain.localHead) else { throw .app("header: not found") }
+            return headerJSON(block)
+        case ("header.NetworkHead", _):
             guard let block = await chain.block(at: await chain.head) else { throw .app("header: not found") }
             return headerJSON(block)
         case let ("header.GetByHeight", .height(height)):
@@ -397,7 +400,7 @@ struct RPCHandler: Sendable {
         case let ("header.WaitForHeight", .height(height)):
             try checkPositive(height)
             try await checkTail(height)
-            guard await chain.waitForHeight(height, timeout: configuration.maxWait),
+            guard await chain.waitForLocalHeight(height, timeout: configuration.maxWait),
                 let block = await chain.block(at: height)
             else { throw .app("context deadline exceeded") }
             return headerJSON(block)
@@ -520,12 +523,12 @@ struct RPCHandler: Sendable {
     private func checkReadable(_ height: UInt64, waitForNext: Bool) async throws(RPCFailure) {
         try checkPositive(height)
         try await checkTail(height)
-        let head = await chain.head
+        let head = await chain.localHead
         if height <= head { return }
         if height > head + 1 {
             throw .app("header: given height is from the future: networkHeight: \(head), requestedHeight: \(height)")
         }
-        guard waitForNext, await chain.waitForHeight(height, timeout: configuration.maxWait) else {
+        guard waitForNext, await chain.waitForLocalHeight(height, timeout: configuration.maxWait) else {
             throw .app("context deadline exceeded")
         }
     }
@@ -634,10 +637,11 @@ struct RPCHandler: Sendable {
             case let ("sequenceMismatches", .uint(count)): faults.sequenceMismatches = Int(count)
             case let ("unfundedKey", .bool(flag)): faults.unfundedKey = flag
             case let ("executionRejections", .uint(count)): faults.executionRejections = Int(count)
+            case let ("localHeadLag", .uint(lag)): faults.localHeadLag = lag
             case let ("executionCode", .uint(code)) where code <= UInt64(UInt32.max): faults.executionCode = UInt32(code)
             default:
                 throw .app(
-                    "unknown or mistyped fault \(key.debugDescription) (known: seed, failRate, latencyMs, tail, unauthorized, submitTimeouts, submitTimeoutMode, stallMs, sequenceMismatches, unfundedKey, executionRejections, executionCode)"
+                    "unknown or mistyped fault \(key.debugDescription) (known: seed, failRate, latencyMs, tail, unauthorized, submitTimeouts, submitTimeoutMode, stallMs, sequenceMismatches, unfundedKey, executionRejections, executionCode, localHeadLag)"
                 )
             }
         }

@@ -248,7 +248,8 @@ public actor CelestiaDA: DALayer {
                 classified.error.message + "; the blob may still land, so look for its share commitment before submitting it again")
         }
         counters.submitted += 1
-        noteHead(height)
+        // The height comes from the consensus node; a light node can be a few heights behind it, so the
+        // blob is read only once this node's own head reached that height (locate waits for it).
         return try await locate(blob, in: namespace, commitment: commitment, at: height)
     }
 
@@ -273,6 +274,16 @@ public actor CelestiaDA: DALayer {
         -> BlobReference
     {
         var lastError = DAError(.unavailable, "no read attempted")
+        if height > knownHead {
+            do throws(DAError) {
+                _ = try await waitForHeight(height, timeout: options.heightWaitTimeout)
+            } catch {
+                throw DAError(
+                    .unavailable,
+                    "the blob landed at height \(height) but celestia node at \(address.endpoint) did not reach that height (\(error.message)); look for its share commitment there before submitting it again"
+                )
+            }
+        }
         for attempt in 1...3 {
             do throws(DAError) {
                 let blobs = try await fetchBlobs(of: namespace, at: height)

@@ -75,6 +75,9 @@ struct CelestiaTestServerCommand: AsyncParsableCommand {
         help: "The code of those rejections (11 out of gas, 13 insufficient fee, 5 insufficient funds).")
     var executionCode: UInt32 = 11
 
+    @Option(name: .customLong("local-head-lag"), help: "Act as a light node this many heights behind the chain.")
+    var localHeadLag: UInt64 = 0
+
     @Option(name: .customLong("max-body-bytes"), help: "The largest request body.")
     var maxBodyBytes = 16 * 1024 * 1024
 
@@ -119,7 +122,7 @@ struct CelestiaTestServerCommand: AsyncParsableCommand {
             submitTimeoutMode: CelestiaFaults.SubmitTimeoutMode(rawValue: submitTimeoutMode) ?? .stall,
             stallDuration: .milliseconds(stallMs),
             sequenceMismatches: sequenceMismatches, unfundedKey: unfundedKey, executionRejections: executionRejections,
-            executionCode: executionCode)
+            executionCode: executionCode, localHeadLag: localHeadLag)
         let configuration = CelestiaTestServer.Configuration(
             host: host, port: port, blockTime: .milliseconds(blockTimeMs), token: token, readToken: readToken,
             maxBodyBytes: maxBodyBytes, maxWait: .milliseconds(maxWaitMs), chainID: chainID, faults: faults,

@@ -177,6 +177,31 @@ import Testing
         }
     }
 
+    /// A light node 5 heights behind the consensus node: `blob.Submit` reports a height the node has not
+    /// reached. The client waits for this node's own head before reading the blob back, so every submit
+    /// succeeds at once, and publishing then following reaches the clean run's state.
+    @Test func lightNodeBehindTheConsensusNodePublishesAndReadsBack() async throws {
+        let clean = try await cleanRunChecksum()
+        try await withServer(blockTime: .milliseconds(100), faults: CelestiaFaults(localHeadLag: 5)) { server in
+            try await withClient(server) { da in
+                let reference = try await da.submit(sampleBlob(8), to: celestiaTestNamespace)
+                #expect(reference.height >= 1)
+                #expect(await server.statistics().calls("header.WaitForHeight") >= 1)
+                let publisher = try await publish(self.events, to: da)
+                #expect(await publisher.counters.submitFailures == 0)
+                #expect(await da.counters.ambiguousFailures == 0)
+            }
+        }
+        // The same events alone, behind a lagging node: the followed state is the clean run's.
+        try await withServer(blockTime: .milliseconds(50), faults: CelestiaFaults(localHeadLag: 3)) { server in
+            try await withClient(server) { da in
+                try await publish(self.events, to: da)
+                let consumer = try await consume(da, through: try await da.head())
+                #expect(await consumer.checksum() == clean)
+            }
+        }
+    }
+
     @Test func definiteMessagesAreClassifiedFromTheNodesOwnWords() {
         let classifier = ErrorClassifier(endpoint: "node:26658", hasToken: true)
         let unfunded = classifier.classify(
