@@ -98,6 +98,9 @@ public struct CelestiaOptions: Sendable, Hashable {
     public var retryBackoffMaximum: Duration = .seconds(6)
     /// Which head ``CelestiaDA/head()`` reports.
     public var headSource: HeadSource = .local
+    /// The height the namespace's history begins at (`from-height`): readers start there. A light node
+    /// keeps about 7 days, so a network's genesis height must be at or after the node's Tail.
+    public var fromHeight: UInt64 = 1
     /// Gas and fee settings of every submit.
     public var tx = CelestiaTxOptions()
     /// Use HTTPS to reach the node (for a node behind a TLS proxy).
@@ -191,6 +194,7 @@ public struct CelestiaAddress: Sendable, Hashable, CustomStringConvertible {
             case "submit-timeout": options.submitTimeout = try Self.duration(value, key)
             case "request-timeout", "timeout": options.requestTimeout = try Self.duration(value, key)
             case "wait-timeout": options.heightWaitTimeout = try Self.duration(value, key)
+            case "from-height": options.fromHeight = UInt64(try Self.integer(value, key, range: 1...Int.max))
             case "landing-timeout": options.landingTimeout = try Self.duration(value, key)
             case "poll": options.pollInterval = try Self.duration(value, key)
             case "max-blob-bytes": options.maxBlobBytes = try Self.integer(value, key, range: 1...(8 * 1024 * 1024))

@@ -200,6 +200,9 @@ public actor CelestiaDA: DALayer {
         return balance
     }
 
+    /// The namespace's genesis height (the address's `from-height`, 1 by default).
+    public nonisolated var firstHeight: UInt64 { address.options.fromHeight }
+
     // MARK: - DALayer: writes
 
     /// Submits `blob` to `namespace` and returns where it landed (height, index among the namespace's

@@ -100,10 +100,11 @@ struct ErrorClassifier: Sendable {
                 ambiguous: false)
         }
         if has("below tail") {
+            let tail = Self.tail(in: message).map { "height \($0)" } ?? "its Tail"
             return Classified(
                 error: DAError(
                     .pruned,
-                    "celestia node at \(endpoint) no longer serves this height (\(message)); use an archival node or restore an archive of the namespace"
+                    "celestia node at \(endpoint) keeps headers only from \(tail) on (\(message)); if the namespace's history begins at or after that, give its genesis height as from-height=H in the address; otherwise use an archival node"
                 ), ambiguous: false)
         }
         if has("outside of sampling window") || has("outside the sampling window") || has("outside the availability window")

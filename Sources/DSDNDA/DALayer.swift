@@ -317,6 +317,15 @@ public protocol DALayer: Sendable {
     /// How this backend commits to a blob's bytes (the `commitment` of its ``BlobReference``s): readers
     /// verify blobs and publishers recognise their own with it.
     var commitmentScheme: CommitmentScheme { get }
+
+    /// The height the namespace's history begins at (its genesis): readers start there, never below.
+    /// 1 unless the backend was told otherwise (a Celestia address's `from-height`).
+    var firstHeight: UInt64 { get }
+}
+
+extension DALayer {
+    /// Heights start at 1.
+    public var firstHeight: UInt64 { 1 }
 }
 
 @inline(__always)

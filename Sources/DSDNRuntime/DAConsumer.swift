@@ -118,7 +118,8 @@ public actor DAConsumer {
     private nonisolated let subscribers = Subscribers()
 
     /// Creates a consumer that continues after `appliedHeight` with `machine` (a fresh machine and 0 to
-    /// follow from the beginning; a rebuilt machine and its last height to continue after a rebuild).
+    /// follow from the beginning, the DA's `firstHeight`; a rebuilt machine and its last height to
+    /// continue after a rebuild).
     public init(
         da: any DALayer,
         namespace: DANamespace,
@@ -129,7 +130,8 @@ public actor DAConsumer {
         self.da = da
         self.namespace = namespace
         self.machine = machine
-        self.appliedHeight = appliedHeight
+        // Nothing of the namespace's history lies below its genesis height.
+        self.appliedHeight = max(appliedHeight, da.firstHeight - 1)
         self.options = options
     }
 

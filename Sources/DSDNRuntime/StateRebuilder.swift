@@ -116,6 +116,8 @@ public struct StateRebuilder: Sendable {
         guard from >= 1 else {
             throw RuntimeError(.invalidRange, "heights start at 1; cannot rebuild from height 0")
         }
+        // The namespace's history begins at the DA's genesis height: nothing below it is read.
+        let from = max(from, da.firstHeight)
         if let to, from > to {
             throw RuntimeError(.invalidRange, "invalid range: from height \(from) is after to height \(to)")
         }

@@ -69,9 +69,16 @@ import Testing
         "celestia://h:1?namespace=n&submit-timeout=soon",
         "celestia://h:1?namespace=n&max-blob-bytes=0",
         "celestia://h:1?namespace=n&priority=urgent",
+        "celestia://h:1?namespace=n&from-height=0",
+        "celestia://h:1?namespace=n&from-height=-5",
     ])
     func malformedAddressesAreRefused(text: String) {
         #expect(throws: DAError.self) { try CelestiaAddress(parsing: text) }
+    }
+
+    @Test func theGenesisHeightIsAnOption() throws {
+        #expect(try CelestiaAddress(parsing: "celestia://h:1?namespace=n").options.fromHeight == 1)
+        #expect(try CelestiaAddress(parsing: "celestia://h:1?namespace=n&from-height=4200000").options.fromHeight == 4_200_000)
     }
 
     @Test func aTokenInTheAddressIsRefusedWithoutEchoingIt() {

@@ -263,6 +263,38 @@ import Testing
 
     // MARK: - Pruned history
 
+    /// A namespace whose history begins after a light node's Tail: with its genesis height as
+    /// `from-height`, rebuilding and following start there and reach the clean run's state; without it
+    /// the first read is refused in one line that names the Tail and what to do.
+    @Test func aGenesisHeightAfterTheTailIsFollowedFromThere() async throws {
+        let clean = try await cleanRunChecksum()
+        try await withServer { server in
+            var genesis: UInt64 = 0
+            while genesis < 8 { genesis = await server.produceBlock() }
+            _ = try await withClient(server) { da in try await publish(self.events, to: da) }
+            await server.setTail(genesis)
+            var options = testOptions()
+            options.fromHeight = genesis + 1
+            try await withClient(server, options: options) { da in
+                #expect(da.firstHeight == genesis + 1)
+                let head = try await da.head()
+                var machine = StateMachine()
+                let report = try await rebuilder(da).rebuild(into: &machine, to: head)
+                #expect(report.fromHeight == genesis + 1)
+                #expect(machine.state.checksum() == clean)
+                let consumer = try await consume(da, through: head)
+                #expect(await consumer.checksum() == clean)
+            }
+            try await withClient(server) { da in
+                let error = await runtimeError { try await consume(da, through: try await da.head()) }
+                #expect(error?.code == .prunedHistory)
+                #expect(error?.message.contains("from height \(genesis) on") == true, "\(String(describing: error))")
+                #expect(error?.message.contains("from-height=H") == true)
+                #expect(error?.message.contains("\n") == false)
+            }
+        }
+    }
+
     /// Below the node's tail the rebuild stops with the explicit pruned error naming the height and
     /// the tail; it never skips ahead. From the tail on, the rest reads fine.
     @Test func prunedHistoryIsReportedAndNeverSkipped() async throws {
