@@ -212,7 +212,7 @@ public final class CelestiaTestServer: Sendable {
     }
 
     /// The next `count` submits land and then time out (`mode`: stall the response, or answer
-    /// `timed out waiting for tx`).
+    /// `context deadline exceeded`).
     public func injectSubmitTimeouts(_ count: Int, mode: CelestiaFaults.SubmitTimeoutMode = .stall) async {
         await chain.updateFaults { faults in
             faults.submitTimeouts = count

@@ -10,7 +10,8 @@ public struct CelestiaFaults: Sendable, Hashable {
         /// The blob lands in the next block, then the response stalls (past any client timeout) until
         /// ``CelestiaFaults/stallDuration`` passes, the stall is released or the server stops.
         case stall
-        /// The call answers at once with `timed out waiting for tx to be included in a block`, and the
+        /// The call answers at once with `context deadline exceeded` (what celestia-app's
+        /// `TxClient.ConfirmTx` returns when its context ends while the transaction is pending), and the
         /// blob still lands in the next block.
         case error
     }
@@ -24,7 +25,7 @@ public struct CelestiaFaults: Sendable, Hashable {
     /// Seeds the generator of random failures.
     public var seed: UInt64 = 0
     /// Per million JSON-RPC calls, how many fail at random. A failed `blob.Submit` is one of:
-    /// `incorrect account sequence` (nothing lands), `timed out waiting for tx` (the blob lands in the
+    /// `incorrect account sequence` (nothing lands), `context deadline exceeded` (the blob lands in the
     /// next block anyway) or an HTTP 500 with an empty body (nothing lands). Any other failed call
     /// answers `context deadline exceeded` or an HTTP 500 with an empty body.
     public var failurePerMillion: UInt64 = 0
@@ -95,7 +96,7 @@ public struct CelestiaServerStatistics: Sendable, Hashable {
     public var randomFailures = 0
     /// Submits that landed and then stalled their response.
     public var stalledSubmits = 0
-    /// Submits that landed and answered `timed out waiting for tx`.
+    /// Submits that landed and answered `context deadline exceeded`.
     public var timedOutSubmits = 0
     /// Submits refused with `incorrect account sequence` (injected or random).
     public var sequenceMismatches = 0

@@ -350,7 +350,7 @@ struct RPCHandler: Sendable {
                     _ = await chain.enqueue(valid)
                     await chain.record { $0.timedOutSubmits += 1 }
                 }
-                throw .app("timed out waiting for tx to be included in a block")
+                throw .app("context deadline exceeded")
             default:
                 return 500
             }
@@ -457,7 +457,7 @@ struct RPCHandler: Sendable {
         let id = await chain.enqueue(valid)
         if timeout == .error {
             await chain.record { $0.timedOutSubmits += 1 }
-            throw .app("timed out waiting for tx to be included in a block")
+            throw .app("context deadline exceeded")
         }
         guard let height = await chain.awaitInclusion(id) else {
             throw .app("context canceled")

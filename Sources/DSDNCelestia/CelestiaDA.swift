@@ -16,7 +16,7 @@ import Synchronization
 /// **Writes** (`submit(_:to:)`) are checked first (size cap, non-empty), get a locally computed share
 /// commitment, and go out one at a time, **once**: the backend does not retry a submit. A failure is
 /// classified: auth, permission and "no state access" failures say what to fix; a failure after which
-/// the blob may still land (client timeout, lost connection, `timed out waiting for tx`, `tx already in
+/// the blob may still land (client timeout, lost connection, `context deadline exceeded`, `tx already in
 /// mempool`, unknown errors) is `.unavailable` and says so. Recovering such an ambiguous submit (wait
 /// for a block, look for the commitment, resubmit only if it is not there) is the caller's job: the
 /// runtime's `EventPublisher` owns it (docs/architecture.md), with the backend's

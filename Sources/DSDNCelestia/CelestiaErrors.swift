@@ -107,15 +107,6 @@ struct ErrorClassifier: Sendable {
                     "celestia node at \(endpoint) keeps headers only from \(tail) on (\(message)); if the namespace's history begins at or after that, give its genesis height as from-height=H in the address; otherwise use an archival node"
                 ), ambiguous: false)
         }
-        if has("outside of sampling window") || has("outside the sampling window") || has("outside the availability window")
-            || has("pruned")
-        {
-            return Classified(
-                error: DAError(
-                    .pruned,
-                    "celestia node at \(endpoint) no longer serves this height (\(message)); use an archival node or restore an archive of the namespace"
-                ), ambiguous: false)
-        }
         if has("from the future") {
             return Classified(error: DAError(.heightFromFuture, "\(quoted): \(message)"), ambiguous: false)
         }
@@ -164,7 +155,9 @@ struct ErrorClassifier: Sendable {
                 error: DAError(.unavailable, "\(quoted): the transaction is already in the mempool and may still land: \(message)"),
                 ambiguous: true)
         }
-        if has("timed out waiting for tx") || has("context deadline") || has("deadline exceeded") {
+        // celestia-app `TxClient.ConfirmTx` returns the context's error when it ends while the
+        // transaction is pending: it may still land.
+        if has("context deadline") || has("deadline exceeded") {
             let note = method == "blob.Submit" ? "timed out inside the node; the blob may still land" : "timed out inside the node"
             return Classified(error: DAError(.unavailable, "\(quoted) \(note): \(message)"), ambiguous: true)
         }

@@ -52,7 +52,7 @@ struct CelestiaTestServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("submit-timeouts"), help: "The next N submits land and then time out.")
     var submitTimeouts = 0
 
-    @Option(name: .customLong("submit-timeout-mode"), help: "stall (hold the response) or error (answer `timed out waiting for tx`).")
+    @Option(name: .customLong("submit-timeout-mode"), help: "stall (hold the response) or error (answer `context deadline exceeded`).")
     var submitTimeoutMode = "stall"
 
     @Option(name: .customLong("stall-ms"), help: "How long a stalled submit response is held, in milliseconds.")

@@ -80,9 +80,9 @@ import Testing
         }
     }
 
-    /// `timed out waiting for tx`: the node gives up waiting while the transaction is still in the
+    /// `context deadline exceeded`: the node's wait for the transaction ends while it is still in the
     /// mempool, and it lands in the next block. The publisher waits for that block before deciding.
-    @Test func timedOutWaitingForTxStillLandsOnce() async throws {
+    @Test func contextDeadlineWhileTheTransactionIsPendingStillLandsOnce() async throws {
         try await withServer { server in
             await server.injectSubmitTimeouts(3, mode: .error)
             try await withClient(server) { da in
@@ -220,7 +220,7 @@ import Testing
 
     // MARK: - Random failures
 
-    /// Half of all JSON-RPC calls fail (seeded): sequence mismatches, `timed out waiting for tx` after
+    /// Half of all JSON-RPC calls fail (seeded): sequence mismatches, `context deadline exceeded` after
     /// which the blob lands anyway, HTTP 500s, `context deadline exceeded`. Publishing, following and
     /// rebuilding still converge on the clean run's state, and no blob is stored twice.
     @Test func halfOfAllCallsFailingConvergesToTheCleanChecksum() async throws {
@@ -420,7 +420,6 @@ import Testing
         ("requested header (3) is below Tail (10)", .pruned, false),
         ("account sequence mismatch, expected 12, got 11: incorrect account sequence", .unavailable, false),
         ("tx already in mempool", .unavailable, true),
-        ("timed out waiting for tx to be included in a block", .unavailable, true),
         ("context deadline exceeded", .unavailable, true),
         ("exceeds max gas price", .unavailable, false),
         ("insufficient minimum gas price for this node", .unavailable, false),
