@@ -184,8 +184,12 @@ import Testing
         let report = try Self.run(Self.history, policies: [Self.policy(), Self.policy(leastFree)])
         let pair = try #require(report.pairs.first)
         #expect(pair.a == "most-free@1" && pair.b == "least-free@1")
-        #expect(pair.decisionsCompared >= 2)
-        #expect(pair.disagreements >= 1)
+        // Height 1: c1 (n3, n1 against n1, n2). Height 2: c2 (n3 against n1). Height 3: both repair c1,
+        // but from other holders (n3 against n2): not the same request, not compared.
+        #expect(pair.decisionsCompared == 2)
+        #expect(pair.disagreements == 2)
+        // At the end c1 is on n2 and n3 in both; c2 on n3 against n2 (least-free's repair at 3).
+        #expect(pair.chunksPlacedDifferently == 1)
         let first = try #require(report.disagreements.first)
         #expect(first.height == 1)
         #expect(first.aChose == ["n3", "n1"])
@@ -194,6 +198,23 @@ import Testing
         #expect(first.aExplanation.map(\.verdict) == ["chosen", "chosen", "candidate"])
         #expect(first.bExplanation.map(\.verdict) == ["candidate", "chosen", "chosen"])
         #expect(first.aExplanation[0].score == 200)
+    }
+
+    @Test func failingDecisionsAreCountedAndBlocked() throws {
+        // Every decision fails. Height 1: c1. Height 2: c2 (c1 stays blocked: a declaration changes no
+        // node). Height 3: n1 goes down, which unblocks both: c1 and c2 fail again. Height 4: nothing.
+        let failing = """
+            return { name = "failing", version = 1, api = 1,
+              score = function(node, ctx) error("no score today") end }
+            """
+        let report = try Self.run(Self.history, policies: [Self.policy(failing)])
+        let arm = try #require(report.arms.first { $0.kind == "policy" })
+        #expect(arm.decisions.decisions == 4)
+        #expect(arm.decisions.failed == 4)
+        #expect(arm.decisions.replicasPlaced == 0)
+        #expect(arm.decisions.repairs == 0)  // nothing was ever placed, so nothing was lost
+        #expect(arm.underReplicated == 2)
+        #expect(arm.lastFailure?.contains("no score today") == true, "\(String(describing: arm.lastFailure))")
     }
 
     @Test func fromForksTheRecordedState() throws {
