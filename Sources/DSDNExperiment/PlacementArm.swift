@@ -82,21 +82,20 @@ final class PlacementArm {
     /// order (a coordinator's round takes at most `maxChunksPerRound` the same way).
     func work(limit: Int) -> [ArmWork] {
         let state = machine.state
-        var taken = 0
-        return state.underReplicatedChunks().lazy.filter { !self.blocked.contains($0) }.prefix { _ in
-            taken += 1
-            return taken <= limit
-        }.compactMap { hash -> ArmWork? in
-            guard let chunk = state.chunk(hash) else { return nil }
+        var work: [ArmWork] = []
+        for hash in state.underReplicatedChunks() where work.count < limit && !blocked.contains(hash) {
+            guard let chunk = state.chunk(hash) else { continue }
             let live = chunk.replicas.filter { !$0.isLost }
             let request = ChunkRequest(
                 hash: hash, sizeBytes: chunk.sizeBytes, replicationFactor: chunk.replicationFactor, holders: live.map(\.nodeID))
-            guard request.want > 0 else { return nil }
+            guard request.want > 0 else { continue }
             let used = Set(live.map(\.index))
-            return ArmWork(
-                request: request, freeIndexes: (0..<UInt8(clamping: chunk.replicationFactor)).filter { !used.contains($0) },
-                isRepair: chunk.replicas.contains { $0.isLost })
+            work.append(
+                ArmWork(
+                    request: request, freeIndexes: (0..<UInt8(clamping: chunk.replicationFactor)).filter { !used.contains($0) },
+                    isRepair: chunk.replicas.contains { $0.isLost }))
         }
+        return work
     }
 
     /// Decides `work` with a random choice (no sandbox needed): each replica uniformly among the active

@@ -121,9 +121,8 @@ struct ExperimentCommand: AsyncParsableCommand {
         var resolved: [ExperimentPolicy] = []
         for spec in policies {
             if PolicyPack.source(named: spec) == nil, !FileManager.default.fileExists(atPath: spec),
-                let at = spec.lastIndex(of: "@"), let version = UInt32(spec[spec.index(after: at)...])
+                let (name, version) = try? parseLabel(spec)
             {
-                let name = String(spec[..<at])
                 if state == nil { state = try await registry() }
                 guard let info = state?.policyVersion(name, version) else {
                     let published = state?.policyVersions().map(\.release.label).joined(separator: ", ") ?? ""
@@ -152,15 +151,7 @@ struct ExperimentCommand: AsyncParsableCommand {
         let lastHeight = UInt64((input.events.count + perHeight - 1) / perHeight)
         guard lastHeight > 0 else { throw CommandFailure("\(history) has no events") }
         let end = try checkedEnd(lastHeight)
-        let policies = try await resolvePolicies {
-            var machine = StateMachine()
-            for (line, event) in input.events.prefix(Int(end) * perHeight) {
-                do throws(ApplyError) { try machine.apply(event: event) } catch {
-                    throw CommandFailure("\(history): line \(line): \(event.type) refused: \(error.message)", cause: error)
-                }
-            }
-            return machine.state
-        }
+        let policies = try await resolvePolicies { try input.derive(path: history, count: Int(end) * perHeight).state }
         let experiment = try makeExperiment(policies: policies, whatIfs: whatIfs, end: end, engine: engine)
         do {
             for height in 1...end {
@@ -272,7 +263,7 @@ struct ExperimentCommand: AsyncParsableCommand {
         if let out { try write(report: report, timings: timings, to: out) }
         var text = json ? report.json() : ExperimentRendering.table(report, timings: timings)
         if !json, let out { text += "wrote \(out)/report.json, \(out)/report.html, \(out)/timings.json\n" }
-        try writeAll(1, Array(text.utf8), to: "standard output")
+        try OutputSink.write(text, to: nil)
     }
 
     /// Creates `--out` (and its parents) before anything runs, so a place that cannot be written is
@@ -298,7 +289,7 @@ struct ExperimentCommand: AsyncParsableCommand {
             ("report.json", report.json()), ("report.html", ExperimentRendering.html(report, timings: timings)),
             ("timings.json", timings.json()),
         ] {
-            try writeFileAtomically((directory as NSString).appendingPathComponent(name), Array(text.utf8))
+            try OutputSink.write(text, to: (directory as NSString).appendingPathComponent(name))
         }
     }
 }

@@ -30,11 +30,11 @@ struct HistoryInput {
         }
     }
 
-    /// Applies every event in order; the first refused event stops with its line number, and no state
-    /// is reported.
-    func derive(path: String) throws -> StateMachine {
+    /// Applies the first `count` events (all by default) in order; the first refused event stops with its
+    /// line number, and no state is reported.
+    func derive(path: String, count: Int? = nil) throws -> StateMachine {
         var machine = StateMachine()
-        for (line, event) in events {
+        for (line, event) in events.prefix(count ?? events.count) {
             do {
                 try machine.apply(event: event)
             } catch {

@@ -127,92 +127,15 @@ struct SimulateCommand: AsyncParsableCommand {
     }
 
     private func writeJSONLines(_ simulation: inout Simulation) throws {
-        let path = out
-        let partial = path + ".partial"
-        var descriptor: Int32 = 1
-        if path != "-" {
-            var status = stat()
-            guard lstat(path, &status) != 0 else {
-                throw CommandFailure("\(path) already exists; simulate writes a new history (remove it or choose another name)")
-            }
-            descriptor = open(partial, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-            guard descriptor >= 0 else {
-                if errno == EEXIST {
-                    throw CommandFailure("\(partial) exists (left by a run that stopped?); remove it and run again")
-                }
-                throw CommandFailure("cannot write \(partial): \(String(cString: strerror(errno)))")
-            }
-        }
-        func abandon() {
-            guard path != "-" else { return }
-            close(descriptor)
-            unlink(partial)
-        }
-        var output: [UInt8] = []
+        let sink = try OutputSink(path: out == "-" ? nil : out, existing: .refuse)
         do {
             while let events = try next(&simulation) {
-                for event in events {
-                    output += EventJSON.encode(event).utf8
-                    output.append(UInt8(ascii: "\n"))
-                }
-                if output.count > 1 << 20 {
-                    try writeAll(descriptor, output, to: path == "-" ? "standard output" : partial)
-                    output.removeAll(keepingCapacity: true)
-                }
+                for event in events { try sink.write(EventJSON.encode(event) + "\n") }
             }
-            try writeAll(descriptor, output, to: path == "-" ? "standard output" : partial)
+            try sink.finish()
         } catch {
-            abandon()
+            sink.abandon()
             throw error
         }
-        guard path != "-" else { return }
-        guard fsync(descriptor) == 0 else {
-            let reason = String(cString: strerror(errno))
-            abandon()
-            throw CommandFailure("cannot write \(partial): \(reason)")
-        }
-        close(descriptor)
-        // A link never replaces: a file that appeared at `path` meanwhile is kept and this one refused.
-        guard link(partial, path) == 0 else {
-            let reason = errno == EEXIST ? "it appeared meanwhile and is kept" : String(cString: strerror(errno))
-            unlink(partial)
-            throw CommandFailure("cannot write \(path): \(reason)")
-        }
-        unlink(partial)
-    }
-}
-
-/// Writes every byte to `descriptor`, or fails with one line naming `what` and the system's reason.
-func writeAll(_ descriptor: Int32, _ bytes: [UInt8], to what: String) throws {
-    var offset = 0
-    while offset < bytes.count {
-        let written = bytes[offset...].withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
-        if written < 0 {
-            if errno == EINTR { continue }
-            throw CommandFailure("cannot write to \(what): \(String(cString: strerror(errno)))")
-        }
-        offset += written
-    }
-}
-
-/// Writes `bytes` to `path` through `path.partial`, fsync and rename: the file is whole or absent.
-func writeFileAtomically(_ path: String, _ bytes: [UInt8]) throws {
-    let partial = path + ".partial"
-    let descriptor = open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    guard descriptor >= 0 else { throw CommandFailure("cannot write \(partial): \(String(cString: strerror(errno)))") }
-    do {
-        try writeAll(descriptor, bytes, to: partial)
-    } catch {
-        close(descriptor)
-        unlink(partial)
-        throw error
-    }
-    let synced = fsync(descriptor) == 0
-    let reason = String(cString: strerror(errno))
-    close(descriptor)
-    guard synced, rename(partial, path) == 0 else {
-        let failure = synced ? String(cString: strerror(errno)) : reason
-        unlink(partial)
-        throw CommandFailure("cannot write \(path): \(failure)")
     }
 }
