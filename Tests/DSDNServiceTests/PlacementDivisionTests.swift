@@ -90,22 +90,25 @@ import Testing
         let scheduling = SchedulingOptions(deferral: .milliseconds(300), tickInterval: .milliseconds(50))
         let a = try await RunningCoordinator(
             directory: directory, policy: Self.policy, publisherID: "coord-a", sharedDA: memory, scheduling: scheduling)
-        let b = try await RunningCoordinator(
-            directory: directory, policy: Self.policy, publisherID: "coord-b", sharedDA: memory, scheduling: scheduling)
         let nodes = (0..<3).map { Fixtures.register("n\($0)", zone: "z\($0)") }
         #expect(
             try await a.client.post(
                 "/v1/events?wait=true", body: nodes.map(EventJSON.encode).joined(separator: "\n"), token: RunningCoordinator.token
             )
             .status == 200)
-        // A warm-up chunk both place, so each knows the other as a placer; then A goes away.
+        // A warm-up chunk A places alone (B starts after it landed), so B reads A as a placer from the DA,
+        // whatever the machine's load; then A goes away.
         #expect(
             try await a.client.post(
                 "/v1/events", body: EventJSON.encode(Fixtures.declare(sha256([0xEE]), replicationFactor: 2)),
                 token: RunningCoordinator.token
             ).status == 202)
+        _ = try await a.client.waitFor("/v1/state") {
+            ($0["chunks"]?.int64) == 1 && ($0["under_replicated_chunks"]?.int64) == 0 && ($0["publish_backlog"]?.int64) == 0
+        }
+        let b = try await RunningCoordinator(
+            directory: directory, policy: Self.policy, publisherID: "coord-b", sharedDA: memory, scheduling: scheduling)
         _ = try await b.client.waitFor("/v1/state") { ($0["chunks"]?.int64) == 1 && ($0["under_replicated_chunks"]?.int64) == 0 }
-        _ = try await a.client.waitFor("/v1/state") { ($0["publish_backlog"]?.int64) == 0 }
         #expect(await b.node.consumer.placers(seenSince: 1).contains("coord-a"))
         try await a.stop()
         let chunks = (0..<20).map { Fixtures.declare(sha256([UInt8($0), 0xB0]), replicationFactor: 2) }
